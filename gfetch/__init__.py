@@ -1,0 +1,41 @@
+"""gfetch: fetch many HTTP resources at once from synchronous code.
+
+The requests API, run concurrently on greenlets, with no monkey-patching.
+
+Layers, imports pointing down only:
+    api (map, imap, AsyncRequest) -> session -> transport -> tls/socket/dns
+    -> greenlets/sync -> hub
+Nothing below ``transport`` imports requests or urllib3; nothing below
+``api`` knows about fan-out. Importing gfetch changes no global state.
+"""
+
+from gfetch.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
+from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
+from gfetch.hub import get_hub, wait_readable, wait_writable
+from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundedSemaphore",
+    "ConcurrentObjectUseError",
+    "Event",
+    "Greenlet",
+    "GreenletExit",
+    "LifoQueue",
+    "LoopExit",
+    "Pool",
+    "Queue",
+    "Semaphore",
+    "Timeout",
+    "__version__",
+    "get_hub",
+    "joinall",
+    "kill",
+    "killall",
+    "sleep",
+    "spawn",
+    "wait_readable",
+    "wait_writable",
+    "with_timeout",
+]

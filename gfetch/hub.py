@@ -1,0 +1,427 @@
+"""The hub: one event loop greenlet per OS thread.
+
+Layer 1 (bottom). Imports only the stdlib, greenlet and gfetch.errors.
+
+General theory of operation
+---------------------------
+Every OS thread that blocks through gfetch gets one :class:`Hub`, created
+lazily by :func:`get_hub`. The hub is a greenlet whose parent is the thread's
+root greenlet, and every greenlet gfetch spawns has the hub as its parent, so
+a finished greenlet falls back into the loop.
+
+A greenlet that must wait creates a :class:`Waiter`, arranges for some event
+source (a timer, fd readiness, another greenlet, another thread) to call
+``waiter.switch(value)`` or ``waiter.throw(exc)``, and calls ``waiter.get()``,
+which switches to the hub. Sources never switch directly: they append the
+wake-up to the hub's ready queue, so a source may fire from inside a
+callback, a ``close()`` that holds a ``threading.Lock`` (urllib3, cookiejar),
+or the hub itself, without re-entering anything. Plain synchronous code is
+just the root greenlet waiting like any other: its first blocking call starts
+the hub, which runs until that call's waiter fires.
+
+One pass of the loop (``_run_once``):
+
+1. poll the selector with timeout 0 if callbacks are ready, else until the
+   next timer deadline (or forever when there is no timer);
+2. queue the wake-ups of ready fds and of expired timers;
+3. run exactly the callbacks queued at this point, in FIFO order; callbacks
+   they add wait for the next pass. So ``sleep(0)`` round-robins fairly and
+   nothing starves I/O.
+
+When the ready queue, the timers, the fd waits and the pending thread jobs
+are all empty, nothing can ever wake anybody: the hub throws
+:class:`~gfetch.errors.LoopExit` into the root greenlet instead of sleeping
+forever.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import selectors
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any, Callable
+
+from greenlet import greenlet, getcurrent
+
+from gfetch.errors import ConcurrentObjectUseError, LoopExit
+
+__all__ = [
+    "Hub",
+    "Timer",
+    "Waiter",
+    "get_hub",
+    "notify_closing",
+    "wait_readable",
+    "wait_writable",
+]
+
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
+_monotonic = time.monotonic
+
+
+class Timer:
+    """A scheduled call on the hub; :meth:`cancel` is idempotent."""
+
+    __slots__ = ("deadline", "callback", "arg", "active", "_hub")
+
+    def __init__(self, hub: Hub, deadline: float, callback: Callable[[Any], Any], arg: Any) -> None:
+        self.deadline = deadline
+        self.callback = callback
+        self.arg = arg
+        self.active = True
+        self._hub = hub
+
+    def cancel(self) -> None:
+        if self.active:
+            self.active = False
+            self.callback = self.arg = None  # drop references early
+            self._hub._timer_cancelled()
+
+    def __lt__(self, other: Timer) -> bool:
+        return self.deadline < other.deadline
+
+
+class Waiter:
+    """A one-shot slot through which the hub resumes one parked greenlet.
+
+    ``switch``/``throw`` may be called from any greenlet on the hub's thread
+    (they only queue the wake-up) and only the first call counts. ``get`` runs
+    in the greenlet that waits, never in the hub. A wake-up that arrives after
+    the wait ended (the greenlet was interrupted by something else) is
+    dropped, so stale events can never resume a greenlet in the wrong place.
+    """
+
+    __slots__ = ("hub", "greenlet", "fired")
+
+    def __init__(self, hub: Hub | None = None) -> None:
+        self.hub = hub if hub is not None else get_hub()
+        self.greenlet: greenlet | None = None
+        self.fired = False
+
+    def switch(self, value: Any = None) -> None:
+        if not self.fired:
+            self.fired = True
+            self.hub._ready.append((self._resume, value))
+
+    def throw(self, exc: BaseException) -> None:
+        if not self.fired:
+            self.fired = True
+            self.hub._ready.append((self._resume_throw, exc))
+
+    def _resume(self, value: Any) -> None:
+        glet = self.greenlet
+        if glet is not None:
+            glet.switch(value)
+
+    def _resume_throw(self, exc: BaseException) -> None:
+        glet = self.greenlet
+        if glet is not None:
+            glet.throw(exc)
+
+    def get(self) -> Any:
+        """Park the current greenlet until ``switch`` or ``throw`` is called.
+
+        Raises:
+            RuntimeError: when called from the hub greenlet itself.
+            LoopExit: when nothing can ever wake the (root) greenlet.
+        """
+        hub = self.hub
+        current = getcurrent()
+        if current is hub:
+            raise RuntimeError(
+                "cannot block inside the hub (called from a hub callback?); spawn a greenlet instead"
+            )
+        self.greenlet = current
+        hub._parked[current] = self
+        try:
+            return hub.switch()
+        finally:
+            self.greenlet = None
+            self.fired = True
+            hub._parked.pop(current, None)
+
+
+class _FdWaiters:
+    """The reader and writer parked on one registered fd."""
+
+    __slots__ = ("reader", "writer")
+
+    def __init__(self) -> None:
+        self.reader: Waiter | None = None
+        self.writer: Waiter | None = None
+
+    def mask(self) -> int:
+        return (_EVENT_READ if self.reader else 0) | (_EVENT_WRITE if self.writer else 0)
+
+
+class Hub(greenlet):
+    """The event loop of one OS thread. Use :func:`get_hub`, don't construct.
+
+    Discussion: the wake socketpair stays registered for the hub's lifetime,
+    but it only counts as "something may still happen" while a thread job is
+    outstanding (``_thread_jobs``). Otherwise a hub with a permanently
+    registered wake fd could never detect a deadlock.
+    """
+
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        root = getcurrent()
+        while root.parent is not None:
+            root = root.parent
+        super().__init__(parent=root)
+        self.thread_ident = threading.get_ident()
+        self.selector = selector if selector is not None else selectors.DefaultSelector()
+        self._ready: deque[tuple[Callable[[Any], Any], Any]] = deque()
+        self._timers: list[Timer] = []
+        self._active_timers = 0
+        self._fds: dict[int, _FdWaiters] = {}
+        self._parked: dict[greenlet, Waiter] = {}
+        self._thread_jobs = 0
+        self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Hub thread={self.thread_ident} ready={len(self._ready)} "
+            f"timers={self._active_timers} fds={len(self._fds)}>"
+        )
+
+    # -- scheduling -----------------------------------------------------
+    def call_soon(self, callback: Callable[[Any], Any], arg: Any = None) -> None:
+        """Run ``callback(arg)`` in the hub on its next pass (FIFO)."""
+        self._ready.append((callback, arg))
+
+    def call_later(self, seconds: float, callback: Callable[[Any], Any], arg: Any = None) -> Timer:
+        """Run ``callback(arg)`` in the hub after ``seconds``; returns the Timer."""
+        timer = Timer(self, _monotonic() + max(seconds, 0.0), callback, arg)
+        heapq.heappush(self._timers, timer)
+        self._active_timers += 1
+        return timer
+
+    def _timer_cancelled(self) -> None:
+        self._active_timers -= 1
+        # Discussion: cancelled timers stay in the heap until their deadline
+        # (lazy deletion). A fan-out sets and cancels a 30 s read timer per
+        # socket operation, so rebuild the heap when dead entries dominate.
+        if len(self._timers) > 256 and self._active_timers * 2 < len(self._timers):
+            self._timers = [t for t in self._timers if t.active]
+            heapq.heapify(self._timers)
+
+    def call_threadsafe(self, callback: Callable[[Any], Any], arg: Any = None) -> None:
+        """From any OS thread: run ``callback(arg)`` in this hub soon.
+
+        The only thing a foreign thread touches is a deque append (atomic) and
+        one byte on the wake socket.
+        """
+        self._from_threads.append((callback, arg))
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # a full buffer already guarantees a wake-up; a closed one a dead hub
+
+    def thread_job_started(self) -> None:
+        """Count an outstanding thread job, so the loop waits for it."""
+        self._thread_jobs += 1
+
+    def thread_job_finished(self) -> None:
+        self._thread_jobs -= 1
+
+    # -- fd readiness ---------------------------------------------------
+    def _register(self, fd: int, event: int, waiter: Waiter) -> None:
+        entry = self._fds.get(fd)
+        if entry is None:
+            entry = self._fds[fd] = _FdWaiters()
+            self._set_slot(entry, event, waiter, fd)
+            self.selector.register(fd, event, entry)
+            return
+        self._set_slot(entry, event, waiter, fd)
+        self.selector.modify(fd, entry.mask(), entry)
+
+    @staticmethod
+    def _set_slot(entry: _FdWaiters, event: int, waiter: Waiter, fd: int) -> None:
+        if event == _EVENT_READ:
+            if entry.reader is not None:
+                raise ConcurrentObjectUseError(f"another greenlet is already waiting to read fd {fd}")
+            entry.reader = waiter
+        else:
+            if entry.writer is not None:
+                raise ConcurrentObjectUseError(f"another greenlet is already waiting to write fd {fd}")
+            entry.writer = waiter
+
+    def _unregister(self, fd: int, event: int, waiter: Waiter) -> None:
+        entry = self._fds.get(fd)
+        if entry is None:
+            return  # notify_closing already removed it
+        if event == _EVENT_READ:
+            if entry.reader is not waiter:
+                return
+            entry.reader = None
+        else:
+            if entry.writer is not waiter:
+                return
+            entry.writer = None
+        mask = entry.mask()
+        if mask:
+            self.selector.modify(fd, mask, entry)
+        else:
+            del self._fds[fd]
+            self.selector.unregister(fd)
+
+    def wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
+        """Park the current greenlet until ``fd`` is ready for ``event``.
+
+        Raises:
+            socket.timeout: after ``timeout`` seconds (None waits forever).
+            OSError(EBADF): when another greenlet closes the fd meanwhile.
+            ConcurrentObjectUseError: another greenlet already waits on it.
+        """
+        waiter = Waiter(self)
+        self._register(fd, event, waiter)
+        timer = None if timeout is None else self.call_later(timeout, _expire_io, waiter)
+        try:
+            waiter.get()
+        finally:
+            self._unregister(fd, event, waiter)
+            if timer is not None:
+                timer.cancel()
+
+    def notify_closing(self, fd: int) -> None:
+        """Wake every greenlet waiting on ``fd`` with EBADF and forget the fd.
+
+        Never switches, so it is safe to call while holding a lock.
+        """
+        entry = self._fds.pop(fd, None)
+        if entry is None:
+            return
+        self.selector.unregister(fd)
+        for waiter in (entry.reader, entry.writer):
+            if waiter is not None:
+                waiter.throw(OSError(9, "Bad file descriptor: socket closed by another greenlet"))
+
+    # -- the loop -------------------------------------------------------
+    def _alive(self) -> bool:
+        return bool(self._ready or self._active_timers or self._fds or self._thread_jobs)
+
+    def run(self) -> None:
+        while True:
+            try:
+                if self._alive():
+                    self._run_once()
+                    continue
+                self.parent.throw(
+                    LoopExit(
+                        "this operation would block forever: no greenlet, timer or I/O can wake it"
+                    )
+                )
+            except (KeyboardInterrupt, SystemExit) as exc:
+                # Discussion: a signal lands in whichever greenlet runs, most
+                # often the hub sitting in select(). The user's code is in the
+                # root greenlet, so deliver it there, promptly.
+                self.parent.throw(exc)
+
+    def _poll_timeout(self) -> float | None:
+        if self._ready or self._from_threads:
+            return 0.0
+        timers = self._timers
+        while timers and not timers[0].active:
+            heapq.heappop(timers)
+        if not timers:
+            return None
+        return max(0.0, timers[0].deadline - _monotonic())
+
+    def _run_once(self) -> None:
+        ready = self._ready
+        for key, mask in self.selector.select(self._poll_timeout()):
+            entry = key.data
+            if entry is None:
+                self._drain_wake_socket()
+                continue
+            if mask & _EVENT_READ and entry.reader is not None:
+                entry.reader.switch()
+            if mask & _EVENT_WRITE and entry.writer is not None:
+                entry.writer.switch()
+        from_threads = self._from_threads
+        while from_threads:
+            ready.append(from_threads.popleft())
+        timers = self._timers
+        if timers:
+            now = _monotonic()
+            while timers and timers[0].deadline <= now:
+                timer = heapq.heappop(timers)
+                if timer.active:
+                    timer.active = False
+                    self._active_timers -= 1
+                    ready.append((timer.callback, timer.arg))
+        for _ in range(len(ready)):
+            callback, arg = ready.popleft()
+            try:
+                callback(arg)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:
+                # A raw callback failing must not kill the loop for everyone.
+                traceback.print_exc()
+
+    def _drain_wake_socket(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def handle_system_error(self, exc: BaseException) -> None:
+        """Re-raise KeyboardInterrupt/SystemExit from a greenlet in the root greenlet."""
+        self._ready.append((self.parent.throw, exc))
+
+    def close(self) -> None:
+        """Release the selector and wake socket (tests and thread exit)."""
+        self.selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _expire_io(waiter: Waiter) -> None:
+    waiter.throw(socket.timeout("timed out"))
+
+
+_local = threading.local()
+
+
+def get_hub() -> Hub:
+    """Return this OS thread's hub, creating it on first use."""
+    try:
+        return _local.hub
+    except AttributeError:
+        hub = _local.hub = Hub()
+        return hub
+
+
+def wait_readable(fd: int, timeout: float | None = None) -> None:
+    """Park the current greenlet until ``fd`` is readable (see Hub.wait_fd)."""
+    get_hub().wait_fd(fd, _EVENT_READ, timeout)
+
+
+def wait_writable(fd: int, timeout: float | None = None) -> None:
+    """Park the current greenlet until ``fd`` is writable (see Hub.wait_fd)."""
+    get_hub().wait_fd(fd, _EVENT_WRITE, timeout)
+
+
+def notify_closing(fd: int) -> None:
+    """Wake greenlets waiting on ``fd`` (of this thread's hub) before it closes."""
+    hub = getattr(_local, "hub", None)
+    if hub is not None:
+        hub.notify_closing(fd)
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child (dask workers, multiprocessing) must not share the
+    # parent's epoll fd and wake socket: start it with a fresh hub.
+    os.register_at_fork(after_in_child=lambda: _local.__dict__.pop("hub", None))

@@ -1,0 +1,59 @@
+"""Shared fixtures: fd-leak and hub-cleanliness guards, local servers."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import pytest
+
+import gfetch
+from gfetch.hub import get_hub
+
+_PROXY_AND_CA_VARS = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Machines here may set proxies and CA bundles, which requests honours."""
+    for name in _PROXY_AND_CA_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def open_fds() -> int:
+    gc.collect()
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def clean_hub() -> None:
+    """After each test nothing is left ready, timed or registered on the hub."""
+    hub = get_hub()
+    yield
+    for _ in range(3):  # let kills and wake-ups already queued run
+        gfetch.sleep(0)
+    gc.collect()
+    assert not hub._fds, f"fd waits left registered: {list(hub._fds)}"
+    assert not hub._parked, "greenlets left parked on the hub"
+    assert hub._thread_jobs == 0
+
+
+@pytest.fixture
+def no_fd_leak():
+    """Fail the test if it leaves more file descriptors open than it found."""
+    get_hub()  # the hub's own selector and wake socket are not a leak
+    before = open_fds()
+    yield
+    after = open_fds()
+    assert after <= before, f"file descriptors leaked: {before} before, {after} after"

@@ -1,0 +1,109 @@
+"""The hub's loop: fd waits, timers, the thread wake-up, closing races."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+import gfetch
+from gfetch.hub import get_hub, notify_closing, wait_readable, wait_writable
+
+
+def test_wait_readable_wakes_on_data() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        got: list[bytes] = []
+
+        def reader() -> None:
+            wait_readable(a.fileno(), timeout=5)
+            got.append(a.recv(10))
+
+        glet = gfetch.spawn(reader)
+        gfetch.sleep(0.01)
+        assert got == []
+        b.send(b"hi")
+        glet.get(timeout=5)
+        assert got == [b"hi"]
+
+
+def test_wait_readable_timeout() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        started = time.monotonic()
+        with pytest.raises(socket.timeout):
+            wait_readable(a.fileno(), timeout=0.05)
+        assert time.monotonic() - started < 1
+        assert a.fileno() not in get_hub()._fds
+
+
+def test_wait_writable_ready_at_once() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        wait_writable(a.fileno(), timeout=1)
+
+
+def test_two_readers_on_one_fd_is_an_error() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        first = gfetch.spawn(wait_readable, a.fileno(), 5)
+        gfetch.sleep(0)
+        with pytest.raises(gfetch.ConcurrentObjectUseError):
+            wait_readable(a.fileno(), 5)
+        b.send(b"x")
+        first.get(timeout=5)
+
+
+def test_notify_closing_wakes_waiter_with_ebadf() -> None:
+    a, b = socket.socketpair()
+    with b:
+        glet = gfetch.spawn(wait_readable, a.fileno(), 5)
+        gfetch.sleep(0)
+        notify_closing(a.fileno())
+        a.close()
+        with pytest.raises(OSError) as info:
+            glet.get(timeout=5)
+        assert info.value.errno == 9
+
+
+def test_thread_wakes_hub() -> None:
+    hub = get_hub()
+    waiter_result: list[str] = []
+    event = gfetch.Event()
+
+    def deliver(value: str) -> None:
+        waiter_result.append(value)
+        event.set()
+
+    hub.thread_job_started()
+    try:
+        threading.Timer(0.05, hub.call_threadsafe, args=(deliver, "from thread")).start()
+        assert event.wait(5)
+    finally:
+        hub.thread_job_finished()
+    assert waiter_result == ["from thread"]
+
+
+def test_ready_callbacks_added_during_a_pass_run_next_pass() -> None:
+    hub = get_hub()
+    trace: list[str] = []
+
+    def first(_: object) -> None:
+        trace.append("first")
+        hub.call_soon(lambda _: trace.append("added"))
+
+    hub.call_soon(first)
+    hub.call_soon(lambda _: trace.append("second"))
+    gfetch.sleep(0.01)
+    assert trace == ["first", "second", "added"]
+
+
+def test_cancelled_timers_are_compacted() -> None:
+    hub = get_hub()
+    timers = [hub.call_later(60, lambda _: None) for _ in range(2000)]
+    for timer in timers:
+        timer.cancel()
+    assert len(hub._timers) < 1000
+    assert hub._active_timers == 0 or all(t.active for t in hub._timers if t.active)
