@@ -12,7 +12,9 @@ Nothing below ``transport`` imports requests or urllib3; nothing below
 from gfetch.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
 from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
 from gfetch.hub import get_hub, wait_readable, wait_writable
+from gfetch.session import Session
 from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
+from gfetch.transport import HTTPAdapter
 
 __version__ = "0.1.0"
 
@@ -22,11 +24,13 @@ __all__ = [
     "Event",
     "Greenlet",
     "GreenletExit",
+    "HTTPAdapter",
     "LifoQueue",
     "LoopExit",
     "Pool",
     "Queue",
     "Semaphore",
+    "Session",
     "Timeout",
     "__version__",
     "get_hub",

@@ -9,6 +9,7 @@ import pytest
 
 import gfetch
 from gfetch.hub import get_hub
+from gfetch.testserver import TestServer
 
 _PROXY_AND_CA_VARS = (
     "REQUESTS_CA_BUNDLE",
@@ -57,3 +58,23 @@ def no_fd_leak():
     yield
     after = open_fds()
     assert after <= before, f"file descriptors leaked: {before} before, {after} after"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A keep-alive HTTP server on 127.0.0.1 (gfetch.testserver), per module."""
+    with TestServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_server():
+    """A server of this test's own, so its connection counts are this test's."""
+    with TestServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def session():
+    with gfetch.Session() as sess:
+        yield sess

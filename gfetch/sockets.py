@@ -1,0 +1,234 @@
+"""Cooperative sockets: the stdlib socket API, parking only the caller.
+
+Layer 2. Imports the stdlib, gfetch.hub and gfetch.dns; knows nothing of HTTP.
+
+Socket-timeout semantics
+------------------------
+The fd underneath is always non-blocking; the timeout lives in Python and is
+applied the way the stdlib applies it: ``None`` waits forever, ``0.0`` is
+non-blocking (``BlockingIOError`` escapes), any other value bounds each
+blocking operation, and ``sendall`` has one deadline for the whole buffer.
+Expiry raises ``socket.timeout("timed out")`` (``TimeoutError``). In
+blocking mode ``BlockingIOError`` never escapes ``recv_into``: http.client's
+``SocketIO`` would turn it into a ``None`` read and a bogus "bad status line".
+
+Closing a socket that another greenlet waits on wakes that greenlet with
+EBADF before the fd number can be reused (``Hub.notify_closing``).
+"""
+
+from __future__ import annotations
+
+import _socket as _csocket
+import errno
+import os
+import socket as _socket
+import time
+from typing import Any
+
+from gfetch.dns import getaddrinfo
+from gfetch.hub import notify_closing, wait_readable, wait_writable
+
+__all__ = ["GreenSocket", "create_connection"]
+
+_monotonic = time.monotonic
+_CONNECT_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
+
+
+class GreenSocket(_socket.socket):
+    """A ``socket.socket`` whose blocking calls park only the current greenlet."""
+
+    __slots__ = ("_green_timeout",)
+
+    def __init__(
+        self,
+        family: int = -1,
+        type: int = -1,  # noqa: A002 - the stdlib's parameter name
+        proto: int = -1,
+        fileno: int | None = None,
+    ) -> None:
+        super().__init__(family, type, proto, fileno)
+        self._green_timeout: float | None = _socket.getdefaulttimeout()
+        super().setblocking(False)
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        return text.replace("<socket.socket", "<GreenSocket", 1).replace(
+            "<gfetch.sockets.GreenSocket", "<GreenSocket", 1
+        )
+
+    # -- timeout state --------------------------------------------------
+    def settimeout(self, value: float | None) -> None:
+        if value is not None:
+            value = float(value)
+            if value < 0:
+                raise ValueError("Timeout value out of range")
+        self._green_timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._green_timeout
+
+    @property
+    def timeout(self) -> float | None:  # type: ignore[override]
+        return self._green_timeout
+
+    def setblocking(self, flag: bool) -> None:
+        self._green_timeout = None if flag else 0.0
+
+    def getblocking(self) -> bool:
+        return self._green_timeout != 0.0
+
+    def _deadline(self) -> float | None:
+        timeout = self._green_timeout
+        return None if timeout is None else _monotonic() + timeout
+
+    @staticmethod
+    def _remaining(deadline: float | None) -> float | None:
+        if deadline is None:
+            return None
+        left = deadline - _monotonic()
+        if left <= 0:
+            raise _socket.timeout("timed out")
+        return left
+
+    # -- I/O ------------------------------------------------------------
+    def connect(self, address: Any) -> None:
+        if self._green_timeout == 0.0:
+            return super().connect(address)
+        err = self.connect_ex(address)
+        if err in _CONNECT_IN_PROGRESS:
+            wait_writable(self.fileno(), self._green_timeout)
+            err = self.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+        return None
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        deadline = None
+        while True:
+            try:
+                return super().recv(bufsize, flags)
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+                deadline = deadline or self._deadline()
+                wait_readable(self.fileno(), self._remaining(deadline))
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        deadline = None
+        while True:
+            try:
+                return super().recv_into(buffer, nbytes, flags)
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+                deadline = deadline or self._deadline()
+                wait_readable(self.fileno(), self._remaining(deadline))
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        deadline = None
+        while True:
+            try:
+                return super().recvfrom(bufsize, flags)
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+                deadline = deadline or self._deadline()
+                wait_readable(self.fileno(), self._remaining(deadline))
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        deadline = None
+        while True:
+            try:
+                return super().send(data, flags)
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+                deadline = deadline or self._deadline()
+                wait_writable(self.fileno(), self._remaining(deadline))
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        """Send all of ``data`` within one timeout for the whole buffer."""
+        if self._green_timeout == 0.0:
+            return super().sendall(data, flags)
+        view = memoryview(data).cast("B")
+        deadline = self._deadline()
+        sent = 0
+        total = len(view)
+        while sent < total:
+            try:
+                sent += super().send(view[sent:], flags)
+            except BlockingIOError:
+                wait_writable(self.fileno(), self._remaining(deadline))
+        return None
+
+    def accept(self) -> tuple[GreenSocket, Any]:
+        deadline = None
+        while True:
+            try:
+                fd, address = self._accept()  # type: ignore[attr-defined]
+                break
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+                deadline = deadline or self._deadline()
+                wait_readable(self.fileno(), self._remaining(deadline))
+        sock = GreenSocket(self.family, self.type, self.proto, fileno=fd)
+        sock.settimeout(self._green_timeout)
+        return sock, address
+
+    # -- closing --------------------------------------------------------
+    def _real_close(self, _ss: Any = _csocket.socket) -> None:
+        fd = self.fileno()
+        if fd >= 0:
+            notify_closing(fd)
+        super()._real_close(_ss)  # type: ignore[misc]
+
+    def detach(self) -> int:
+        fd = self.fileno()
+        if fd >= 0:
+            notify_closing(fd)
+        return super().detach()
+
+
+def create_connection(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    family: int = _socket.AF_UNSPEC,
+    socket_options: list[tuple[int, int, int | bytes]] | None = None,
+) -> GreenSocket:
+    """Connect a GreenSocket to ``(host, port)``, trying each resolved address.
+
+    Name resolution counts against ``timeout`` too (the stdlib's does not):
+    a stuck resolver raises ``socket.timeout`` like a stuck connect.
+
+    Raises:
+        socket.gaierror: the name does not resolve.
+        socket.timeout: resolution or every connect attempt timed out.
+        OSError: the last connect attempt's error (e.g. ConnectionRefusedError).
+    """
+    host, port = address
+    if host.startswith("["):
+        host = host.strip("[]")
+    infos = getaddrinfo(host, port, family, _socket.SOCK_STREAM, timeout=timeout)
+    last_error: OSError | None = None
+    for af, socktype, proto, _canonname, sockaddr in infos:
+        sock = GreenSocket(af, socktype, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            last_error = exc
+            sock.close()
+        except BaseException:
+            sock.close()
+            raise
+    if last_error is not None:
+        raise last_error
+    raise OSError(f"getaddrinfo returned no address for {host!r}")
