@@ -9,9 +9,28 @@ Nothing below ``transport`` imports requests or urllib3; nothing below
 ``api`` knows about fan-out. Importing gfetch changes no global state.
 """
 
+from gfetch.api import (
+    DEFAULT_SIZE,
+    DEFAULT_TIMEOUT,
+    delete,
+    get,
+    head,
+    imap,
+    imap_enumerated,
+    map,
+    options,
+    patch,
+    post,
+    put,
+    request,
+    send,
+)
+from gfetch.crawl import crawl
 from gfetch.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
 from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
 from gfetch.hub import get_hub, wait_readable, wait_writable
+from gfetch.limits import RetryPolicy
+from gfetch.request import AsyncRequest, RequestCancelled
 from gfetch.session import Session
 from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
 from gfetch.transport import HTTPAdapter
@@ -19,8 +38,11 @@ from gfetch.transport import HTTPAdapter
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncRequest",
     "BoundedSemaphore",
     "ConcurrentObjectUseError",
+    "DEFAULT_SIZE",
+    "DEFAULT_TIMEOUT",
     "Event",
     "Greenlet",
     "GreenletExit",
@@ -29,14 +51,29 @@ __all__ = [
     "LoopExit",
     "Pool",
     "Queue",
+    "RequestCancelled",
+    "RetryPolicy",
     "Semaphore",
     "Session",
     "Timeout",
     "__version__",
+    "crawl",
+    "delete",
+    "get",
     "get_hub",
+    "head",
+    "imap",
+    "imap_enumerated",
     "joinall",
     "kill",
     "killall",
+    "map",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "send",
     "sleep",
     "spawn",
     "wait_readable",

@@ -147,11 +147,16 @@ class Greenlet(greenlet):
         if self._finished:
             return
         waiter = Waiter(self._hub)
-        self.link(lambda _: waiter.switch())
-        timer = None if timeout is None else self._hub.call_later(timeout, waiter.switch)
+
+        def wake(_: Greenlet) -> None:
+            waiter.switch()
+
+        self.link(wake)
+        timer = None if timeout is None else self._hub.call_later(timeout, waiter.switch_now)
         try:
             waiter.get()
         finally:
+            self.unlink(wake)
             if timer is not None:
                 timer.cancel()
 
@@ -223,10 +228,10 @@ def sleep(seconds: float = 0) -> None:
     hub = get_hub()
     waiter = Waiter(hub)
     if seconds <= 0:
-        hub.call_soon(waiter.switch)
+        waiter.switch()
         waiter.get()
         return
-    timer = hub.call_later(seconds, waiter.switch)
+    timer = hub.call_later(seconds, waiter.switch_now)
     try:
         waiter.get()
     finally:
@@ -262,7 +267,7 @@ def joinall(
     if state["done"] < want and not failed:
         for g in pending:
             g.link(on_finish)
-        timer = None if timeout is None else hub.call_later(timeout, waiter.switch)
+        timer = None if timeout is None else hub.call_later(timeout, waiter.switch_now)
         try:
             waiter.get()
         finally:

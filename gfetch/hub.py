@@ -114,6 +114,13 @@ class Waiter:
             self.fired = True
             self.hub._ready.append((self._resume_throw, exc))
 
+    def switch_now(self, value: Any = None) -> None:
+        """From the hub only (a timer callback): resume at once, skipping a
+        trip through the ready queue."""
+        if not self.fired:
+            self.fired = True
+            self._resume(value)
+
     def _resume(self, value: Any) -> None:
         glet = self.greenlet
         if glet is not None:
@@ -389,7 +396,9 @@ class Hub(greenlet):
 
 
 def _expire_io(waiter: Waiter) -> None:
-    waiter.throw(socket.timeout("timed out"))
+    if not waiter.fired:
+        waiter.fired = True
+        waiter._resume_throw(socket.timeout("timed out"))
 
 
 _local = threading.local()

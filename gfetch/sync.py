@@ -31,7 +31,7 @@ def _park(waiters: deque[Waiter], timeout: float | None) -> bool:
     hub = get_hub()
     waiter = Waiter(hub)
     waiters.append(waiter)
-    timer = None if timeout is None else hub.call_later(timeout, waiter.switch, False)
+    timer = None if timeout is None else hub.call_later(timeout, waiter.switch_now, False)
     try:
         return waiter.get() is not False
     finally:
@@ -66,10 +66,8 @@ class Event:
         self._flag = False
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until set or ``timeout`` passes; return the flag."""
-        if not self._flag:
-            _park(self._waiters, timeout)
-        return self._flag
+        """Block until set or ``timeout`` passes; True unless it timed out."""
+        return self._flag or _park(self._waiters, timeout)
 
 
 class Semaphore:

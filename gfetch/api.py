@@ -1,0 +1,221 @@
+"""The fan-out API: grequests-compatible ``map``/``imap``, and more.
+
+Layer 4 (top). ``import gfetch as grequests`` runs grequests scripts
+unchanged; everything beyond grequests' signature is keyword-only.
+
+Differences from grequests, all on purpose:
+
+* items may be URL strings, AsyncRequests or ``requests.Request`` objects;
+* requests without ``session=`` share one pooled Session per thread;
+* a default ``timeout`` of (10 s connect, 30 s read) applies to requests that
+  set none (``timeout=None`` disables it);
+* ``size=None`` means 100 at a time, not unbounded;
+* ``gtimeout`` really cancels what is unfinished;
+* failures are never silently lost: see ``return_exceptions``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Iterable, Iterator
+
+import requests
+
+from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut
+from gfetch.greenlets import Greenlet, spawn
+from gfetch.limits import RetryPolicy
+from gfetch.request import AsyncRequest
+from gfetch.sync import Pool
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "DEFAULT_TIMEOUT",
+    "delete",
+    "get",
+    "head",
+    "imap",
+    "imap_enumerated",
+    "map",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "send",
+]
+
+logger = logging.getLogger("gfetch")
+
+ExceptionHandler = Callable[[AsyncRequest, BaseException | None], Any]
+Timeout = float | tuple[float | None, float | None] | None
+
+get = functools.partial(AsyncRequest, "GET")
+options = functools.partial(AsyncRequest, "OPTIONS")
+head = functools.partial(AsyncRequest, "HEAD")
+post = functools.partial(AsyncRequest, "POST")
+put = functools.partial(AsyncRequest, "PUT")
+patch = functools.partial(AsyncRequest, "PATCH")
+delete = functools.partial(AsyncRequest, "DELETE")
+
+
+def request(method: str, url: str, **kwargs: Any) -> AsyncRequest:
+    """An unsent request; ``kwargs`` as for ``requests.request``."""
+    return AsyncRequest(method, url, **kwargs)
+
+
+def send(r: AsyncRequest, pool: Pool | None = None, stream: bool = False) -> Greenlet:
+    """Start sending ``r`` in a greenlet (in ``pool`` if given); return the Greenlet.
+
+    The greenlet's value is ``r`` itself, with ``response`` or ``exception`` set.
+    """
+    if pool is not None:
+        return pool.spawn(r.send, stream=stream)
+    return spawn(r.send, stream=stream)
+
+
+def _outcome(
+    request: AsyncRequest, exception_handler: ExceptionHandler | None, return_exceptions: bool
+) -> tuple[bool, Any]:
+    """``(deliver, value)`` for a finished request, per the failure options."""
+    if request.response is not None:
+        return True, request.response
+    if exception_handler is not None:
+        result = exception_handler(request, request.exception)
+        return result is not None, result
+    if return_exceptions:
+        return True, request.exception
+    return False, None
+
+
+def map(  # noqa: A001 - grequests' name
+    requests: Iterable[Any],
+    stream: bool = False,
+    size: int | None = None,
+    exception_handler: ExceptionHandler | None = None,
+    gtimeout: float | None = None,
+    *,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    per_host: int | None = None,
+    rate: float | None = None,
+    per_host_rate: float | None = None,
+    retries: int | RetryPolicy | None = None,
+    session: requests.Session | None = None,
+    progress: bool = False,
+    return_exceptions: bool = False,
+    pool: Pool | None = None,
+) -> list[Any]:
+    """Send all ``requests`` concurrently; return their responses in input order.
+
+    Args:
+        requests: URL strings, AsyncRequests (``gfetch.get(...)``) or
+            ``requests.Request`` objects, in any mix.
+        stream: leave bodies unread (``stream=True`` in requests).
+        size: requests in flight at once; None means 100.
+        exception_handler: ``handler(request, exception)`` for each failure;
+            its return value takes the failed item's place.
+        gtimeout: seconds for the whole call; requests unfinished by then
+            are cancelled and fail with ``RequestCancelled``.
+        timeout: requests' ``timeout`` for items that set none; default
+            (10, 30): 10 s to connect, 30 s between bytes. None: no timeout.
+        per_host: at most this many requests in flight per scheme+host+port.
+        rate / per_host_rate: requests per second, in all / per host.
+        retries: re-send idempotent requests failing with a connection error,
+            timeout or 429/500/502/503/504 up to this many times, with
+            exponential backoff (0.5 s, 1 s, 2 s...) or the server's
+            Retry-After. Or pass a :class:`gfetch.RetryPolicy`.
+        session: the Session for items without their own (default: one
+            pooled gfetch.Session per thread).
+        progress: show a progress bar (tqdm if installed, else stderr).
+        return_exceptions: put the exception in a failed item's place
+            instead of None (when there is no exception_handler).
+        pool: a gfetch.Pool to run in (its size then bounds concurrency).
+
+    Returns:
+        One entry per input: the Response, or for a failure None, the
+        exception (``return_exceptions``), or the exception_handler's value.
+    """
+    items = list(requests)
+    results: list[Any] = [None] * len(items)
+    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
+                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
+                    progress=progress, pool=pool)
+    for index, req in fanout.run(items, total=len(items), report_unsent=True):
+        deliver, value = _outcome(req, exception_handler, return_exceptions)
+        results[index] = value if deliver else None
+    return results
+
+
+def imap_enumerated(
+    requests: Iterable[Any],
+    stream: bool = False,
+    size: int | None = 2,
+    exception_handler: ExceptionHandler | None = None,
+    *,
+    gtimeout: float | None = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    per_host: int | None = None,
+    rate: float | None = None,
+    per_host_rate: float | None = None,
+    retries: int | RetryPolicy | None = None,
+    session: requests.Session | None = None,
+    progress: bool = False,
+    return_exceptions: bool = False,
+    pool: Pool | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, response)`` in completion order; see :func:`map` for the options.
+
+    The input is read lazily (at most ``size`` in flight), so a generator of
+    millions of URLs runs in flat memory. A failed item yields
+    ``(index, None)``, or the exception (``return_exceptions``), or the
+    exception_handler's value when it is not None (as grequests does).
+    """
+    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
+                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
+                    progress=progress, pool=pool)
+    total = len(requests) if hasattr(requests, "__len__") else None
+    for index, req in fanout.run(requests, total=total):
+        deliver, value = _outcome(req, exception_handler, return_exceptions)
+        if deliver or (exception_handler is None and not return_exceptions):
+            yield index, value
+
+
+def imap(
+    requests: Iterable[Any],
+    stream: bool = False,
+    size: int | None = 2,
+    exception_handler: ExceptionHandler | None = None,
+    *,
+    gtimeout: float | None = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    per_host: int | None = None,
+    rate: float | None = None,
+    per_host_rate: float | None = None,
+    retries: int | RetryPolicy | None = None,
+    session: requests.Session | None = None,
+    progress: bool = False,
+    return_exceptions: bool = False,
+    pool: Pool | None = None,
+) -> Iterator[Any]:
+    """Yield responses in completion order; see :func:`map` for the options.
+
+    ``size`` defaults to 2, as in grequests; raise it for real fan-out. The
+    input is read lazily. A failure yields the exception_handler's value
+    (when not None) or, with ``return_exceptions``, the exception; otherwise
+    the failed item is skipped, as in grequests, but never silently: it is
+    logged as a warning on the ``gfetch`` logger.
+    """
+    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
+                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
+                    progress=progress, pool=pool)
+    total = len(requests) if hasattr(requests, "__len__") else None
+    for _, req in fanout.run(requests, total=total):
+        deliver, value = _outcome(req, exception_handler, return_exceptions)
+        if deliver:
+            yield value
+        elif exception_handler is None:
+            logger.warning(
+                "gfetch.imap: %s %s failed and was skipped: %r (pass exception_handler= or "
+                "return_exceptions=True to receive failures)", req.method, req.url, req.exception
+            )
+

@@ -1,0 +1,136 @@
+"""Per-host concurrency, request rates and retry policy for the fan-out.
+
+Layer 4 helpers. Imports requests (exception types), gfetch.greenlets and
+gfetch.sync.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import requests
+
+from gfetch.greenlets import sleep
+from gfetch.sync import Semaphore
+
+__all__ = ["HostLimits", "RateLimiter", "RetryPolicy", "host_key"]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def host_key(url: str) -> str:
+    """``scheme://host:port`` of ``url``, the unit of per-host limits."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class RateLimiter:
+    """Spaces acquisitions ``1/rate`` seconds apart (no burst), cooperatively."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 requests per second, got {rate}")
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            sleep(slot - now)
+
+
+class HostLimits:
+    """The concurrency and rate limits one fan-out call applies per request."""
+
+    def __init__(
+        self, per_host: int | None = None, rate: float | None = None, per_host_rate: float | None = None
+    ) -> None:
+        if per_host is not None and per_host < 1:
+            raise ValueError(f"per_host must be >= 1 or None, got {per_host}")
+        self._per_host = per_host
+        self._semaphores: defaultdict[str, Semaphore] = defaultdict(lambda: Semaphore(per_host or 1))
+        self._rate = RateLimiter(rate) if rate else None
+        self._per_host_rate = per_host_rate
+        self._host_rates: dict[str, RateLimiter] = {}
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        """Hold a per-host slot (waiting for the rates) around one attempt."""
+        key = host_key(url) if (self._per_host or self._per_host_rate) else ""
+        semaphore = self._semaphores[key] if self._per_host else None
+        if semaphore is not None:
+            semaphore.acquire()
+        try:
+            if self._per_host_rate:
+                limiter = self._host_rates.get(key)
+                if limiter is None:
+                    limiter = self._host_rates[key] = RateLimiter(self._per_host_rate)
+                limiter.wait()
+            if self._rate is not None:
+                self._rate.wait()
+            yield
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+
+class RetryPolicy:
+    """When and how long to wait before re-sending a failed request.
+
+    Retries idempotent methods only, on connection errors and timeouts and on
+    429/500/502/503/504. Waits ``backoff * 2**attempt`` (capped at
+    ``max_backoff``), or the server's Retry-After when it gives one (capped
+    at ``max_retry_after``).
+    """
+
+    def __init__(
+        self,
+        retries: int,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 120.0,
+        statuses: frozenset[int] = RETRY_STATUSES,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.statuses = statuses
+
+    def should_retry(self, method: str, response: Any, exception: BaseException | None, attempt: int) -> bool:
+        if attempt >= self.retries or method.upper() not in IDEMPOTENT_METHODS:
+            return False
+        if exception is not None:
+            return isinstance(exception, (requests.ConnectionError, requests.Timeout))
+        return response is not None and response.status_code in self.statuses
+
+    def delay(self, response: Any, attempt: int) -> float:
+        retry_after = _retry_after_seconds(response) if response is not None else None
+        if retry_after is not None:
+            return min(retry_after, self.max_retry_after)
+        return min(self.backoff * (2**attempt), self.max_backoff)
+
+
+def _retry_after_seconds(response: Any) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,104 @@
+"""AsyncRequest: an unsent request, grequests-compatible.
+
+Layer 4. Imports requests and gfetch.session.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any, Callable
+
+import requests
+
+from gfetch.session import Session
+
+__all__ = ["AsyncRequest", "RequestCancelled", "coerce_request", "default_session"]
+
+_local = threading.local()
+
+
+def default_session() -> Session:
+    """The Session shared by requests sent without ``session=`` on this thread.
+
+    One per OS thread, so connections are reused across a whole fan-out
+    (grequests opens a new Session, and TCP connection, per request).
+    Cookies set by responses are shared by those requests too, as in any
+    requests.Session; pass ``session=`` to isolate them.
+    """
+    try:
+        return _local.session  # type: ignore[no-any-return]
+    except AttributeError:
+        session = _local.session = Session()
+        return session
+
+
+class RequestCancelled(requests.exceptions.Timeout):
+    """The request was cancelled because the call's ``gtimeout`` expired."""
+
+
+class AsyncRequest:
+    """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, **kwargs)``.
+
+    ``kwargs`` are those of ``requests.Session.request``. ``callback`` is
+    installed as a response hook, as grequests does. After :meth:`send`,
+    exactly one of ``response`` and ``exception`` is set (``traceback`` holds
+    the formatted traceback of the exception).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        session: requests.Session | None = None,
+        callback: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.session = session
+        self.callback = callback
+        if callback is not None:
+            kwargs["hooks"] = {"response": callback}
+        self.kwargs = kwargs
+        self.response: requests.Response | None = None
+        self.exception: BaseException | None = None
+        self.traceback: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncRequest {self.method} {self.url}>"
+
+    def send(self, **kwargs: Any) -> AsyncRequest:
+        """Send now (parking only this greenlet); ``kwargs`` override the request's.
+
+        Never raises an ``Exception``: a failure is stored in ``exception``.
+        """
+        merged = {**self.kwargs, **kwargs}
+        session = self.session if self.session is not None else default_session()
+        try:
+            self.response = session.request(self.method, self.url, **merged)
+        except Exception as exc:
+            self.exception = exc
+            self.traceback = traceback.format_exc()
+        return self
+
+
+def coerce_request(item: Any) -> AsyncRequest:
+    """An AsyncRequest from an AsyncRequest, a URL string or a ``requests.Request``."""
+    if isinstance(item, AsyncRequest):
+        return item
+    if isinstance(item, str):
+        return AsyncRequest("GET", item)
+    if isinstance(item, bytes):
+        return AsyncRequest("GET", item.decode())
+    if isinstance(item, requests.Request):
+        kwargs = {
+            name: getattr(item, name)
+            for name in ("headers", "files", "data", "json", "params", "auth", "cookies", "hooks")
+            if getattr(item, name)
+        }
+        return AsyncRequest(item.method or "GET", item.url, **kwargs)
+    raise TypeError(
+        f"cannot fetch {item!r}: pass URL strings, gfetch.AsyncRequest (gfetch.get(...)) "
+        "or requests.Request objects"
+    )

@@ -1,0 +1,286 @@
+"""The fan-out API: the grequests contract, and what gfetch adds to it."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+
+import pytest
+import requests
+import responses
+
+import gfetch
+import gfetch as grequests
+from gfetch.testserver import TestServer
+
+REFUSED = "http://127.0.0.1:1/"
+
+
+# -- grequests' README, unchanged but for local URLs ----------------------
+def test_grequests_readme_map(server: TestServer) -> None:
+    urls = [server.url("/"), server.url("/json"), server.url("/bytes/10"), REFUSED, server.url("/status/204")]
+    rs = (grequests.get(u) for u in urls)
+    result = grequests.map(rs)
+    assert [r.status_code if r is not None else None for r in result] == [200, 200, 200, None, 204]
+
+
+def test_grequests_readme_exception_handler(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+    def exception_handler(request, exception):
+        print("Request failed")
+
+    reqs = [
+        grequests.get(server.url("/delay/1"), timeout=0.001),
+        grequests.get(REFUSED),
+        grequests.get(server.url("/status/500")),
+    ]
+    result = grequests.map(reqs, exception_handler=exception_handler)
+    assert capsys.readouterr().out == "Request failed\nRequest failed\n"
+    assert result[:2] == [None, None] and result[2].status_code == 500
+
+
+def test_grequests_readme_imap(server: TestServer) -> None:
+    reqs = [grequests.get(server.url(f"/json?i={i}")) for i in range(5)]
+    seen = [resp.json()["query"]["i"] for resp in grequests.imap(reqs, size=10)]
+    assert sorted(seen) == ["0", "1", "2", "3", "4"]
+
+
+def test_grequests_readme_imap_enumerated(server: TestServer) -> None:
+    rs = [grequests.get(server.url(f"/delay/{0.1 * (3 - i):.1f}")) for i in range(3)]
+    pairs = list(grequests.imap_enumerated(rs, size=5))
+    assert [index for index, _ in pairs] == [2, 1, 0]
+    assert all(response.status_code == 200 for _, response in pairs)
+
+
+def test_asyncrequest_send_sets_response_or_exception(server: TestServer) -> None:
+    ok = grequests.AsyncRequest("GET", server.url("/json")).send()
+    assert ok.response is not None and ok.response.json()["ok"] is True and ok.exception is None
+    bad = grequests.request("GET", REFUSED).send()
+    assert bad.response is None and isinstance(bad.exception, requests.ConnectionError)
+    assert "ConnectionError" in (bad.traceback or "")
+
+
+def test_callback_is_a_response_hook(server: TestServer) -> None:
+    seen: list[int] = []
+    grequests.map([grequests.get(server.url("/json"), callback=lambda r, **kw: seen.append(r.status_code))])
+    assert seen == [200]
+
+
+def test_send_returns_greenlet_and_accepts_pool(server: TestServer) -> None:
+    pool = gfetch.Pool(2)
+    glets = [grequests.send(grequests.get(server.url("/json")), pool) for _ in range(3)]
+    glets.append(grequests.send(grequests.get(server.url("/json"))))
+    gfetch.joinall(glets, timeout=10)
+    assert all(isinstance(g, gfetch.Greenlet) and g.value.response.status_code == 200 for g in glets)
+
+
+def test_all_verbs(server: TestServer) -> None:
+    verbs = {"get": "GET", "options": "OPTIONS", "head": "HEAD", "post": "POST", "put": "PUT",
+             "patch": "PATCH", "delete": "DELETE"}
+    reqs = [getattr(grequests, name)(server.url("/echo")) for name in verbs]
+    responses_ = grequests.map(reqs)
+    for (name, method), response in zip(verbs.items(), responses_):
+        assert response.status_code == 200, name
+        if method != "HEAD":
+            assert response.json()["method"] == method
+
+
+# -- ordering -------------------------------------------------------------
+def test_map_keeps_input_order_under_random_delays(server: TestServer) -> None:
+    rnd = random.Random(3)
+    urls = [server.url(f"/delay/{rnd.random() / 5:.3f}?i={i}") for i in range(60)]
+    result = gfetch.map(urls, size=20)
+    assert [r.json()["query"]["i"] for r in result] == [str(i) for i in range(60)]
+
+
+def test_imap_follows_completion_order(server: TestServer) -> None:
+    delays = [0.3, 0.1, 0.2]
+    urls = [server.url(f"/delay/{d}") for d in delays]
+    assert [r.json()["delay"] for r in gfetch.imap(urls, size=3)] == [0.1, 0.2, 0.3]
+
+
+def test_mixed_input_kinds(server: TestServer) -> None:
+    items = [
+        server.url("/json"),
+        gfetch.post(server.url("/echo"), data=b"body"),
+        requests.Request("PUT", server.url("/echo"), json={"k": 1}),
+    ]
+    first, second, third = gfetch.map(items)
+    assert first.json()["ok"] is True
+    assert second.json()["body"] == "body"
+    assert third.json()["method"] == "PUT" and third.json()["body"] == '{"k": 1}'
+
+
+def test_bad_item_type_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="URL strings"):
+        gfetch.map([42])
+
+
+# -- failures are never silently lost ---------------------------------------
+def test_map_return_exceptions(server: TestServer) -> None:
+    ok, failed = gfetch.map([server.url("/json"), REFUSED], return_exceptions=True)
+    assert ok.status_code == 200
+    assert isinstance(failed, requests.ConnectionError)
+
+
+def test_exception_handler_value_is_used(server: TestServer) -> None:
+    calls: list[tuple[object, BaseException | None]] = []
+
+    def handler(request, exception):
+        calls.append((request, exception))
+        return "fallback"
+
+    result = gfetch.map([REFUSED, server.url("/json")], exception_handler=handler)
+    assert result[0] == "fallback" and result[1].status_code == 200
+    assert calls[0][0].url == REFUSED and isinstance(calls[0][1], requests.ConnectionError)
+
+
+def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gfetch"):
+        assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1
+    assert REFUSED in caplog.text and "failed" in caplog.text
+    got = list(gfetch.imap([REFUSED], return_exceptions=True))
+    assert isinstance(got[0], requests.ConnectionError)
+    assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
+
+
+def test_failed_request_exception_is_reachable_from_its_request() -> None:
+    req = gfetch.get(REFUSED)
+    assert gfetch.map([req]) == [None]
+    assert isinstance(req.exception, requests.ConnectionError)
+
+
+def test_raising_exception_handler_propagates_but_cleans_up(server: TestServer) -> None:
+    def handler(request, exception):
+        raise RuntimeError("handler bug")
+
+    with pytest.raises(RuntimeError, match="handler bug"):
+        gfetch.map([REFUSED, server.url("/delay/0.2")], exception_handler=handler)
+
+
+# -- defaults and limits ----------------------------------------------------
+def test_default_timeout_applies_and_none_disables(server: TestServer, monkeypatch) -> None:
+    seen: list[object] = []
+    original = gfetch.Session.request
+
+    def spy(self, method, url, *args, **kwargs):
+        seen.append(kwargs.get("timeout", "unset"))
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(gfetch.Session, "request", spy)
+    gfetch.map([server.url("/json")])
+    gfetch.map([server.url("/json")], timeout=None)
+    gfetch.map([gfetch.get(server.url("/json"), timeout=3)])
+    assert seen == [gfetch.DEFAULT_TIMEOUT, None, 3]
+
+
+def test_size_bounds_open_connections(fresh_server: TestServer) -> None:
+    urls = [fresh_server.url(f"/delay/0.05?i={i}") for i in range(60)]
+    with gfetch.Session() as session:
+        result = gfetch.map(urls, size=10, session=session)
+    assert all(r.status_code == 200 for r in result)
+    assert fresh_server.peak_connections <= 10
+
+
+def test_per_host_limit_over_two_hosts() -> None:
+    with TestServer() as a, TestServer() as b, gfetch.Session() as session:
+        urls = [s.url(f"/delay/0.05?i={i}") for i in range(20) for s in (a, b)]
+        result = gfetch.map(urls, size=50, per_host=2, session=session)
+        assert all(r.status_code == 200 for r in result)
+        assert a.peak_connections <= 2 and b.peak_connections <= 2
+        assert a.requests_served == b.requests_served == 20
+
+
+def test_gtimeout_cancels_and_closes(fresh_server: TestServer, no_fd_leak: None) -> None:
+    urls = [fresh_server.url("/delay/2") for _ in range(50)]
+    with gfetch.Session() as session:
+        started = time.monotonic()
+        result = gfetch.map(urls, size=5, gtimeout=0.5, session=session, return_exceptions=True)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0
+    assert len(result) == 50
+    assert all(isinstance(r, gfetch.RequestCancelled) for r in result)
+    deadline = time.monotonic() + 5
+    while fresh_server.open_connections and time.monotonic() < deadline:
+        gfetch.sleep(0.02)
+    assert fresh_server.open_connections == 0
+
+
+def test_two_thousand_urls_in_order(server: TestServer) -> None:
+    urls = [server.url(f"/json?i={i}") for i in range(2000)]
+    result = gfetch.map(urls, size=200)
+    assert [r.json()["query"]["i"] for r in result] == [str(i) for i in range(2000)]
+
+
+def test_rate_limit(server: TestServer) -> None:
+    started = time.monotonic()
+    result = gfetch.map([server.url("/json")] * 100, size=100, rate=50)
+    elapsed = time.monotonic() - started
+    assert all(r.status_code == 200 for r in result)
+    assert 1.8 < elapsed < 4.0  # 100 requests spaced 20 ms apart
+
+
+def test_retries_recover_from_two_failures(fresh_server: TestServer) -> None:
+    urls = [fresh_server.url(f"/flaky/2?key=r{i}") for i in range(5)]
+    result = gfetch.map(urls, retries=2)
+    assert [r.json()["attempts"] for r in result] == [3] * 5
+    without = gfetch.map([fresh_server.url("/flaky/2?key=none")])
+    assert without[0].status_code == 503
+
+
+def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
+    result = gfetch.map([gfetch.post(fresh_server.url("/flaky/1?key=p"))], retries=3)
+    assert result[0].status_code == 503
+
+
+def test_imap_consumes_input_lazily(server: TestServer) -> None:
+    consumed = [0]
+
+    def urls():
+        for i in range(100_000):
+            consumed[0] += 1
+            yield server.url(f"/json?i={i}")
+
+    it = gfetch.imap(urls(), size=10)
+    for _ in range(30):
+        next(it)
+    assert consumed[0] <= 30 + 10 + 1
+    it.close()
+
+
+def test_progress_plain_stderr(server: TestServer, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name == "tqdm":
+            raise ImportError("no tqdm")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    gfetch.map([server.url("/json")] * 5, progress=True)
+    err = capsys.readouterr().err
+    assert "5/5 done" in err and "pip install" in err
+
+
+def test_crawl_visits_each_node_once() -> None:
+    with TestServer() as srv:
+        seed = srv.url("/tree/0?fanout=3&size=500")
+        ids = [r.json()["id"] for r in gfetch.crawl([seed], lambda r: r.json()["children"] + [seed], size=50)]
+        assert sorted(ids) == list(range(500))
+        assert srv.requests_served == 500
+
+
+def test_crawl_max_requests(server: TestServer) -> None:
+    seed = server.url("/tree/0?fanout=3&size=500")
+    got = list(gfetch.crawl([seed], lambda r: r.json()["children"], max_requests=40))
+    assert len(got) == 40
+
+
+@responses.activate
+def test_works_under_responses_mock() -> None:
+    responses.add(responses.GET, "http://mocked.example/a", json={"a": 1})
+    responses.add(responses.GET, "http://mocked.example/b", status=404)
+    a, b = gfetch.map(["http://mocked.example/a", "http://mocked.example/b"])
+    assert a.json() == {"a": 1} and b.status_code == 404
