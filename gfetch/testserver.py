@@ -292,3 +292,63 @@ class TestServer:
         children = [c for c in range(first, first + fanout) if c < size]
         suffix = f"?fanout={fanout}&size={size}"
         return _json({"id": node, "children": [self.url(f"/tree/{c}{suffix}") for c in children]})
+
+
+class ServerProcess:
+    """A TestServer in a child process, so its CPU does not compete with the
+    client's for the GIL (the demo and benchmarks use it).
+
+    ``with ServerProcess() as server: server.url("/json")``
+    """
+
+    __test__ = False
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.base_url = ""
+        self._process: Any = None
+
+    def __enter__(self) -> ServerProcess:
+        import subprocess
+        import sys
+
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "gfetch.testserver", "--host", self.host],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self._process.kill()
+            raise RuntimeError(f"test server process failed to start: {line!r}")
+        self.base_url = line
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + path
+
+    def __exit__(self, *exc: Any) -> None:
+        self._process.stdin.close()  # the child exits when its stdin closes
+        try:
+            self._process.wait(10)
+        except Exception:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()
+
+
+def main() -> None:
+    """``python -m gfetch.testserver``: serve until stdin closes; print the URL first."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m gfetch.testserver", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    with TestServer(args.host, args.port) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

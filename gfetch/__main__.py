@@ -1,0 +1,3 @@
+from gfetch.cli import main
+
+raise SystemExit(main())
