@@ -17,6 +17,10 @@ from gfetch.transport import HTTPAdapter
 
 __all__ = ["Session"]
 
+# Position of ``timeout`` in requests.Session.request's arguments after
+# method and url: params, data, headers, cookies, files, auth, timeout.
+_TIMEOUT_ARG = 6
+
 
 class Session(requests.Session):
     """A ``requests.Session`` whose requests park only the calling greenlet.
@@ -34,6 +38,9 @@ class Session(requests.Session):
         timeout: default for requests made without ``timeout=`` (None, as in
             requests, waits forever).
     """
+
+    # Pickled and restored with the rest of the session's state.
+    __attrs__ = [*requests.Session.__attrs__, "timeout"]
 
     def __init__(
         self,
@@ -57,6 +64,10 @@ class Session(requests.Session):
             )
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self.timeout is not None and kwargs.get("timeout") is None and len(args) < 9:
-            kwargs["timeout"] = self.timeout
+        if self.timeout is not None:
+            if len(args) > _TIMEOUT_ARG:  # timeout passed positionally
+                if args[_TIMEOUT_ARG] is None:
+                    args = (*args[:_TIMEOUT_ARG], self.timeout, *args[_TIMEOUT_ARG + 1 :])
+            elif kwargs.get("timeout") is None:
+                kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)

@@ -181,8 +181,8 @@ class TestServer:
                     headers["Connection"] = "close"
                 head += [f"{k}: {v}" for k, v in headers.items()]
                 payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-                conn.sendall(payload + (body if request.method != "HEAD" else b""))
                 self.requests_served += 1
+                conn.sendall(payload + (body if request.method != "HEAD" else b""))
                 if not keep_alive:
                     return
         except OSError:

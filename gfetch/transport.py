@@ -140,14 +140,26 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
     stdlib queue would then put the whole OS thread to sleep while the
     greenlet holding the connection can never run to return it. Parked
     getters may belong to other threads' hubs (a Session shared by threads),
-    so ``put`` wakes them through their own hub.
+    so ``put`` wakes them through their own hub. Once a second thread has
+    used the pool, a parked getter counts as an outstanding thread job of its hub:
+    the connection may come back from another thread, and a hub that saw
+    nothing else to wait for would raise LoopExit. In a pool used by one
+    thread only, a getter nothing can serve still raises LoopExit.
     """
 
     def _init(self, maxsize: int) -> None:
         super()._init(maxsize)
         self._green_getters: deque[tuple[Hub, Waiter]] = deque()
+        self._getter_threads: set[int] = set()
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        with self.mutex:
+            # urllib3 puts a None placeholder back whenever getting a
+            # connection fails (a timeout, a kill, LoopExit), even though the
+            # getter took nothing; the connection returned later would then
+            # find the pool full. A real connection takes a placeholder's slot.
+            if item is not None and self._qsize() >= self.maxsize > 0 and None in self.queue:
+                self.queue.remove(None)
         super().put(item, block=False)
         with self.mutex:
             getter = self._green_getters.popleft() if self._green_getters else None
@@ -159,6 +171,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
                 hub.call_threadsafe(waiter.switch)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        self._getter_threads.add(threading.get_ident())
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
@@ -176,10 +189,15 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
                 if self._qsize():
                     continue
                 self._green_getters.append(entry)
+                shared = len(self._getter_threads) > 1
             timer = None if remaining is None else hub.call_later(remaining, waiter.switch)
+            if shared:
+                hub.thread_job_started()
             try:
                 waiter.get()
             finally:
+                if shared:
+                    hub.thread_job_finished()
                 if timer is not None:
                     timer.cancel()
                 with self.mutex:
