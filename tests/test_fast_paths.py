@@ -1,0 +1,176 @@
+"""gfetch.Session's fast paths give exactly requests' answers.
+
+It reads proxy, netrc and CA settings once per session and merges settings
+without requests' runtime Protocol checks; each test runs both paths on the
+same inputs and compares.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+
+import pytest
+import requests
+
+import gfetch
+
+URLS = [
+    "http://example.test/path?q=1",
+    "https://example.test/",
+    "https://api.example.test:8443/v1",
+    "http://internal.corp.test/",
+    "http://user:pw@internal.corp.test:8080/",
+    "http://10.1.2.3/",
+    "http://192.168.7.9:9000/",
+    "http://[::1]:8080/",
+    "http://localhost/",
+    "file:///etc/hosts",
+]
+
+ENVIRONMENTS = [
+    {},
+    {"http_proxy": "http://proxy.test:3128", "https_proxy": "http://proxy.test:3129"},
+    {
+        "HTTP_PROXY": "http://upper.test:3128",
+        "ALL_PROXY": "http://all.test:1080",
+        "NO_PROXY": "corp.test,10.0.0.0/8",
+    },
+    {
+        "http_proxy": "http://proxy.test:3128",
+        "no_proxy": ".corp.test:8080, 192.168.7.9, localhost",
+        "REQUESTS_CA_BUNDLE": "/tmp/bundle.pem",
+    },
+    {"https_proxy": "http://proxy.test:3129", "CURL_CA_BUNDLE": "/tmp/curl.pem", "no_proxy": "*"},
+]
+
+REQUEST_SETTINGS = [
+    # (proxies, stream, verify, cert)
+    ({}, None, None, None),
+    ({"no_proxy": "example.test"}, False, True, None),
+    ({"http": "http://explicit.test:1"}, True, False, "client.pem"),
+    ({}, None, "/own/ca.pem", ("c.pem", "k.pem")),
+]
+
+
+@pytest.mark.parametrize("environ", ENVIRONMENTS)
+def test_merge_environment_settings_matches_requests(monkeypatch, environ):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    ours, theirs = gfetch.Session(), requests.Session()
+    for sess in (ours, theirs):
+        sess.proxies = {"ftp": "http://session-ftp.test:21"}
+        sess.verify = True
+    # Twice over, so the second round is answered from the snapshot.
+    for url, settings in itertools.product(URLS * 2, REQUEST_SETTINGS):
+        proxies, stream, verify, cert = settings
+        expected = theirs.merge_environment_settings(url, dict(proxies), stream, verify, cert)
+        got = ours.merge_environment_settings(url, dict(proxies), stream, verify, cert)
+        assert got == expected, (url, settings)
+
+
+def test_trust_env_false_ignores_the_environment(monkeypatch):
+    monkeypatch.setenv("http_proxy", "http://proxy.test:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/tmp/bundle.pem")
+    sess = gfetch.Session()
+    sess.trust_env = False
+    settings = sess.merge_environment_settings("http://example.test/", {}, None, None, None)
+    assert settings["proxies"] == {}
+    assert settings["verify"] is True
+
+
+def test_environment_is_read_once_until_refreshed(monkeypatch, server):
+    sess = gfetch.Session()
+    url = server.url("/")
+    assert sess.get(url).status_code == 200  # takes the snapshot: no proxy
+    monkeypatch.setenv("http_proxy", "http://proxy.test:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/tmp/bundle.pem")
+    assert sess.merge_environment_settings(url, {}, None, None, None)["proxies"] == {}
+    sess.refresh_environment()
+    settings = sess.merge_environment_settings(url, {}, None, None, None)
+    assert settings["proxies"]["http"] == "http://proxy.test:3128"
+    assert settings["verify"] == "/tmp/bundle.pem"
+
+
+def test_snapshot_is_not_pickled(monkeypatch):
+    sess = gfetch.Session()
+    sess.merge_environment_settings("http://example.test/", {}, None, None, None)
+    monkeypatch.setenv("http_proxy", "http://proxy.test:3128")
+    restored = pickle.loads(pickle.dumps(sess))
+    settings = restored.merge_environment_settings("http://example.test/", {}, None, None, None)
+    assert settings["proxies"]["http"] == "http://proxy.test:3128"
+
+
+def _hook(response, **kwargs):
+    return response
+
+
+def _other_hook(response, **kwargs):
+    return response
+
+
+REQUESTS = [
+    requests.Request("GET", "http://example.test/a"),
+    requests.Request("get", "http://example.test/a?x=1", params={"y": "2", "z": None}),
+    requests.Request("POST", "https://example.test/", json={"k": [1, 2]}, headers={"X-Own": "1"}),
+    requests.Request("PUT", "http://example.test/", data={"a": "b"}, headers={"Accept": None}),
+    requests.Request("POST", "http://example.test/", files={"f": ("f.txt", b"body")}),
+    requests.Request("GET", "http://example.test/", auth=("me", "secret")),
+    requests.Request("GET", "http://example.test/", cookies={"c": "1"}),
+    requests.Request("GET", "http://example.test/", hooks={"response": [_other_hook]}),
+    requests.Request("GET", "http://machine.test:81/", params=[("p", "1"), ("p", "2")]),
+    requests.Request("GET", b"http://machine.test/bytes"),
+]
+
+
+def _configure(sess: requests.Session, variant: int) -> requests.Session:
+    if variant >= 1:
+        sess.headers["X-Session"] = "s"
+        sess.params = {"session": "1"}
+        sess.cookies.set("sc", "2")
+    if variant >= 2:
+        sess.hooks["response"].append(_hook)
+        sess.auth = ("session-user", "pw")
+    return sess
+
+
+def _observable(prepared: requests.PreparedRequest) -> tuple:
+    """What a server or hook sees; multipart boundaries (random) masked."""
+    headers, body = list(prepared.headers.items()), prepared.body
+    boundary = prepared.headers.get("Content-Type", "").partition("boundary=")[2]
+    if boundary:
+        headers = [(k, v.replace(boundary, "B")) for k, v in headers]
+        body = body.replace(boundary.encode(), b"B")
+    return (
+        prepared.method,
+        prepared.url,
+        headers,
+        body,
+        {event: list(hooks) for event, hooks in prepared.hooks.items()},
+        sorted((c.name, c.value) for c in prepared._cookies),
+    )
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_prepare_request_matches_requests(monkeypatch, tmp_path, variant):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine machine.test login robot password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    ours = _configure(gfetch.Session(), variant)
+    theirs = _configure(requests.Session(), variant)
+    for request in REQUESTS * 2:
+        assert _observable(ours.prepare_request(request)) == _observable(theirs.prepare_request(request))
+
+
+def test_netrc_is_read_once_per_session(monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine machine.test login robot password hunter2\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    sess = gfetch.Session()
+    request = requests.Request("GET", "http://machine.test/")
+    first = sess.prepare_request(request).headers["Authorization"]
+    netrc.write_text("machine machine.test login other password changed\n")
+    assert sess.prepare_request(request).headers["Authorization"] == first
+    sess.refresh_environment()
+    assert sess.prepare_request(request).headers["Authorization"] != first
