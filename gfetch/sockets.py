@@ -102,6 +102,19 @@ class GreenSocket(_socket.socket):
             raise OSError(err, os.strerror(err))
         return None
 
+    def wait_for_data(self) -> None:
+        """Park until a read would not block, within the socket's timeout.
+
+        Waiting here, before a reader is built, keeps an idle waiting
+        request small: no read buffer yet and a shallow greenlet stack.
+        """
+        if self._green_timeout == 0.0:
+            return
+        try:
+            super().recv(1, _socket.MSG_PEEK)  # already here (or EOF): no wait
+        except BlockingIOError:
+            wait_readable(self.fileno(), self._green_timeout)
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         deadline = None
         while True:

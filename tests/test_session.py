@@ -20,7 +20,9 @@ import urllib3
 from urllib3.util.retry import Retry
 
 import gfetch
+
 import gfetch.sockets
+from gfetch.sockets import GreenSocket
 import trustme
 from _servers import HTTPSServer, ProxyServer
 from gfetch.hub import get_hub
@@ -653,3 +655,21 @@ def test_no_fd_leak_after_many_requests(no_fd_leak, fresh_server, refused_url):
     finally:
         sess.close()
     assert outcomes == {"ok": 100, "404": 100, "ConnectionError": 100, "ReadTimeout": 100, "stream": 100}
+
+
+def test_reader_is_built_only_when_the_reply_arrives(session, server, monkeypatch):
+    """A waiting request parks before http.client builds its 8 KiB reader."""
+    readers: list[float] = []
+    original = GreenSocket.makefile
+
+    def recording_makefile(self, *args, **kwargs):
+        readers.append(time.monotonic())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GreenSocket, "makefile", recording_makefile)
+    start = time.monotonic()
+    waiting = gfetch.spawn(session.get, server.url("/delay/0.4"), timeout=5)
+    gfetch.sleep(0.2)
+    assert readers == []
+    assert waiting.get(timeout=5).status_code == 200
+    assert len(readers) == 1 and readers[0] - start >= 0.35
