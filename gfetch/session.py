@@ -93,10 +93,12 @@ class Session(requests.Session):
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """requests' preparation, with netrc from the snapshot and a
         dictionary merge that skips requests' slow Protocol checks."""
-        cookies = request.cookies or {}
-        if not isinstance(cookies, CookieJar):
-            cookies = cookiejar_from_dict(cookies)
-        jar = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
+        jar = merge_cookies(RequestsCookieJar(), self.cookies)
+        if request.cookies:  # merging no cookies changes nothing: skip the empty jar
+            cookies = request.cookies
+            if not isinstance(cookies, CookieJar):
+                cookies = cookiejar_from_dict(cookies)
+            jar = merge_cookies(jar, cookies)
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
             auth = self._snapshot().netrc_auth(request.url)
