@@ -11,7 +11,7 @@ Without arguments it starts a local test server, writes a ``urls.txt`` of
 200 URLs into a temporary directory (a few of them 404, flaky or pointing at
 a closed port, to show the failure paths) and saves into that directory.
 
-Run: python examples/fetch_list.py [urls.txt] [outdir]
+Run: python examples/fetch_list.py [urls.txt [outdir]]
 """
 
 from __future__ import annotations
@@ -125,6 +125,8 @@ def run(urls_file: Path, outdir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
+    if len(argv) > 2:
+        raise SystemExit("usage: python examples/fetch_list.py [urls.txt [outdir]]")
     if len(argv) == 2:
         run(Path(argv[0]), Path(argv[1]))
         return

@@ -17,6 +17,15 @@ only and understands just enough HTTP for these routes::
     /cookies            the cookies sent, as JSON
     /flaky/<n>?key=K    503 (with Retry-After: 0) for the first n hits of K, then 200
     /tree/<id>?fanout=F&size=N  JSON node with links to its children (a crawl tree)
+    /pages/<n>?per_page=P&total=T&delay=S
+                        page n (from 1) of a catalogue of T items, P a page
+                        (defaults 95 and 10), after S seconds (default 0):
+                        {"page": n, "items": [{"id", "url"}], "next": URL of
+                        page n+1, or null on the last}; links keep the delay
+    /items/<id>[/<facet>]?delay=S
+                        a made-up catalogue record, after S seconds:
+                        {"id", "name", "category"}; the facets price, stock
+                        and reviews answer {"id", ...} with just that part
 
 Start with ``with TestServer() as server: server.url("/json")``.
 """
@@ -26,7 +35,7 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gfetch.greenlets import Greenlet, killall, sleep, spawn
 from gfetch.hub import get_hub
@@ -90,6 +99,8 @@ class TestServer:
             "cookies": self._cookies,
             "flaky": self._flaky,
             "tree": self._tree,
+            "pages": self._pages,
+            "items": self._items,
         }
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -292,6 +303,37 @@ class TestServer:
         children = [c for c in range(first, first + fanout) if c < size]
         suffix = f"?fanout={fanout}&size={size}"
         return _json({"id": node, "children": [self.url(f"/tree/{c}{suffix}") for c in children]})
+
+    def _pages(self, request: _Request, args: list[str]) -> Reply:
+        page = int(args[0])
+        per_page = int(request.query.setdefault("per_page", "10"))
+        total = int(request.query.setdefault("total", "95"))
+        if page < 1 or per_page < 1:
+            raise ValueError(f"page and per_page must be >= 1, got {page} and {per_page}")
+        sleep(float(request.query.get("delay", "0")))
+        # Links keep the caller's parameters, so a crawl stays on one catalogue.
+        item_query = "?" + urlencode({"delay": request.query["delay"]}) if "delay" in request.query else ""
+        first = (page - 1) * per_page
+        items = [{"id": i, "url": self.url(f"/items/{i}{item_query}")}
+                 for i in range(first, min(first + per_page, total))]
+        more = first + per_page < total
+        following = self.url(f"/pages/{page + 1}?{urlencode(request.query)}") if more else None
+        return _json({"page": page, "items": items, "next": following})
+
+    @staticmethod
+    def _items(request: _Request, args: list[str]) -> Reply:
+        item = int(args[0])
+        facets: dict[str, dict[str, Any]] = {
+            "": {"name": f"item {item}", "category": ("books", "games", "tools")[item % 3]},
+            "price": {"price": round(2.5 + item % 17 * 1.25, 2), "currency": "EUR"},
+            "stock": {"in_stock": item * 7 % 11},
+            "reviews": {"rating": round(3 + item % 5 * 0.5, 1), "count": item * 3 % 40},
+        }
+        facet = args[1] if len(args) > 1 else ""
+        if facet not in facets or len(args) > 2:
+            return 404, {"Content-Type": "text/plain"}, b"not found\n"
+        sleep(float(request.query.get("delay", "0")))
+        return _json({"id": item, **facets[facet]})
 
 
 class ServerProcess:
