@@ -113,7 +113,9 @@ def map(  # noqa: A001 - grequests' name
         stream: leave bodies unread (``stream=True`` in requests).
         size: requests in flight at once; None means 100.
         exception_handler: ``handler(request, exception)`` for each failure;
-            its return value takes the failed item's place.
+            its return value takes the failed item's place. If it raises,
+            map raises that at once and cancels the unfinished requests.
+            A ``callback`` that raises only fails its own request.
         gtimeout: seconds for the whole call; requests unfinished by then
             are cancelled and fail with ``RequestCancelled``.
         timeout: requests' ``timeout`` for items that set none; default

@@ -2,7 +2,10 @@
 
 Layer 2. Imports the stdlib and gfetch.hub.
 
-Numeric hosts resolve at once (``AI_NUMERICHOST``). Names go to a small pool
+Numeric hosts resolve at once (``AI_NUMERICHOST``), and names under the
+special-use ``.invalid`` domain fail at once: RFC 6761 section 6.4 asks
+resolver libraries to answer them negatively without a query, so an
+unreachable DNS server cannot stall them. Other names go to a small pool
 of daemon threads running the system ``getaddrinfo``; a worker hands the
 result back with ``Hub.call_threadsafe`` (a deque append and one byte on the
 hub's wake socket) and never touches greenlets. A result that arrives after
@@ -79,6 +82,12 @@ def run_in_thread(func: Callable[..., Any], *args: Any, timeout: float | None = 
     raise value
 
 
+def _is_invalid(host: str) -> bool:
+    """Whether ``host`` is ``invalid`` or a name under it (RFC 6761)."""
+    name = host.rstrip(".").lower()
+    return name == "invalid" or name.endswith(".invalid")
+
+
 def _expire(waiter: Waiter) -> None:
     waiter.throw(socket.timeout("timed out"))
 
@@ -96,13 +105,16 @@ def getaddrinfo(
     """``socket.getaddrinfo`` that parks only the calling greenlet.
 
     Raises:
-        socket.gaierror: as the stdlib does for names that don't resolve.
+        socket.gaierror: as the stdlib does for names that don't resolve
+            (at once for names under ``.invalid``).
         socket.timeout: resolution took longer than ``timeout``.
     """
     try:
         return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass  # not a numeric address: ask the resolver in a thread
+    if _is_invalid(host):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     return run_in_thread(socket.getaddrinfo, host, port, family, type, proto, flags, timeout=timeout)  # type: ignore[no-any-return]
 
 

@@ -5,6 +5,7 @@ Layer 4. Imports requests and gfetch.session.
 
 from __future__ import annotations
 
+import functools
 import threading
 import traceback
 from typing import Any, Callable
@@ -62,7 +63,7 @@ class AsyncRequest:
         self.session = session
         self.callback = callback
         if callback is not None:
-            kwargs["hooks"] = {"response": callback}
+            kwargs["hooks"] = {"response": _closing_on_error(callback)}
         self.kwargs = kwargs
         self.response: requests.Response | None = None
         self.exception: BaseException | None = None
@@ -84,6 +85,26 @@ class AsyncRequest:
             self.exception = exc
             self.traceback = traceback.format_exc()
         return self
+
+
+def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback`` as a response hook that closes the response if it raises.
+
+    Discussion: requests runs response hooks before it reads the body, so a
+    hook that raises leaves the response, and its connection, checked out
+    until the garbage collector finds them. The request has failed and
+    nobody can reach that response any more: close it now.
+    """
+
+    @functools.wraps(callback)
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(response, *args, **kwargs)
+        except BaseException:
+            response.close()
+            raise
+
+    return hook
 
 
 def coerce_request(item: Any) -> AsyncRequest:

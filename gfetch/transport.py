@@ -171,6 +171,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
         super()._init(maxsize)
         self._green_getters: deque[tuple[Hub, Waiter]] = deque()
         self._getter_threads: set[int] = set()
+        self._released = False
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self.mutex:
@@ -184,11 +185,20 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
         with self.mutex:
             getter = self._green_getters.popleft() if self._green_getters else None
         if getter is not None:
-            hub, waiter = getter
-            if hub.thread_ident == threading.get_ident():
-                waiter.switch()
-            else:
-                hub.call_threadsafe(waiter.switch)
+            _wake(*getter)
+
+    def release_getters(self) -> None:
+        """Wake every parked getter with None, so each opens a connection of its own.
+
+        For a pool being closed: its queue gets no connection back any more,
+        so nothing else would ever wake them.
+        """
+        with self.mutex:
+            self._released = True
+            getters = list(self._green_getters)
+            self._green_getters.clear()
+        for getter in getters:
+            _wake(*getter)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._getter_threads.add(threading.get_ident())
@@ -199,6 +209,8 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             except queue.Empty:
                 if not block:
                     raise
+            if self._released:
+                return None  # the pool is closed: urllib3 opens a connection for this request
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise queue.Empty
@@ -223,6 +235,13 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
                 with self.mutex:
                     if entry in self._green_getters:
                         self._green_getters.remove(entry)
+
+
+def _wake(hub: Hub, waiter: Waiter) -> None:
+    if hub.thread_ident == threading.get_ident():
+        waiter.switch()
+    else:
+        hub.call_threadsafe(waiter.switch)
 
 
 class GreenHTTPConnectionPool(HTTPConnectionPool):
@@ -308,3 +327,25 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
         return manager
+
+    def close(self) -> None:
+        """Close every idle pooled connection now, then forget the pools.
+
+        Discussion: urllib3 2's ``PoolManager.clear()`` only forgets its
+        pools; their idle connections close when a pool is garbage
+        collected. Every Response (``raw._pool``), and every exception whose
+        traceback reaches one, keeps its pool alive, so after
+        ``Session.close()`` a fan-out's results kept each host's idle
+        keep-alive sockets open. A connection still in use is closed when
+        its response releases it into the closed pool, and a request parked
+        waiting for one (``pool_block``) opens its own.
+        """
+        managers = [self.poolmanager, *self.proxy_manager.values()]
+        pools = [pool for manager in managers for pool in map(manager.pools.get, manager.pools.keys())]
+        super().close()
+        for pool in pools:
+            if pool is not None:
+                connections = pool.pool
+                pool.close()
+                if isinstance(connections, GreenPoolQueue):
+                    connections.release_getters()

@@ -6,6 +6,7 @@ import gc
 import os
 
 import pytest
+import trustme
 
 import gfetch
 from gfetch.hub import get_hub
@@ -78,3 +79,17 @@ def fresh_server():
 def session():
     with gfetch.Session() as sess:
         yield sess
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A test certificate authority (trustme), for the TLS servers."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The path of a PEM file holding ``ca``'s certificate, for ``verify=``."""
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)

@@ -13,7 +13,6 @@ import time
 
 import pytest
 import requests
-import trustme
 import urllib3
 
 import gfetch
@@ -21,18 +20,6 @@ import gfetch.tls
 from _servers import HTTPSServer
 from gfetch.tls import GreenSSLContext, TLSSocket
 from gfetch.transport import HTTPAdapter
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_file(ca, tmp_path_factory):
-    path = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,271 @@
+"""A scripted raw-socket server for fault injection.
+
+Each test hands :class:`RawServer` a *behaviour*: a callable that receives a
+:class:`Peer` (the accepted socket, with the request head already read) and
+does whatever the fault needs: send garbage, reset, stall, trickle. The
+server is plain blocking stdlib sockets on OS threads (an accept thread and
+one thread per connection), so a stalled behaviour never blocks the other
+connections and nothing here shares the hub of the code under test.
+
+Every blocking call is bounded (socket timeouts, a stop event instead of
+``time.sleep``), the server binds 127.0.0.1 only, and :meth:`RawServer.stop`
+wakes every connection thread, joins it and closes every socket it opened.
+
+With ``tls=`` (an ``ssl.SSLContext`` for the server side, e.g. from
+:func:`server_context`) each connection is wrapped and handshaken in its own
+thread before the behaviour runs.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "Behaviour",
+    "Peer",
+    "RawServer",
+    "head",
+    "hold",
+    "reset",
+    "script",
+    "send",
+    "server_context",
+    "trickle",
+]
+
+_IO_TIMEOUT = 5.0  # bounds every blocking socket call of the server
+_HOLD_LIMIT = 30.0  # the longest a behaviour may stall, stop or not
+_MAX_HEAD = 1 << 20
+
+
+class Peer:
+    """One accepted connection, as a behaviour sees it.
+
+    Attributes:
+        sock: the accepted socket (TLS-wrapped with ``tls=``), blocking with
+            a 5 s timeout.
+        head: the request head read before the behaviour ran, including the
+            blank line (b"" with ``read_head=False`` or if the client sent none).
+        index: 0 for the server's first connection, 1 for the next, ...
+    """
+
+    def __init__(self, sock: socket.socket, index: int, stopping: threading.Event) -> None:
+        self.sock = sock
+        self.index = index
+        self.head = b""
+        self._stopping = stopping
+
+    def read_head(self) -> bytes:
+        """Read up to the end of a request head; b"" on EOF before one."""
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < _MAX_HEAD:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return b""
+            data += chunk
+        return data
+
+    def send(self, data: bytes) -> None:
+        """Send all of ``data`` (OSError if the client is gone ends the behaviour)."""
+        self.sock.sendall(data)
+
+    def hold(self, seconds: float = _HOLD_LIMIT) -> None:
+        """Stall (without reading) until the server stops or ``seconds`` pass."""
+        self._stopping.wait(min(seconds, _HOLD_LIMIT))
+
+    def trickle(self, data: bytes, interval: float) -> None:
+        """Send ``data`` one byte every ``interval`` seconds, until stopped."""
+        for byte in data:
+            if self._stopping.wait(interval):
+                return
+            self.sock.sendall(bytes([byte]))
+
+    def reset(self) -> None:
+        """Abort the connection: SO_LINGER 0 makes close() send a RST."""
+        raw = self.sock
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
+
+    def closed_by_client(self, seconds: float) -> bool:
+        """True if the client closes (EOF or reset) within ``seconds``.
+
+        False if it sends more data instead (it reused the connection) or
+        stays silent.
+        """
+        self.sock.settimeout(seconds)
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.sock.settimeout(_IO_TIMEOUT)
+
+
+Behaviour = Callable[[Peer], Any]
+
+
+class RawServer:
+    """A loopback TCP (or TLS) server running ``behaviour(peer)`` per connection.
+
+    Args:
+        behaviour: called in the connection's own thread; OSError (the client
+            went away) ends the connection quietly, anything else is kept in
+            ``errors`` and re-raised by ``stop()``.
+        tls: a server-side SSLContext; None for plain TCP.
+        read_head: read the request head before calling the behaviour.
+
+    Attributes:
+        connections: the number of connections accepted so far.
+        peers: the Peer of each connection, in accept order.
+    """
+
+    def __init__(
+        self, behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, read_head: bool = True
+    ) -> None:
+        self._behaviour = behaviour
+        self._tls = tls
+        self._read_head = read_head
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port: int = self._listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.peers: list[Peer] = []
+        self.errors: list[BaseException] = []
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self.peers)
+
+    def url(self, path: str = "/", scheme: str = "") -> str:
+        """The URL of ``path``; ``scheme`` defaults to https with ``tls=``, else http."""
+        scheme = scheme or ("https" if self._tls is not None else "http")
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    # -- lifecycle ------------------------------------------------------
+    def start(self) -> RawServer:
+        self._spawn(self._accept_loop)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, wake and join every connection thread, close every socket."""
+        self._stopping.set()
+        if self._threads:
+            self._threads[0].join(_IO_TIMEOUT)  # the accept loop: no new peers after it
+        with self._lock:
+            peers = list(self.peers)
+            threads = list(self._threads)
+        for peer in peers:
+            try:
+                peer.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv/send
+            except OSError:
+                pass
+        for thread in threads:
+            thread.join(_IO_TIMEOUT * 2)
+        for peer in peers:
+            peer.sock.close()
+        self._listener.close()
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            raise RuntimeError(f"raw server threads did not stop: {alive}")
+        if self.errors:
+            raise self.errors[0]
+
+    def __enter__(self) -> RawServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- threads --------------------------------------------------------
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"rawserver-{self.port}", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                if not selector.select(0.05):
+                    continue
+                try:
+                    sock, _ = self._listener.accept()
+                except OSError:
+                    continue
+                sock.settimeout(_IO_TIMEOUT)
+                with self._lock:
+                    peer = Peer(sock, len(self.peers), self._stopping)
+                    self.peers.append(peer)
+                self._spawn(self._serve, peer)
+
+    def _serve(self, peer: Peer) -> None:
+        raw = peer.sock
+        try:
+            if self._tls is not None:
+                peer.sock = self._tls.wrap_socket(raw, server_side=True)
+            if self._read_head:
+                peer.head = peer.read_head()
+            self._behaviour(peer)
+        except OSError:
+            pass  # the client went away, or the handshake failed: part of the faults
+        except BaseException as exc:  # a bug in the behaviour: fail the test at stop()
+            self.errors.append(exc)
+        finally:
+            peer.sock.close()
+            raw.close()
+
+
+def server_context(cert: Any) -> ssl.SSLContext:
+    """A server-side SSLContext presenting trustme ``cert`` (a LeafCert)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+# -- canned behaviours --------------------------------------------------------
+def head(status: int = 200, *lines: str) -> bytes:
+    """A response head: the status line, ``lines`` as header lines, the blank line."""
+    return "\r\n".join([f"HTTP/1.1 {status} X", *lines, "", ""]).encode("latin-1")
+
+
+def send(data: bytes) -> Behaviour:
+    """Send ``data``."""
+    return lambda peer: peer.send(data)
+
+
+def trickle(data: bytes, interval: float) -> Behaviour:
+    """Send ``data`` a byte every ``interval`` seconds."""
+    return lambda peer: peer.trickle(data, interval)
+
+
+def hold(peer: Peer) -> None:
+    """Stall until the server stops."""
+    peer.hold()
+
+
+def reset(peer: Peer) -> None:
+    """Abort with a TCP RST."""
+    peer.reset()
+
+
+def script(*steps: Behaviour) -> Behaviour:
+    """A behaviour running ``steps`` in order; returning ends with a normal close (FIN)."""
+
+    def run(peer: Peer) -> None:
+        for step in steps:
+            step(peer)
+
+    return run
