@@ -116,7 +116,7 @@ class Session(requests.Session):
             data=request.data,
             json=request.json,
             headers=merge_settings(request.headers, self.headers, CaseInsensitiveDict),
-            params=merge_settings(request.params, self.params),
+            params=_query_params(merge_settings(request.params, self.params)),
             auth=merge_settings(auth, self.auth),
             cookies=jar,
             hooks=hooks,
@@ -146,6 +146,14 @@ class Session(requests.Session):
         if environment is None:
             environment = self._environment = EnvironmentSnapshot()
         return environment
+
+
+def _query_params(params: Any) -> Any:
+    """No parameters as "", which requests encodes to the same (nothing)
+    without the two runtime Protocol checks an empty dict costs it."""
+    if params is None or (type(params) in (dict, OrderedDict, list, tuple) and not params):
+        return ""
+    return params
 
 
 def merge_settings(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
