@@ -31,6 +31,7 @@ from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, s
 from gfetch.hub import get_hub, wait_readable, wait_writable
 from gfetch.limits import RetryPolicy
 from gfetch.request import AsyncRequest, RequestCancelled
+from gfetch.resources import raise_fd_limit
 from gfetch.session import Session
 from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
 from gfetch.transport import HTTPAdapter
@@ -72,6 +73,7 @@ __all__ = [
     "patch",
     "post",
     "put",
+    "raise_fd_limit",
     "request",
     "send",
     "sleep",

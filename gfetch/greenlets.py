@@ -22,18 +22,32 @@ def _interrupt(hub: Hub, target: greenlet, exc: BaseException, is_live: Callable
     """Throw ``exc`` into ``target`` at its current wait, from the hub.
 
     Discussion: the target may already have been woken (its waiter fired and
-    the wake-up is queued, e.g. a Queue item on its way). Overwriting that
-    wake-up would lose the value, so retry on the next pass instead: by then
-    the target has either parked again, where the exception lands, or
-    finished. ``is_live`` lets a cancelled Timeout stop the retries.
+    the wake-up is queued, e.g. a semaphore slot handed over). Overwriting
+    that wake-up would lose the slot. Retrying on later passes until the
+    target is parked un-woken can starve: a fan-out's feeder, parked on a
+    Pool slot, is woken by some finishing worker in nearly every pass, and
+    Ctrl-C took up to 13 s to get through. So the wake-up is delivered and
+    ``exc`` is raised at the target's next wait (``Hub.throw_on_park``).
+    ``is_live`` lets a cancelled Timeout withdraw it. Should the wake-up
+    have been lost (a KeyboardInterrupt landing in the hub between firing a
+    waiter and resuming its greenlet), the target would never wait again:
+    if it still sits on that fired waiter a pass later, throw it there.
     """
     if not is_live() or target.dead:
         return
     waiter = hub._parked.get(target)
     if waiter is not None and not waiter.fired:
         waiter.throw(exc)
-    else:
-        hub.call_soon(lambda _: _interrupt(hub, target, exc, is_live))
+        return
+    hub.throw_on_park(target, exc, is_live)
+    if waiter is not None:
+        hub.call_soon(lambda _: _rescue(hub, target, waiter, exc))
+
+
+def _rescue(hub: Hub, target: greenlet, waiter: Waiter, exc: BaseException) -> None:
+    """Throw ``exc`` into ``target`` if its queued wake-up was lost (see _interrupt)."""
+    if hub._parked.get(target) is waiter and hub.discard_pending_throw(target, exc):
+        waiter._resume_throw(exc)
 
 
 class Greenlet(greenlet):
@@ -57,6 +71,7 @@ class Greenlet(greenlet):
         self._exception: BaseException | None = None
         self._started = False
         self._finished = False
+        self._reraised = False  # get() re-raised the exception (see run)
         self._links: list[Callable[[Greenlet], Any]] = []
 
     def __repr__(self) -> str:
@@ -89,7 +104,10 @@ class Greenlet(greenlet):
         except BaseException as exc:
             self._finish(None, exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                self._hub.handle_system_error(exc)
+                # Ctrl-C belongs to the main code: raise it there, unless a
+                # get() on this greenlet has already re-raised it (a fan-out
+                # reads its input in a feeder greenlet and get()s it).
+                self._hub.handle_system_error(exc, lambda: not self._reraised)
         else:
             self._finish(result, None)
 
@@ -98,6 +116,8 @@ class Greenlet(greenlet):
         self._exception = exception
         self._finished = True
         self._func = self.args = self.kwargs = None  # type: ignore[assignment]
+        if self._hub._pending_throws:
+            self._hub.discard_pending_throw(self)
         if self._links:
             self._hub.call_soon(self._notify_links)
 
@@ -173,7 +193,12 @@ class Greenlet(greenlet):
             self.join(timeout)
             if not self._finished:
                 raise Timeout(timeout)
+        return self._result()
+
+    def _result(self) -> Any:
+        """The value of a finished greenlet, or raise its exception."""
         if self._exception is not None:
+            self._reraised = True
             raise self._exception
         return self.value
 
@@ -278,7 +303,7 @@ def joinall(
     if raise_error:
         for g in glets:
             if g.ready() and g.exception is not None:
-                raise g.exception
+                g._result()
     return [g for g in glets if g.ready()]
 
 

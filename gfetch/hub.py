@@ -134,6 +134,9 @@ class Waiter:
     def get(self) -> Any:
         """Park the current greenlet until ``switch`` or ``throw`` is called.
 
+        An exception queued for this greenlet by :meth:`Hub.throw_on_park`
+        is raised at once instead.
+
         Raises:
             RuntimeError: when called from the hub greenlet itself.
             LoopExit: when nothing can ever wake the (root) greenlet.
@@ -144,6 +147,11 @@ class Waiter:
             raise RuntimeError(
                 "cannot block inside the hub (called from a hub callback?); spawn a greenlet instead"
             )
+        if hub._pending_throws:
+            exc = hub._take_pending_throw(current)
+            if exc is not None:
+                self.fired = True
+                raise exc
         self.greenlet = current
         hub._parked[current] = self
         try:
@@ -188,6 +196,7 @@ class Hub(greenlet):
         self._active_timers = 0
         self._fds: dict[int, _FdWaiters] = {}
         self._parked: dict[greenlet, Waiter] = {}
+        self._pending_throws: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -233,6 +242,40 @@ class Hub(greenlet):
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
             pass  # a full buffer already guarantees a wake-up; a closed one a dead hub
+
+    def throw_on_park(self, glet: greenlet, exc: BaseException, is_live: Callable[[], bool]) -> None:
+        """Raise ``exc`` in ``glet`` at its next wait, if ``is_live()`` is still true then.
+
+        For interrupting a greenlet whose wake-up is already queued (see
+        ``gfetch.greenlets._interrupt``): the wake-up is delivered, then the
+        exception lands where the greenlet parks next.
+        """
+        self._pending_throws.setdefault(glet, []).append((exc, is_live))
+
+    def discard_pending_throw(self, glet: greenlet, exc: BaseException | None = None) -> bool:
+        """Forget ``exc`` (or, with None, everything) queued for ``glet``; True if it was queued."""
+        pending = self._pending_throws.get(glet)
+        if pending is None:
+            return False
+        found = exc is None or any(queued is exc for queued, _ in pending)
+        if exc is None:
+            pending.clear()
+        else:
+            pending[:] = [entry for entry in pending if entry[0] is not exc]
+        if not pending:
+            del self._pending_throws[glet]
+        return found
+
+    def _take_pending_throw(self, glet: greenlet) -> BaseException | None:
+        pending = self._pending_throws.get(glet)
+        exc = None
+        while pending and exc is None:
+            queued, is_live = pending.pop(0)
+            if is_live():
+                exc = queued
+        if not pending:
+            self._pending_throws.pop(glet, None)
+        return exc
 
     def thread_job_started(self) -> None:
         """Count an outstanding thread job, so the loop waits for it."""
@@ -384,9 +427,23 @@ class Hub(greenlet):
         except BlockingIOError:
             pass
 
-    def handle_system_error(self, exc: BaseException) -> None:
-        """Re-raise KeyboardInterrupt/SystemExit from a greenlet in the root greenlet."""
-        self._ready.append((self.parent.throw, exc))
+    def handle_system_error(
+        self, exc: BaseException, still_pending: Callable[[], bool] | None = None
+    ) -> None:
+        """Re-raise KeyboardInterrupt/SystemExit from a greenlet in the root greenlet.
+
+        It goes ahead of every queued callback, so Ctrl-C reaches the user's
+        code within one callback even in a busy fan-out. ``still_pending()``
+        false at that moment cancels it: the exception already reached the
+        root greenlet another way (``Greenlet.get`` re-raised it there), and
+        a second copy would land in the middle of the cleanup it started.
+        """
+
+        def deliver(_: Any) -> None:
+            if still_pending is None or still_pending():
+                self.parent.throw(exc)
+
+        self._ready.appendleft((deliver, None))
 
     def close(self) -> None:
         """Release the selector and wake socket (tests and thread exit)."""
@@ -404,12 +461,38 @@ def _expire_io(waiter: Waiter) -> None:
 _local = threading.local()
 
 
+class _HubCloser:
+    """Closes a hub's selector and wake socket once its thread's locals go.
+
+    Discussion: when a thread ends, CPython clears its ``threading.local``
+    values, but the hub cannot be garbage collected: it is a greenlet
+    suspended in its loop, and greenlet cannot unwind a greenlet of a
+    finished thread. Without this, every thread that ever used gfetch would
+    keep three descriptors (epoll and the wake socketpair) until exit.
+    """
+
+    __slots__ = ("hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def __del__(self) -> None:
+        try:
+            self.hub.close()
+        except Exception:  # interpreter shutdown: modules may be half gone
+            pass
+
+
 def get_hub() -> Hub:
-    """Return this OS thread's hub, creating it on first use."""
+    """Return this OS thread's hub, creating it on first use.
+
+    The hub's descriptors are closed when the thread ends.
+    """
     try:
         return _local.hub
     except AttributeError:
         hub = _local.hub = Hub()
+        _local.closer = _HubCloser(hub)
         return hub
 
 
@@ -432,5 +515,10 @@ def notify_closing(fd: int) -> None:
 
 if hasattr(os, "register_at_fork"):
     # A forked child (dask workers, multiprocessing) must not share the
-    # parent's epoll fd and wake socket: start it with a fresh hub.
-    os.register_at_fork(after_in_child=lambda: _local.__dict__.pop("hub", None))
+    # parent's epoll fd and wake socket: start it with a fresh hub. Closing
+    # the child's copies leaves the parent's hub untouched (no epoll_ctl).
+    def _forget_hub_after_fork() -> None:
+        _local.__dict__.pop("hub", None)
+        _local.__dict__.pop("closer", None)
+
+    os.register_at_fork(after_in_child=_forget_hub_after_fork)

@@ -14,12 +14,17 @@ blocking mode ``BlockingIOError`` never escapes ``recv_into``: http.client's
 
 Closing a socket that another greenlet waits on wakes that greenlet with
 EBADF before the fd number can be reused (``Hub.notify_closing``).
+
+Opening a socket (``create_connection``, ``accept``) that fails with EMFILE
+raises the soft RLIMIT_NOFILE and tries once more; past the hard limit it
+raises an ``OSError(EMFILE)`` that says what to do (gfetch.resources).
 """
 
 from __future__ import annotations
 
 import _socket as _csocket
 import errno
+import functools
 import os
 import socket as _socket
 import time
@@ -27,6 +32,7 @@ from typing import Any
 
 from gfetch.dns import getaddrinfo
 from gfetch.hub import notify_closing, wait_readable, wait_writable
+from gfetch.resources import open_fd
 
 __all__ = ["GreenSocket", "create_connection"]
 
@@ -112,52 +118,38 @@ class GreenSocket(_socket.socket):
             return
         try:
             super().recv(1, _socket.MSG_PEEK)  # already here (or EOF): no wait
+            return
         except BlockingIOError:
-            wait_readable(self.fileno(), self._green_timeout)
+            pass
+        wait_readable(self.fileno(), self._green_timeout)
+
+    def _park_until_done(self, operation: Any, wait: Any, *args: Any) -> Any:
+        """Run the non-blocking ``operation``; on EAGAIN park on the fd and retry.
+
+        The wait happens outside the ``except`` block, so a parked request
+        does not keep the BlockingIOError and its traceback alive.
+        """
+        deadline = None
+        while True:
+            try:
+                return operation(self, *args)
+            except BlockingIOError:
+                if self._green_timeout == 0.0:
+                    raise
+            deadline = deadline or self._deadline()
+            wait(self.fileno(), self._remaining(deadline))
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        deadline = None
-        while True:
-            try:
-                return super().recv(bufsize, flags)
-            except BlockingIOError:
-                if self._green_timeout == 0.0:
-                    raise
-                deadline = deadline or self._deadline()
-                wait_readable(self.fileno(), self._remaining(deadline))
+        return self._park_until_done(_csocket.socket.recv, wait_readable, bufsize, flags)  # type: ignore[no-any-return]
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        deadline = None
-        while True:
-            try:
-                return super().recv_into(buffer, nbytes, flags)
-            except BlockingIOError:
-                if self._green_timeout == 0.0:
-                    raise
-                deadline = deadline or self._deadline()
-                wait_readable(self.fileno(), self._remaining(deadline))
+        return self._park_until_done(_csocket.socket.recv_into, wait_readable, buffer, nbytes, flags)  # type: ignore[no-any-return]
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        deadline = None
-        while True:
-            try:
-                return super().recvfrom(bufsize, flags)
-            except BlockingIOError:
-                if self._green_timeout == 0.0:
-                    raise
-                deadline = deadline or self._deadline()
-                wait_readable(self.fileno(), self._remaining(deadline))
+        return self._park_until_done(_csocket.socket.recvfrom, wait_readable, bufsize, flags)  # type: ignore[no-any-return]
 
     def send(self, data: Any, flags: int = 0) -> int:
-        deadline = None
-        while True:
-            try:
-                return super().send(data, flags)
-            except BlockingIOError:
-                if self._green_timeout == 0.0:
-                    raise
-                deadline = deadline or self._deadline()
-                wait_writable(self.fileno(), self._remaining(deadline))
+        return self._park_until_done(_csocket.socket.send, wait_writable, data, flags)  # type: ignore[no-any-return]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Send all of ``data`` within one timeout for the whole buffer."""
@@ -170,15 +162,17 @@ class GreenSocket(_socket.socket):
         while sent < total:
             try:
                 sent += super().send(view[sent:], flags)
+                continue
             except BlockingIOError:
-                wait_writable(self.fileno(), self._remaining(deadline))
+                pass
+            wait_writable(self.fileno(), self._remaining(deadline))
         return None
 
     def accept(self) -> tuple[GreenSocket, Any]:
         deadline = None
         while True:
             try:
-                fd, address = self._accept()  # type: ignore[attr-defined]
+                fd, address = open_fd(self._accept)  # type: ignore[attr-defined]
                 break
             except BlockingIOError:
                 if self._green_timeout == 0.0:
@@ -227,7 +221,8 @@ def create_connection(
     infos = getaddrinfo(host, port, family, _socket.SOCK_STREAM, timeout=timeout)
     last_error: OSError | None = None
     for af, socktype, proto, _canonname, sockaddr in infos:
-        sock = GreenSocket(af, socktype, proto)
+        # At EMFILE: raise the soft fd limit, else fail with advice (gfetch.resources).
+        sock = open_fd(functools.partial(GreenSocket, af, socktype, proto))
         try:
             for option in socket_options or ():
                 sock.setsockopt(*option)

@@ -288,7 +288,7 @@ class Pool:
         if raise_error:
             for glet in list(self.greenlets):
                 if glet.ready() and glet.exception is not None:
-                    raise glet.exception
+                    glet._result()  # raises it, marked as re-raised
         return done
 
     def kill(self, block: bool = True, timeout: float | None = None) -> None:

@@ -32,6 +32,7 @@ Start with ``with TestServer() as server: server.url("/json")``.
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 from typing import Any, Callable
@@ -39,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gfetch.greenlets import Greenlet, killall, sleep, spawn
 from gfetch.hub import get_hub
+from gfetch.resources import raise_fd_limit
 from gfetch.sockets import GreenSocket
 from gfetch.sync import Event
 
@@ -160,7 +162,15 @@ class TestServer:
 
         def accept_loop() -> None:
             while True:
-                conn, _ = listener.accept()
+                try:
+                    conn, _ = listener.accept()
+                except OSError as exc:
+                    if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                        raise
+                    # Out of descriptors even after raising the soft limit:
+                    # the client waits in the backlog until some close.
+                    sleep(0.05)
+                    continue
                 glet = spawn(self._handle, conn)
                 handlers.add(glet)
                 glet.link(handlers.discard)
@@ -338,9 +348,11 @@ class TestServer:
 
 class ServerProcess:
     """A TestServer in a child process, so its CPU does not compete with the
-    client's for the GIL (the demo and benchmarks use it).
+    client's for the GIL (the demo, benchmarks and load tests use it). The
+    child raises its soft fd limit to the hard one, to hold as many
+    connections as it can.
 
-    ``with ServerProcess() as server: server.url("/json")``
+    ``with ServerProcess() as server: server.url("/json"); server.stats()``
     """
 
     __test__ = False
@@ -368,6 +380,12 @@ class ServerProcess:
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
+    def stats(self) -> dict[str, int]:
+        """The child's counters: open_connections, peak_connections, requests_served."""
+        self._process.stdin.write("stats\n")
+        self._process.stdin.flush()
+        return json.loads(self._process.stdout.readline())  # type: ignore[no-any-return]
+
     def __exit__(self, *exc: Any) -> None:
         self._process.stdin.close()  # the child exits when its stdin closes
         try:
@@ -379,7 +397,11 @@ class ServerProcess:
 
 
 def main() -> None:
-    """``python -m gfetch.testserver``: serve until stdin closes; print the URL first."""
+    """``python -m gfetch.testserver``: serve until stdin closes; print the URL first.
+
+    Each ``stats`` line read from stdin is answered with one JSON line of the
+    server's counters.
+    """
     import argparse
     import sys
 
@@ -387,9 +409,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    raise_fd_limit()
     with TestServer(args.host, args.port) as server:
         print(server.base_url, flush=True)
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                counters = {name: getattr(server, name)
+                            for name in ("open_connections", "peak_connections", "requests_served")}
+                print(json.dumps(counters), flush=True)
 
 
 if __name__ == "__main__":

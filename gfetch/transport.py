@@ -172,6 +172,16 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
         self._green_getters: deque[tuple[Hub, Waiter]] = deque()
         self._getter_threads: set[int] = set()
         self._released = False
+        self._placeholders = 0  # None entries in the queue
+
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        self._placeholders += item is None
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self._placeholders -= item is None
+        return item
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self.mutex:
@@ -179,8 +189,9 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             # connection fails (a timeout, a kill, LoopExit), even though the
             # getter took nothing; the connection returned later would then
             # find the pool full. A real connection takes a placeholder's slot.
-            if item is not None and self._qsize() >= self.maxsize > 0 and None in self.queue:
+            if item is not None and self._placeholders and self._qsize() >= self.maxsize > 0:
                 self.queue.remove(None)
+                self._placeholders -= 1
         super().put(item, block=False)
         with self.mutex:
             getter = self._green_getters.popleft() if self._green_getters else None
