@@ -9,32 +9,67 @@ Nothing below ``transport`` imports requests or urllib3; nothing below
 ``api`` knows about fan-out. Importing gfetch changes no global state.
 """
 
-from gfetch.api import (
-    DEFAULT_SIZE,
-    DEFAULT_TIMEOUT,
-    delete,
-    get,
-    head,
-    imap,
-    imap_enumerated,
-    map,
-    options,
-    patch,
-    post,
-    put,
-    request,
-    send,
-)
-from gfetch.crawl import crawl
+import typing as _typing
+
 from gfetch.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
 from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
 from gfetch.hub import get_hub, wait_readable, wait_writable
-from gfetch.limits import RetryPolicy
-from gfetch.request import AsyncRequest, RequestCancelled
 from gfetch.resources import raise_fd_limit
-from gfetch.session import Session
 from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
-from gfetch.transport import HTTPAdapter
+
+if _typing.TYPE_CHECKING:
+    from gfetch.api import (
+        DEFAULT_SIZE,
+        DEFAULT_TIMEOUT,
+        delete,
+        get,
+        head,
+        imap,
+        imap_enumerated,
+        map,
+        options,
+        patch,
+        post,
+        put,
+        request,
+        send,
+    )
+    from gfetch.asyncrequest import AsyncRequest, RequestCancelled
+    from gfetch.crawler import crawl
+    from gfetch.limits import RetryPolicy
+    from gfetch.session import Session
+    from gfetch.transport import HTTPAdapter
+
+# The HTTP layers import requests (~80 ms, most of an import of gfetch), so
+# they load on first use of one of these names; the hub and its primitives
+# do not need them.
+_HTTP_NAMES = {
+    "gfetch.api": (
+        "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
+        "map", "options", "patch", "post", "put", "request", "send",
+    ),
+    "gfetch.asyncrequest": ("AsyncRequest", "RequestCancelled"),
+    "gfetch.crawler": ("crawl",),
+    "gfetch.limits": ("RetryPolicy",),
+    "gfetch.session": ("Session",),
+    "gfetch.transport": ("HTTPAdapter",),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if not any(name in names for names in _HTTP_NAMES.values()):
+        raise AttributeError(f"module 'gfetch' has no attribute {name!r}")
+    import importlib
+
+    for module_name, names in _HTTP_NAMES.items():
+        module = importlib.import_module(module_name)
+        globals().update({attr: getattr(module, attr) for attr in names})
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {name for names in _HTTP_NAMES.values() for name in names})
+
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,7 @@ import requests
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut
 from gfetch.greenlets import Greenlet, spawn
 from gfetch.limits import RetryPolicy
-from gfetch.request import AsyncRequest
+from gfetch.asyncrequest import AsyncRequest
 from gfetch.sync import Pool
 
 __all__ = [

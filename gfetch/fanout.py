@@ -1,6 +1,6 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
-Layer 4. Imports gfetch.request (AsyncRequest), gfetch.limits, gfetch.progress
+Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress
 and the hub layers.
 
 One call = one feeder greenlet plus at most ``size`` worker greenlets. The
@@ -26,7 +26,7 @@ from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.progress import make_progress
-from gfetch.request import AsyncRequest, RequestCancelled, coerce_request
+from gfetch.asyncrequest import AsyncRequest, RequestCancelled, coerce_request
 from gfetch.sync import Empty, Pool, Queue
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]

@@ -13,8 +13,8 @@ import gfetch
 def test_all_matches_public_names() -> None:
     public = {
         name
-        for name, value in vars(gfetch).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(gfetch)
+        if not name.startswith("_") and not isinstance(getattr(gfetch, name), types.ModuleType)
     }
     exported = set(gfetch.__all__)
     assert len(exported) == len(gfetch.__all__), "duplicate names in gfetch.__all__"
@@ -73,3 +73,35 @@ def test_import_patches_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("ok")
     assert "imported gfetch gfetch." in result.stdout  # the walk found submodules
+
+
+_LAZY_CHECK = textwrap.dedent(
+    """
+    import sys
+    import gfetch
+    assert "requests" not in sys.modules, "import gfetch loaded requests"
+    gfetch.spawn(lambda: None).join()  # the hub needs no HTTP layer
+    assert "requests" not in sys.modules
+    import gfetch.asyncrequest, gfetch.crawler  # submodules first must not shadow the API
+    assert callable(gfetch.request) and gfetch.request.__module__ == "gfetch.api"
+    assert gfetch.crawl.__module__ == "gfetch.crawler"
+    assert gfetch.Session.__module__ == "gfetch.session"
+    print("ok")
+    """
+)
+
+
+def test_http_layers_load_on_first_use() -> None:
+    """``import gfetch`` stays light (no requests) until an HTTP name is used."""
+    result = subprocess.run([sys.executable, "-c", _LAZY_CHECK], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    try:
+        gfetch.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("gfetch.no_such_name did not raise AttributeError")

@@ -1,6 +1,6 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Layer 4. Imports gfetch.fanout, gfetch.request and gfetch.sync.
+Layer 4. Imports gfetch.fanout, gfetch.asyncrequest and gfetch.sync.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import requests
 
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut
 from gfetch.limits import RetryPolicy
-from gfetch.request import AsyncRequest, coerce_request
+from gfetch.asyncrequest import AsyncRequest, coerce_request
 from gfetch.sync import Queue
 
 __all__ = ["crawl"]
