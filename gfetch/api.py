@@ -178,8 +178,14 @@ def imap_enumerated(
     total = len(requests) if hasattr(requests, "__len__") else None
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
-        if deliver or (exception_handler is None and not return_exceptions):
+        if deliver:
             yield index, value
+        elif exception_handler is None:
+            logger.warning(
+                "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
+                "receive failures)", req.method, req.url, req.exception
+            )
+            yield index, None
 
 
 def imap(
@@ -207,17 +213,11 @@ def imap(
     the failed item is skipped, as in grequests, but never silently: it is
     logged as a warning on the ``gfetch`` logger.
     """
-    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress, pool=pool)
-    total = len(requests) if hasattr(requests, "__len__") else None
-    for _, req in fanout.run(requests, total=total):
-        deliver, value = _outcome(req, exception_handler, return_exceptions)
-        if deliver:
-            yield value
-        elif exception_handler is None:
-            logger.warning(
-                "gfetch.imap: %s %s failed and was skipped: %r (pass exception_handler= or "
-                "return_exceptions=True to receive failures)", req.method, req.url, req.exception
-            )
+    enumerated = imap_enumerated(
+        requests, stream, size, exception_handler, gtimeout=gtimeout, timeout=timeout, per_host=per_host,
+        rate=rate, per_host_rate=per_host_rate, retries=retries, session=session, progress=progress,
+        return_exceptions=return_exceptions, pool=pool,
+    )
+    # A response is never None: None marks a failure imap_enumerated logged.
+    return (value for _, value in enumerated if value is not None)
 
