@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = ["HTTPSServer", "ProxyServer"]
@@ -94,31 +94,19 @@ class _ThreadingHTTPSServer(ThreadingHTTPServer):
         pass  # clients that hang up mid-handshake are part of the tests
 
 
-class HTTPSServer:
-    """A threaded HTTPS server on 127.0.0.1 (``handshakes`` counts completed ones).
+_S = TypeVar("_S", bound="_ServedOnThread")
 
-    ``client_ca``: require client certificates issued by this trustme CA.
-    """
 
-    def __init__(self, cert: Any, client_ca: Any = None, host: str = "127.0.0.1") -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(context)
-        if client_ca is not None:
-            client_ca.configure_trust(context)
-            context.verify_mode = ssl.CERT_REQUIRED
-        self.host = host
-        self._server = _ThreadingHTTPSServer((host, 0), context)
-        self.port = self._server.server_address[1]
+class _ServedOnThread:
+    """Runs ``self._server.serve_forever`` on a daemon thread from start() to stop();
+    also a context manager that does both."""
+
+    def __init__(self, server: socketserver.BaseServer) -> None:
+        self._server = server
+        self.port: int = server.server_address[1]  # type: ignore[index]
         self._thread: threading.Thread | None = None
 
-    @property
-    def handshakes(self) -> int:
-        return self._server.handshakes
-
-    def url(self, path: str = "/", host: str | None = None) -> str:
-        return f"https://{host or self.host}:{self.port}{path}"
-
-    def start(self) -> HTTPSServer:
+    def start(self: _S) -> _S:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -131,11 +119,36 @@ class HTTPSServer:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> HTTPSServer:
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class HTTPSServer(_ServedOnThread):
+    """A threaded HTTPS server on 127.0.0.1 (``handshakes`` counts completed ones).
+
+    ``client_ca``: require client certificates issued by this trustme CA.
+    """
+
+    _server: _ThreadingHTTPSServer
+
+    def __init__(self, cert: Any, client_ca: Any = None, host: str = "127.0.0.1") -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        if client_ca is not None:
+            client_ca.configure_trust(context)
+            context.verify_mode = ssl.CERT_REQUIRED
+        self.host = host
+        super().__init__(_ThreadingHTTPSServer((host, 0), context))
+
+    @property
+    def handshakes(self) -> int:
+        return self._server.handshakes
+
+    def url(self, path: str = "/", host: str | None = None) -> str:
+        return f"https://{host or self.host}:{self.port}{path}"
 
 
 class _ProxyHandler(socketserver.StreamRequestHandler):
@@ -228,13 +241,13 @@ class _ProxyTCPServer(socketserver.ThreadingTCPServer):
         pass
 
 
-class ProxyServer:
+class ProxyServer(_ServedOnThread):
     """A forwarding HTTP proxy that also tunnels CONNECT; ``seen`` lists requests."""
 
+    _server: _ProxyTCPServer
+
     def __init__(self) -> None:
-        self._server = _ProxyTCPServer()
-        self.port = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
+        super().__init__(_ProxyTCPServer())
 
     @property
     def seen(self) -> list[tuple[str, str, dict[str, str]]]:
@@ -244,22 +257,3 @@ class ProxyServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ProxyServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> ProxyServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

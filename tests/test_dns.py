@@ -10,6 +10,7 @@ import pytest
 
 import gfetch
 import gfetch.dns
+from _ticker import Ticker
 from gfetch.dns import getaddrinfo, run_in_thread
 from gfetch.hub import get_hub
 
@@ -92,22 +93,15 @@ class SlowResolver:
 def test_dns_is_bounded_by_timeout_while_the_hub_keeps_running(monkeypatch):
     slow = SlowResolver()
     monkeypatch.setattr(socket, "getaddrinfo", slow)
-    ticks = []
-
-    def ticker() -> None:
-        for _ in range(30):
-            ticks.append(time.monotonic())
-            gfetch.sleep(0.01)
-
-    tick = gfetch.spawn(ticker)
+    ticker = Ticker(30)
     start = time.monotonic()
     with pytest.raises(socket.timeout):
         getaddrinfo("slow.example", 80, timeout=0.2)
     elapsed = time.monotonic() - start
     assert 0.18 <= elapsed < 0.4
-    tick.get(timeout=5)
-    assert len(ticks) == 30
-    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.1
+    gap = ticker.largest_gap()
+    assert len(ticker.ticks) == 30
+    assert gap < 0.1
     assert get_hub()._thread_jobs == 0
 
     # The late result is dropped: it must not wake this greenlet's next wait.

@@ -24,7 +24,9 @@ import gfetch
 import gfetch.sockets
 from gfetch.sockets import GreenSocket
 import trustme
+from _backlog import full_backlog
 from _servers import HTTPSServer, ProxyServer
+from _ticker import Ticker
 from gfetch.hub import get_hub
 from gfetch.testserver import TestServer
 from gfetch.transport import GreenHTTPConnectionPool, GreenRetry, HTTPAdapter
@@ -52,35 +54,20 @@ def refused_url():
 @pytest.fixture
 def unanswered_url():
     """A listener whose backlog is full: new connections get no SYN-ACK."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    time.sleep(0.05)
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.settimeout(0.2)
-    try:
-        probe.connect(("127.0.0.1", port))
-    except (socket.timeout, OSError):
-        reproducible = True
-    else:
-        reproducible = False
-    finally:
-        probe.close()
-    try:
+    with full_backlog() as port:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.2)
+        try:
+            probe.connect(("127.0.0.1", port))
+        except (socket.timeout, OSError):
+            reproducible = True
+        else:
+            reproducible = False
+        finally:
+            probe.close()
         if not reproducible:
             pytest.skip("this kernel accepts past the backlog: no unanswered connect on loopback")
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        for s in fillers:
-            s.close()
-        server.close()
 
 
 # -- plumbing ------------------------------------------------------------
@@ -378,18 +365,10 @@ def test_session_default_timeout(server):
 
 
 def test_timeout_does_not_stop_other_greenlets(session, server):
-    ticks = []
-
-    def ticker() -> None:
-        for _ in range(20):
-            ticks.append(time.monotonic())
-            gfetch.sleep(0.01)
-
-    tick = gfetch.spawn(ticker)
+    ticker = Ticker(20)
     with pytest.raises(requests.ReadTimeout):
         session.get(server.url("/delay/2"), timeout=0.3)
-    tick.get(timeout=5)
-    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.1
+    assert ticker.largest_gap() < 0.1
 
 
 # -- retries ---------------------------------------------------------------------

@@ -14,6 +14,8 @@ import pytest
 
 import gfetch
 import gfetch.sockets
+from _backlog import full_backlog
+from _ticker import Ticker
 from gfetch.errors import ConcurrentObjectUseError
 from gfetch.hub import get_hub
 from gfetch.sockets import GreenSocket, create_connection
@@ -302,21 +304,14 @@ def test_reset_is_not_turned_into_eof(pair):
 
 def test_ticking_greenlet_keeps_ticking_while_another_waits_in_recv(pair):
     a, b = pair
-    ticks = []
-
-    def ticker() -> None:
-        for _ in range(20):
-            ticks.append(time.monotonic())
-            gfetch.sleep(0.01)
-
-    tick = gfetch.spawn(ticker)
+    ticker = Ticker(20)
     writer = send_later(b, b"late", 0.3)
     a.settimeout(5)
     assert a.recv(10) == b"late"
-    tick.get(timeout=5)
+    ticker.join()
     writer.get(timeout=5)
-    assert len(ticks) == 20
-    assert ticks[-1] - ticks[0] < 0.6  # all ticks ran during the wait
+    assert len(ticker.ticks) == 20
+    assert ticker.ticks[-1] - ticker.ticks[0] < 0.6  # all ticks ran during the wait
 
 
 def test_repr_names_green_socket(pair):
@@ -470,19 +465,7 @@ def test_create_connection_ipv6_literal_in_brackets():
 
 def test_connect_timeout_when_backlog_is_full():
     """A listener whose backlog is full drops SYNs: connect must time out."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    try:
-        # Fill the accept queue with connections nobody accepts.
-        for _ in range(8):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            fillers.append(s)
-        time.sleep(0.05)
+    with full_backlog() as port:
         start = time.monotonic()
         try:
             sock = create_connection(("127.0.0.1", port), timeout=0.3)
@@ -492,7 +475,3 @@ def test_connect_timeout_when_backlog_is_full():
         else:
             sock.close()
             pytest.skip("this kernel accepts past the backlog; connect timeout not reproducible")
-    finally:
-        for s in fillers:
-            s.close()
-        server.close()

@@ -18,6 +18,7 @@ import urllib3
 import gfetch
 import gfetch.tls
 from _servers import HTTPSServer
+from _ticker import Ticker
 from gfetch.tls import GreenSSLContext, TLSSocket
 from gfetch.transport import HTTPAdapter
 
@@ -129,29 +130,18 @@ def test_connection_is_reused_and_close_is_clean(session, https_server, ca_file)
 
 
 def test_handshakes_do_not_block_other_greenlets(https_server, ca_file):
-    ticks = []
-    stop = []
-
-    def ticker() -> None:
-        for _ in range(2000):
-            if stop:
-                return
-            ticks.append(time.monotonic())
-            gfetch.sleep(0.01)
-
     before = https_server.handshakes
     with gfetch.Session() as sess:
-        tick = gfetch.spawn(ticker)
+        ticker = Ticker(2000)
         gfetch.sleep(0.02)
         glets = [gfetch.spawn(sess.get, https_server.url(f"/hs/{i}"), verify=ca_file) for i in range(50)]
         gfetch.joinall(glets, timeout=30)
-        stop.append(True)
-        tick.get(timeout=5)
+        ticker.stop()
+        ticker.join()
         assert all(g.get().status_code == 200 for g in glets)
     assert https_server.handshakes - before == 50
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert len(ticks) > 3
-    assert max(gaps) < 0.5
+    assert len(ticker.ticks) > 3
+    assert ticker.largest_gap() < 0.5
 
 
 def test_stalled_handshake_times_out(session, stalled_url):
