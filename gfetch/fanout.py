@@ -3,15 +3,18 @@
 Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress
 and the hub layers.
 
-One call = one feeder greenlet plus at most ``size`` worker greenlets. The
-feeder pulls requests from the (possibly endless, possibly dynamic) input
-only when a worker slot is free, so memory stays flat however long the
-input is. Each worker applies the per-host and rate limits, sends, retries
-when the policy says so, and reports ``(index, request)`` on a queue that
-the caller's iterator drains in completion order. ``gtimeout`` bounds the
-whole call: at the deadline the feeder and the workers are killed (their
-connections are closed by urllib3 on the way out, never pooled half-read)
-and every request not finished is reported with a :class:`RequestCancelled`.
+One call = at most ``size`` worker greenlets in the pool, started as the
+input proves long enough to need them. Each worker takes the next request
+from the (possibly endless, possibly dynamic) input only when it is free,
+so memory stays flat however long the input is; it applies the per-host and
+rate limits, sends, retries when the policy says so, and reports
+``(index, request)`` on a queue that the caller's iterator drains in
+completion order. Reusing workers rather than spawning a greenlet per
+request saves the greenlet, its pool slot and their wake-ups: a quarter of
+gfetch's own CPU per request. ``gtimeout`` bounds the whole call: at the
+deadline the workers are killed (their connections are closed by urllib3 on
+the way out, never pooled half-read) and every request not finished is
+reported with a :class:`RequestCancelled`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.progress import make_progress
 from gfetch.asyncrequest import AsyncRequest, RequestCancelled, coerce_request
-from gfetch.sync import Empty, Pool, Queue
+from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
 
@@ -101,40 +104,69 @@ class FanOut:
         """
         done: Queue[Any] = Queue()
         source = iter(items)
-        feeding: dict[str, Any] = {"count": 0, "pending": None}
+        taking = Semaphore(1)  # a generator input may park; one reader at a time
+        # Taken but not yet handed to the caller: at most `size`, so a slow
+        # caller holds the workers back instead of piling up results.
+        credits = Semaphore(self.pool.size) if self.pool.size is not None else None
+        state: dict[str, Any] = {"taken": 0, "exhausted": False, "error": None}
         running: dict[int, AsyncRequest] = {}
         workers: set[Greenlet] = set()
         progress = make_progress(total) if self.progress else None
 
-        def worker(index: int, request: AsyncRequest) -> None:
-            try:
-                self.execute(request)
-            finally:
-                running.pop(index, None)
-                done.put((index, request))
+        def take() -> tuple[int, AsyncRequest] | None:
+            if credits is not None:
+                credits.acquire()
+            with taking:
+                try:
+                    if not state["exhausted"]:
+                        request = coerce_request(next(source))
+                        index = state["taken"]
+                        state["taken"] = index + 1
+                        running[index] = request
+                        return index, request
+                except StopIteration:
+                    state["exhausted"] = True
+                except Exception as exc:  # the input's error: raised to the caller
+                    state["exhausted"] = True
+                    state["error"] = exc
+            if credits is not None:
+                credits.release()
+            return None
 
-        def feed() -> None:
-            try:
-                for index, item in enumerate(source):
-                    request = coerce_request(item)
-                    feeding["pending"] = (index, request)
-                    glet = Greenlet(worker, index, request)
-                    glet.link(workers.discard)
-                    self.pool.add(glet)  # parks while `size` requests are in flight
-                    workers.add(glet)
-                    running[index] = request
-                    feeding["pending"] = None
-                    feeding["count"] = index + 1
-                    glet.start()
-            finally:
+        def add_worker() -> None:
+            glet = Greenlet(worker)
+            glet.link(on_worker_exit)
+            workers.add(glet)
+            self.pool.start(glet)
+
+        def on_worker_exit(glet: Greenlet) -> None:
+            workers.discard(glet)
+            if not workers and state["exhausted"]:
                 done.put(_END)
 
+        def worker() -> None:
+            while (entry := take()) is not None:
+                # More input may follow: grow toward `size` workers, doubling
+                # each pass so a burst of thousands is in flight at once.
+                for _ in range(2):
+                    if state["exhausted"] or self.pool.free_count() <= 0:
+                        break
+                    add_worker()
+                index, request = entry
+                try:
+                    self.execute(request)
+                finally:
+                    running.pop(index, None)
+                    done.put(entry)
+
         deadline = None if self.gtimeout is None else time.monotonic() + self.gtimeout
-        feeder = Greenlet.spawn(feed)
+        # A known length starts its workers at once (a burst of thousands is
+        # then in flight together); an open-ended input grows them as it goes.
+        for _ in range(max(1, min(total or 1, self.pool.free_count()))):
+            add_worker()
         received = 0
-        fed_all = False
         try:
-            while not fed_all or received < feeding["count"]:
+            while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 try:
                     if remaining is not None and remaining <= 0:
@@ -143,23 +175,25 @@ class FanOut:
                 except Empty:
                     break  # gtimeout
                 if entry is _END:
-                    fed_all = True
-                    feeder.get()  # re-raise an error from the input iterable
-                    continue
+                    if received < state["taken"]:
+                        continue  # results queued behind the end marker
+                    if state["error"] is not None:
+                        raise state["error"]
+                    return
                 received += 1
+                if credits is not None:
+                    credits.release()
                 self._report(entry[1], progress)
                 yield entry
-            else:
-                return
+                if state["exhausted"] and not workers and received == state["taken"]:
+                    return
             # gtimeout expired: cancel everything still running or waiting.
-            feeder.kill()
+            state["exhausted"] = True
             killall(list(workers))
             leftovers = [e for e in _drain(done) if e is not _END]
-            if feeding["pending"] is not None:
-                leftovers.append(feeding["pending"])
             leftovers.extend(running.items())
             if report_unsent:
-                start = feeding["count"] + (feeding["pending"] is not None)
+                start = state["taken"]
                 leftovers.extend((i, coerce_request(item)) for i, item in enumerate(source, start))
             for index, request in sorted(leftovers, key=lambda e: e[0]):
                 if request.response is None and request.exception is None:
@@ -172,9 +206,8 @@ class FanOut:
             # Also reached when the caller stops iterating early: cancel the
             # rest. A generator may be closed by the garbage collector while
             # the hub runs, where blocking is not allowed.
-            can_block = getcurrent() is not get_hub()
-            feeder.kill(block=can_block)
-            killall(list(workers), block=can_block)
+            state["exhausted"] = True
+            killall(list(workers), block=getcurrent() is not get_hub())
             if progress is not None:
                 progress.close()
 
