@@ -164,7 +164,6 @@ class FanOut:
         # then in flight together); an open-ended input grows them as it goes.
         for _ in range(max(1, min(total or 1, self.pool.free_count()))):
             add_worker()
-        received = 0
         try:
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -174,19 +173,14 @@ class FanOut:
                     entry = done.get(timeout=remaining)
                 except Empty:
                     break  # gtimeout
-                if entry is _END:
-                    if received < state["taken"]:
-                        continue  # results queued behind the end marker
+                if entry is _END:  # the last worker has exited, after its last result
                     if state["error"] is not None:
                         raise state["error"]
                     return
-                received += 1
                 if credits is not None:
                     credits.release()
                 self._report(entry[1], progress)
                 yield entry
-                if state["exhausted"] and not workers and received == state["taken"]:
-                    return
             # gtimeout expired: cancel everything still running or waiting.
             state["exhausted"] = True
             killall(list(workers))

@@ -2,7 +2,7 @@
 
 Layer 3. Imports requests, gfetch.transport and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
-the environment's proxy settings once (``refresh_environment``); it
+the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
 ``responses`` patch.
 """
@@ -45,10 +45,10 @@ class Session(requests.Session):
         timeout: default for requests made without ``timeout=`` (None, as in
             requests, waits forever).
 
-    With ``trust_env`` (the default), the environment's proxy variables and
-    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` are read at the session's
-    first request, not at every request as requests does; call
-    ``refresh_environment()`` after changing them.
+    With ``trust_env`` (the default), the environment's proxy variables,
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` and the netrc file are read at
+    the session's first request (per host), not at every request as
+    requests does; call ``refresh_environment()`` after changing them.
     """
 
     _environment: EnvironmentSnapshot | None = None
@@ -87,7 +87,7 @@ class Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
     def refresh_environment(self) -> None:
-        """Re-read the environment's proxy and CA-bundle variables."""
+        """Re-read the environment's proxy and CA-bundle variables and netrc."""
         self._environment = None
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
