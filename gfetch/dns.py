@@ -14,6 +14,7 @@ the caller gave up (timeout, kill) is dropped.
 
 from __future__ import annotations
 
+import _socket as _csocket
 import os
 import queue
 import socket
@@ -110,12 +111,25 @@ def getaddrinfo(
         socket.timeout: resolution took longer than ``timeout``.
     """
     try:
-        return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+        infos = _csocket.getaddrinfo(host, port, family, type, proto, flags | _csocket.AI_NUMERICHOST)
     except socket.gaierror:
         pass  # not a numeric address: ask the resolver in a thread
+    else:
+        return [
+            (_FAMILIES.get(af, af), _KINDS.get(kind, kind), protocol, canonname, address)
+            for af, kind, protocol, canonname, address in infos
+        ]
     if _is_invalid(host):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     return run_in_thread(socket.getaddrinfo, host, port, family, type, proto, flags, timeout=timeout)  # type: ignore[no-any-return]
+
+
+# The C getaddrinfo plus these maps give what socket.getaddrinfo gives
+# (family and kind as enums) without its per-entry enum calls, which cost CPU
+# on every new connection and are the deepest frames a request reaches
+# before it waits (see transport).
+_FAMILIES = {int(member): member for member in socket.AddressFamily}
+_KINDS = {int(member): member for member in socket.SocketKind}
 
 
 def _reset_after_fork() -> None:

@@ -74,15 +74,15 @@ class FanOut:
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
         """Send ``request`` within the limits, retrying per the policy."""
-        kwargs: dict[str, Any] = {"stream": self.stream}
+        overrides: dict[str, Any] = {"stream": self.stream}
         if "timeout" not in request.kwargs:
-            kwargs["timeout"] = self.timeout
+            overrides["timeout"] = self.timeout
         if request.session is None and self.session is not None:
             request.session = self.session
         attempt = 0
         while True:
             with self.limits.slot(request.url):
-                request.send(**kwargs)
+                request.send_with(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
                 return
             delay = self.retry.delay(request.response, attempt)

@@ -98,7 +98,12 @@ class Greenlet(greenlet):
     def run(self) -> None:
         try:
             func = self._func
-            result = func(*self.args, **self.kwargs) if func is not None else None
+            if func is None:
+                result = None
+            elif self.args or self.kwargs:
+                result = func(*self.args, **self.kwargs)
+            else:
+                result = func()  # a plain call: no C frame kept on a parked greenlet's stack
         except GreenletExit as exc:
             self._finish(exc, None)
         except BaseException as exc:

@@ -24,11 +24,6 @@ from gfetch.transport import HTTPAdapter
 
 __all__ = ["Session"]
 
-# Position of ``timeout`` in requests.Session.request's arguments after
-# method and url: params, data, headers, cookies, files, auth, timeout.
-_TIMEOUT_ARG = 6
-
-
 class Session(requests.Session):
     """A ``requests.Session`` whose requests park only the calling greenlet.
 
@@ -77,14 +72,37 @@ class Session(requests.Session):
                 ),
             )
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self.timeout is not None:
-            if len(args) > _TIMEOUT_ARG:  # timeout passed positionally
-                if args[_TIMEOUT_ARG] is None:
-                    args = (*args[:_TIMEOUT_ARG], self.timeout, *args[_TIMEOUT_ARG + 1 :])
-            elif kwargs.get("timeout") is None:
-                kwargs["timeout"] = self.timeout
-        return super().request(method, url, *args, **kwargs)
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
+    ) -> requests.Response:
+        """requests' ``request``, with the session's ``timeout`` when none is given.
+
+        Discussion: the parameters are spelled out, as requests spells them,
+        so the call into requests is a plain one; a ``**kwargs`` call would
+        keep an extra C frame (about 1 KiB) on every waiting greenlet's stack.
+        """
+        if timeout is None:
+            timeout = self.timeout
+        return super().request(
+            method, url, params, data, headers, cookies, files, auth, timeout,
+            allow_redirects, proxies, hooks, stream, verify, cert, json,
+        )
 
     def refresh_environment(self) -> None:
         """Re-read the environment's proxy and CA-bundle variables and netrc."""

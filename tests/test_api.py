@@ -135,6 +135,21 @@ def test_exception_handler_value_is_used(server: TestServer) -> None:
     assert calls[0][0].url == REFUSED and isinstance(calls[0][1], requests.ConnectionError)
 
 
+def test_raising_exception_handler_cancels_the_rest_at_once(server: TestServer) -> None:
+    """The handler's error ends map and cancels what is in flight then, even
+    though the error's traceback (held by pytest here) keeps map's frame alive."""
+
+    def handler(request, exception):
+        raise RuntimeError("handler failed")
+
+    slow = [server.url("/delay/5")] * 20
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="handler failed"):
+        gfetch.map([REFUSED, *slow], size=21, exception_handler=handler)
+    assert not gfetch.get_hub()._parked  # no request left waiting on the slow server
+    assert time.monotonic() - start < 3
+
+
 def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1

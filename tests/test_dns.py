@@ -40,10 +40,23 @@ def test_numeric_hosts_resolve_without_threads(no_threads, host):
     assert infos[0][4][0].split("%")[0] == host.split("%")[0]
 
 
-def test_numeric_fast_path_matches_stdlib(no_threads):
-    assert getaddrinfo("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM) == _real_getaddrinfo(
-        "127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM
-    )
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("127.0.0.1", 80, socket.AF_INET, socket.SOCK_STREAM),
+        ("127.0.0.1", "8080"),
+        ("127.0.0.1", None),
+        ("::1", 443, 0, socket.SOCK_STREAM),
+        ("::1", 443, socket.AF_INET6, 0, socket.IPPROTO_TCP),
+        ("10.1.2.3", 0, 0, socket.SOCK_DGRAM),
+    ],
+)
+def test_numeric_fast_path_matches_stdlib(no_threads, args):
+    """Same entries, enums included, as the stdlib's getaddrinfo."""
+    expected = _real_getaddrinfo(*args, flags=socket.AI_NUMERICHOST)
+    got = getaddrinfo(*args)
+    assert got == expected
+    assert [tuple(map(type, info)) for info in got] == [tuple(map(type, info)) for info in expected]
 
 
 def test_localhost_resolves():

@@ -174,3 +174,52 @@ def test_netrc_is_read_once_per_session(monkeypatch, tmp_path):
     assert sess.prepare_request(request).headers["Authorization"] == first
     sess.refresh_environment()
     assert sess.prepare_request(request).headers["Authorization"] != first
+
+
+# -- response heads: gfetch's parser against http.client's, end to end --------
+REPLIES = [
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+    b"Connection: close\r\n\r\n{}",
+    b"HTTP/1.1 201 Created\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\nX-Dup: 1\r\nx-dup: 2\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Folded: one\r\n two\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=latin-1\r\nX-Latin: caf\xe9\r\n\r\nbody to the close",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 206 Partial\r\nContent-Type: multipart/byteranges; boundary=x\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 1\r\n\r\nz",
+    b"HTTP/1.1 200 OK\r\nX-Padded:\t padded value \t\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("reply", REPLIES, ids=range(len(REPLIES)))
+def test_response_heads_match_requests(monkeypatch, reply):
+    """The same reply through gfetch (FastHTTPResponse) and through plain
+    requests (http.client's parser) gives the same Response."""
+    from _rawserver import RawServer, send
+
+    from gfetch.httpparse import FastHTTPResponse
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def seen(response):
+        original = response.raw._original_response
+        return (
+            response.status_code,
+            response.reason,
+            list(response.headers.items()),
+            list(response.raw.headers.items()),
+            original.msg.items(),
+            [type(defect) for defect in original.msg.defects],
+            response.cookies.get_dict(),
+            response.content,
+            [r.status_code for r in response.history],
+        )
+
+    with RawServer(send(reply)) as server, requests.Session() as plain, gfetch.Session() as green:
+        url = server.url("/")
+        expected = plain.get(url, timeout=5, allow_redirects=False)
+        got = green.get(url, timeout=5, allow_redirects=False)
+    assert type(got.raw._original_response) is FastHTTPResponse
+    assert type(expected.raw._original_response) is not FastHTTPResponse
+    assert seen(got) == seen(expected)

@@ -205,8 +205,9 @@ def test_soak_memory_and_fds_stay_flat(
     assert result["failed"] == 0
     assert end["rss_mb"] - warm["rss_mb"] < 8
     assert max(mark["rss_mb"] for mark in marks) - warm["rss_mb"] < 16
-    assert warm["fds"] <= result["baseline"] + size + 2  # one keep-alive connection per slot
-    assert max(mark["fds"] for mark in marks) <= warm["fds"] + 2
+    # At most one keep-alive connection per slot, at any time: how many of
+    # them a fast server ever needs at once varies from run to run.
+    assert max(mark["fds"] for mark in marks) <= result["baseline"] + size + 2
     assert result["fds_closed"] == result["baseline"]
 
 

@@ -6,6 +6,7 @@ stopped by it. Timing asserts are generous bounds, not benchmarks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import pickle
 import socket
@@ -27,7 +28,7 @@ import trustme
 from _backlog import full_backlog
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
-from gfetch.hub import get_hub
+from gfetch.hub import Hub, get_hub
 from gfetch.testserver import TestServer
 from gfetch.transport import GreenHTTPConnectionPool, GreenRetry, HTTPAdapter
 
@@ -330,10 +331,10 @@ def test_connect_timeout_on_unanswered_connect(session, unanswered_url):
 def test_connect_timeout_mapping_without_a_network(session, server, monkeypatch):
     """Deterministic: the connect wait itself expires."""
 
-    def expired(fd, timeout=None):
+    def expired(hub, fd, event, timeout=None):
         raise socket.timeout("timed out")
 
-    monkeypatch.setattr(gfetch.sockets, "wait_writable", expired)
+    monkeypatch.setattr(Hub, "wait_fd", expired)
     monkeypatch.setattr(gfetch.sockets.GreenSocket, "connect_ex", lambda self, addr: 115)  # EINPROGRESS
     with pytest.raises(requests.ConnectTimeout):
         session.get(server.url("/json"), timeout=0.5)
@@ -362,6 +363,16 @@ def test_session_default_timeout(server):
         assert r.status_code == 200
         with pytest.raises(requests.ReadTimeout):
             sess.request("GET", server.url("/delay/2"), None, None, None, None, None, None)
+
+
+def test_request_signature_is_requests_own():
+    """gfetch spells out requests' parameters (a plain call keeps waiting
+    greenlets' stacks small): they must stay exactly requests'."""
+
+    def parameters(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+    assert parameters(gfetch.Session.request) == parameters(requests.Session.request)
 
 
 def test_timeout_does_not_stop_other_greenlets(session, server):

@@ -17,7 +17,7 @@ import gfetch.sockets
 from _backlog import full_backlog
 from _ticker import Ticker
 from gfetch.errors import ConcurrentObjectUseError
-from gfetch.hub import get_hub
+from gfetch.hub import Hub, get_hub
 from gfetch.sockets import GreenSocket, create_connection
 
 
@@ -200,17 +200,17 @@ def test_sendall_without_timeout_delivers_everything(pair):
 
 def test_recv_into_waits_instead_of_leaking_blockingioerror(pair, monkeypatch):
     a, b = pair
-    real_wait = gfetch.sockets.wait_readable
+    real_wait = Hub.wait_fd
     spurious = [3]
 
-    def flaky_wait(fd, timeout=None):
+    def flaky_wait(hub, fd, event, timeout=None):
         # Spurious wake-ups: return before the fd is readable.
         if spurious[0]:
             spurious[0] -= 1
             return
-        real_wait(fd, timeout)
+        real_wait(hub, fd, event, timeout)
 
-    monkeypatch.setattr(gfetch.sockets, "wait_readable", flaky_wait)
+    monkeypatch.setattr(Hub, "wait_fd", flaky_wait)
     for timeout in (None, 2.0):
         a.settimeout(timeout)
         spurious[0] = 3

@@ -1,0 +1,142 @@
+"""A faster ``http.client`` response head, exactly equivalent to the stock one.
+
+``http.client.HTTPResponse.begin()`` hands each header block to the ``email``
+package (``email.parser.Parser(_class=HTTPMessage).parsestr``), a general MIME
+feed parser whose cost dwarfs the plain ``Name: value`` lines servers send,
+then looks headers up with ``Message.get``, a case-folding linear scan.
+
+``FastHTTPResponse`` overrides ``begin()`` only. For a header block of the
+plainly safe shape it builds the ``HTTPMessage`` directly, with the very
+(name, value) pairs the email parser's compat32 policy would store, and
+answers begin()'s own lookups from a dict built in the same pass; anything
+else goes to the email parser exactly as http.client does, so odd input gives
+identical results by construction. Status line, 1xx skipping, limits,
+exceptions and ``_check_close`` are http.client's own.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+from email.parser import Parser
+from http.client import HTTPException, HTTPMessage, LineTooLong, UnknownProtocol
+from typing import IO
+
+__all__ = ["FastHTTPResponse"]
+
+_CONTINUE = 100
+_NO_CONTENT = 204
+_NOT_MODIFIED = 304
+_BLOCK_ENDS = (b"\r\n", b"\n", b"")  # blank line or EOF
+
+# One line of the safe shape: ``name:value`` ended by CRLF or LF, the name
+# made of the characters email.feedparser's headerRE accepts (printable, no
+# space, no colon), no other CR. So no continuation line, no "From " envelope,
+# no empty name. For such a line compat32's header_source_parse stores
+# (name, value.lstrip(" \t").rstrip("\r\n")), which is what the groups hold.
+# Each match is one whole line, so a block is safe when every line matched.
+_fields = re.compile(r"(?m)^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n").findall
+
+
+def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
+    """Read raw header lines up to and including the blank line (or EOF).
+
+    Same limits, checked in the same order, as http.client's reader: the
+    terminating line counts towards ``_MAXHEADERS``.
+    """
+    maxline = http.client._MAXLINE
+    maxheaders = http.client._MAXHEADERS
+    readline = fp.readline
+    lines: list[bytes] = []
+    while True:
+        line = readline(maxline + 1)
+        if len(line) > maxline:
+            raise LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > maxheaders:
+            raise HTTPException("got more than %d headers" % maxheaders)
+        if line in _BLOCK_ENDS:
+            return lines
+
+
+def _parse_header_block(lines: list[bytes]) -> tuple[HTTPMessage, dict[str, str] | None]:
+    """Parse raw header lines (terminator included) as http.client does.
+
+    Returns the message and, when the fast path was taken, a map from
+    lower-cased name to its first value: what ``msg.get(name)`` returns, as
+    compat32 hands back str values unchanged unless they hold surrogates,
+    which latin-1 decoding never produces.
+    """
+    text = b"".join(lines).decode("iso-8859-1")
+    fields = _fields(text)
+    if len(fields) == len(lines) - 1:
+        # Reversed, so the first occurrence of a name is the one kept.
+        first = {name.lower(): value for name, value in reversed(fields)}
+        ctype = first.get("content-type")
+        # A multipart/* or message/* type makes the email parser parse the
+        # (empty) body as MIME, adding defects: leave those to it.
+        if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
+            msg = HTTPMessage()
+            for name, value in fields:
+                msg.set_raw(name, value)
+            msg.set_payload("")
+            return msg, first
+    return Parser(_class=HTTPMessage).parsestr(text), None
+
+
+class FastHTTPResponse(http.client.HTTPResponse):
+    """``http.client.HTTPResponse`` whose ``begin()`` skips the email parser when it safely can."""
+
+    def begin(self) -> None:
+        """Read status line and headers; set status, version, headers, length, chunked, will_close."""
+        if self.headers is not None:
+            return  # already begun
+
+        version, status, reason = self._read_status()
+        while status == _CONTINUE:
+            skipped = _read_header_lines(self.fp)
+            if self.debuglevel > 0:
+                print("headers:", skipped)
+            version, status, reason = self._read_status()
+
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10  # 0.9 is treated as 1.0, as http.client does
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise UnknownProtocol(version)
+
+        msg, first = _parse_header_block(_read_header_lines(self.fp))
+        self.headers = self.msg = msg
+        if self.debuglevel > 0:
+            for name, value in msg.items():
+                print("header:", name + ":", value)
+        get = msg.get if first is None else first.get
+
+        tr_enc = get("transfer-encoding")
+        if tr_enc and tr_enc.lower() == "chunked":
+            self.chunked = True
+            self.chunk_left = None
+        else:
+            self.chunked = False
+
+        self.will_close = self._check_close()
+
+        self.length = None
+        length = get("content-length")
+        if length and not self.chunked:
+            try:
+                self.length = int(length)
+            except ValueError:
+                pass
+            else:
+                if self.length < 0:
+                    self.length = None  # nonsensical, ignored
+        if status in (_NO_CONTENT, _NOT_MODIFIED) or 100 <= status < 200 or self._method == "HEAD":
+            self.length = 0
+
+        # Neither chunked nor sized: the body runs to the close.
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True
