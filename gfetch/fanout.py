@@ -113,7 +113,14 @@ class FanOut:
         workers: set[Greenlet] = set()
         progress = make_progress(total) if self.progress else None
 
+        # A list's end is known without asking for one more item, so a worker
+        # that finds the input used up exits at once instead of first waiting
+        # for a credit.
+        known_length = len(items) if isinstance(items, (list, tuple)) else None
+
         def take() -> tuple[int, AsyncRequest] | None:
+            if state["exhausted"]:
+                return None
             if credits is not None:
                 credits.acquire()
             with taking:
@@ -122,6 +129,7 @@ class FanOut:
                         request = coerce_request(next(source))
                         index = state["taken"]
                         state["taken"] = index + 1
+                        state["exhausted"] = index + 1 == known_length
                         running[index] = request
                         return index, request
                 except StopIteration:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ __all__ = ["HostLimits", "RateLimiter", "RetryPolicy", "host_key"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_UNLIMITED: AbstractContextManager[None] = nullcontext()
 
 
 def host_key(url: str) -> str:
@@ -62,9 +63,14 @@ class HostLimits:
         self._per_host_rate = per_host_rate
         self._host_rates: dict[str, RateLimiter] = {}
 
-    @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
+    def slot(self, url: str) -> AbstractContextManager[None]:
         """Hold a per-host slot (waiting for the rates) around one attempt."""
+        if self._per_host is None and self._rate is None and not self._per_host_rate:
+            return _UNLIMITED  # nothing to hold: no generator frame kept by a waiting request
+        return self._limited_slot(url)
+
+    @contextmanager
+    def _limited_slot(self, url: str) -> Iterator[None]:
         key = host_key(url) if (self._per_host or self._per_host_rate) else ""
         semaphore = self._semaphores[key] if self._per_host else None
         if semaphore is not None:

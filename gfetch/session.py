@@ -133,7 +133,7 @@ class Session(requests.Session):
             files=request.files,
             data=request.data,
             json=request.json,
-            headers=merge_settings(request.headers, self.headers, CaseInsensitiveDict),
+            headers=_headers_to_prepare(request.headers, self.headers),
             params=_query_params(merge_settings(request.params, self.params)),
             auth=merge_settings(auth, self.auth),
             cookies=jar,
@@ -164,6 +164,18 @@ class Session(requests.Session):
         if environment is None:
             environment = self._environment = EnvironmentSnapshot()
         return environment
+
+
+def _headers_to_prepare(request_headers: Any, session_headers: Any) -> Any:
+    """requests' merge of the headers, without its copy when the request
+    adds none: ``prepare_headers`` copies what it is given anyway."""
+    if (
+        (request_headers is None or (isinstance(request_headers, Mapping) and not request_headers))
+        and isinstance(session_headers, Mapping)
+        and None not in session_headers.values()
+    ):
+        return session_headers
+    return merge_settings(request_headers, session_headers, CaseInsensitiveDict)
 
 
 def _query_params(params: Any) -> Any:

@@ -120,6 +120,8 @@ REQUESTS = [
     requests.Request("GET", "http://example.test/", hooks={"response": [_other_hook]}),
     requests.Request("GET", "http://machine.test:81/", params=[("p", "1"), ("p", "2")]),
     requests.Request("GET", b"http://machine.test/bytes"),
+    requests.Request("GET", "http://example.test/", headers=[]),
+    requests.Request("GET", "http://example.test/", headers={"X-Session": None}),
 ]
 
 
@@ -131,6 +133,8 @@ def _configure(sess: requests.Session, variant: int) -> requests.Session:
     if variant >= 2:
         sess.hooks["response"].append(_hook)
         sess.auth = ("session-user", "pw")
+    if variant >= 3:
+        sess.headers["Accept-Encoding"] = None  # None in the session's own headers: dropped
     return sess
 
 
@@ -151,7 +155,7 @@ def _observable(prepared: requests.PreparedRequest) -> tuple:
     )
 
 
-@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("variant", [0, 1, 2, 3])
 def test_prepare_request_matches_requests(monkeypatch, tmp_path, variant):
     netrc = tmp_path / "netrc"
     netrc.write_text("machine machine.test login robot password hunter2\n")
