@@ -3,7 +3,7 @@
 The requests API, run concurrently on greenlets, with no monkey-patching.
 
 Layers, imports pointing down only:
-    api (map, imap, AsyncRequest) -> session -> transport -> tls/socket/dns
+    api (map, imap, AsyncRequest) -> session -> transport (+ httpparse) -> tls/socket/dns
     -> greenlets/sync -> hub
 Nothing below ``transport`` imports requests or urllib3; nothing below
 ``api`` knows about fan-out. Importing gfetch changes no global state.

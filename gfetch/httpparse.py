@@ -5,6 +5,9 @@ package (``email.parser.Parser(_class=HTTPMessage).parsestr``), a general MIME
 feed parser whose cost dwarfs the plain ``Name: value`` lines servers send,
 then looks headers up with ``Message.get``, a case-folding linear scan.
 
+Layer 3 helper. Imports the stdlib only; gfetch.transport sets it as its
+connections' ``response_class``.
+
 ``FastHTTPResponse`` overrides ``begin()`` only. For a header block of the
 plainly safe shape it builds the ``HTTPMessage`` directly, with the very
 (name, value) pairs the email parser's compat32 policy would store, and

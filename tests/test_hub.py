@@ -56,6 +56,41 @@ def test_two_readers_on_one_fd_is_an_error() -> None:
         first.get(timeout=5)
 
 
+def test_waiting_on_a_closed_fd_fails_that_wait_only() -> None:
+    a, b = socket.socketpair()
+    closed = a.fileno()
+    a.close()
+    with b:
+        with pytest.raises(OSError):
+            wait_readable(closed, timeout=5)
+        with pytest.raises(ValueError):
+            wait_readable(-1, timeout=5)
+        other, peer = socket.socketpair()
+        with other, peer:
+            peer.send(b"y")
+            wait_readable(other.fileno(), timeout=5)  # the hub carries on
+
+
+def test_fd_closed_without_notice_and_reused_is_waited_on_afresh() -> None:
+    """Selector updates wait for the hub's next pass: a wait that ends, its fd
+    closed behind the hub's back, and a new socket given the same number
+    before that pass must still be woken."""
+    a, b = socket.socketpair()
+    with b:
+        b.send(b"x")
+        wait_readable(a.fileno(), timeout=5)  # registered, then done with
+        number = a.fileno()
+        a.close()  # no notify_closing
+        c, d = socket.socketpair()
+        with c, d:
+            if c.fileno() != number:
+                c, d = d, c
+            assert c.fileno() == number  # the kernel hands out the lowest free number
+            d.send(b"y")
+            wait_readable(c.fileno(), timeout=2)
+            assert c.recv(1) == b"y"
+
+
 def test_notify_closing_wakes_waiter_with_ebadf() -> None:
     a, b = socket.socketpair()
     with b:
