@@ -225,6 +225,33 @@ def test_stream_iter_content(session, server):
     assert max(sizes) <= 10000 and len(sizes) >= 20
 
 
+def test_streamed_body_is_read_from_the_kernel_once_into_the_readers_buffer(monkeypatch):
+    """The cooperative socket adds no copy: every byte of a streamed body
+    enters Python once, through recv_into into the buffer http.client gives it."""
+    from _rawserver import RawServer, head, send
+
+    body = bytes(range(256)) * 8192  # 2 MiB
+    reply = head(200, f"Content-Length: {len(body)}", "Content-Type: application/octet-stream") + body
+    received = [0]
+    real_recv_into = GreenSocket.recv_into
+
+    def counting_recv_into(self, buffer, nbytes=0, flags=0):
+        n = real_recv_into(self, buffer, nbytes, flags)
+        received[0] += n
+        return n
+
+    def no_recv(self, *args):
+        raise AssertionError("recv() allocates a new bytes object per read")
+
+    monkeypatch.setattr(GreenSocket, "recv_into", counting_recv_into)
+    monkeypatch.setattr(GreenSocket, "recv", no_recv)
+    with RawServer(send(reply)) as raw, gfetch.Session() as sess:
+        with sess.get(raw.url("/"), stream=True, timeout=10) as r:
+            got = b"".join(r.iter_content(chunk_size=65536))
+    assert got == body
+    assert received[0] == len(reply)
+
+
 def test_stream_iter_lines(session, server):
     with session.get(server.url("/"), stream=True) as r:
         lines = list(r.iter_lines(decode_unicode=True))
