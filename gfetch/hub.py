@@ -362,16 +362,20 @@ class Hub(greenlet):
     def _update_selector(self, entry: _FdWaiters, mask: int) -> None:
         selector = self.selector
         fd = entry.fd
-        if not mask:
-            with contextlib.suppress(KeyError):  # already gone: an interrupted pass
+        try:
+            if not mask:
                 selector.unregister(fd)
-        elif entry.registered:
-            selector.modify(fd, mask, entry)
-        else:
-            try:
-                selector.register(fd, mask, entry)
-            except KeyError:  # an interrupted pass left the previous entry registered
+            elif entry.registered:
                 selector.modify(fd, mask, entry)
+            else:
+                selector.register(fd, mask, entry)
+        except KeyError:
+            # An interrupted pass left the selector out of step with
+            # ``registered`` (or with the previous entry of this fd): start over.
+            with contextlib.suppress(KeyError):
+                selector.unregister(fd)
+            if mask:
+                selector.register(fd, mask, entry)
         entry.registered = mask
 
     def _fail_waits(self, entry: _FdWaiters, exc: BaseException) -> None:

@@ -143,3 +143,20 @@ def test_cancelled_timers_are_compacted() -> None:
     assert len(hub._timers) < 1000
     assert hub._active_timers == 0
     assert not any(entry[2].active for entry in hub._timers)
+
+
+def test_selector_out_of_step_with_the_hub_is_repaired() -> None:
+    """A Ctrl-C can land between a selector call and the hub's note of it;
+    the next change to that fd re-registers it instead of failing the hub."""
+    hub = get_hub()
+    a, b = socket.socketpair()
+    with a, b:
+        reader = gfetch.spawn(wait_readable, a.fileno(), 5)
+        gfetch.sleep(0)
+        gfetch.sleep(0)  # a pass: the read wait is registered
+        assert hub._fds[a.fileno()].registered
+        hub.selector.unregister(a.fileno())  # behind the hub's back
+        wait_writable(a.fileno(), timeout=5)  # a change for this fd: modify fails, re-registered
+        b.send(b"x")
+        reader.get(timeout=5)
+        assert not hub.dead
