@@ -24,6 +24,7 @@ from gfetch.transport import HTTPAdapter
 
 __all__ = ["Session"]
 
+
 class Session(requests.Session):
     """A ``requests.Session`` whose requests park only the calling greenlet.
 

@@ -26,6 +26,7 @@ import gfetch.sockets
 from gfetch.sockets import GreenSocket
 import trustme
 from _backlog import full_backlog
+from _rawserver import RawServer, head, send
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
 from gfetch.hub import Hub, get_hub
@@ -228,8 +229,6 @@ def test_stream_iter_content(session, server):
 def test_streamed_body_is_read_from_the_kernel_once_into_the_readers_buffer(monkeypatch):
     """The cooperative socket adds no copy: every byte of a streamed body
     enters Python once, through recv_into into the buffer http.client gives it."""
-    from _rawserver import RawServer, head, send
-
     body = bytes(range(256)) * 8192  # 2 MiB
     reply = head(200, f"Content-Length: {len(body)}", "Content-Type: application/octet-stream") + body
     received = [0]
