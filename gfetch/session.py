@@ -40,6 +40,10 @@ class Session(requests.Session):
             a connection instead of opening an extra one.
         timeout: default for requests made without ``timeout=`` (None, as in
             requests, waits forever).
+        transport: ``"auto"`` (default, or the ``GFETCH_TRANSPORT``
+            environment variable): plain http(s) requests go through gfetch's
+            own HTTP/1.1 pool, the rest through urllib3; ``"urllib3"``:
+            everything through urllib3 (see :class:`gfetch.HTTPAdapter`).
 
     With ``trust_env`` (the default), the environment's proxy variables,
     ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` and the netrc file are read at
@@ -59,6 +63,7 @@ class Session(requests.Session):
         max_retries: int | Retry = 0,
         pool_block: bool = False,
         timeout: float | tuple[float | None, float | None] | None = None,
+        transport: str | None = None,
     ) -> None:
         super().__init__()
         self.timeout = timeout
@@ -70,6 +75,7 @@ class Session(requests.Session):
                     pool_maxsize=pool_maxsize,
                     max_retries=max_retries,
                     pool_block=pool_block,
+                    transport=transport,
                 ),
             )
 
