@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from tests._servers import _ServedOnThread
+from _servers import _ServedOnThread
 
 __all__ = ["SOCKSServer", "Seen"]
 
@@ -62,6 +62,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def _misbehave(self) -> bool:
         """Act out the configured fault after the client's first message; True if one was."""
         fault = self.server.fault
+        self.server.stopping.wait(self.server.delay)
         if fault == "garbage":
             self.request.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
         elif fault == "stall":
@@ -164,14 +165,18 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 class _SOCKSTCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
+    # Joined by server_close(), so stop() returns with every client socket
+    # closed; each handler ends within 0.2 s of ``stopping`` (or its 10 s timeout).
+    daemon_threads = False
+    block_on_close = True
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, username: str | None, password: str | None, fault: str | None) -> None:
+    def __init__(self, username: str | None, password: str | None, fault: str | None, delay: float) -> None:
         self.username = username
         self.password = password
         self.fault = fault
+        self.delay = delay
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.seen: list[Seen] = []
@@ -194,13 +199,16 @@ class SOCKSServer(_ServedOnThread):
     ``fault``: ``"refuse"`` answers CONNECT with "connection refused"
     (SOCKS4: "rejected"); ``"garbage"`` answers the greeting with an HTTP
     error; ``"stall"`` never answers; ``"hangup"`` closes without answering.
+    ``delay``: seconds to wait before answering the client's first message.
     """
 
     _server: _SOCKSTCPServer
 
-    def __init__(self, username: str | None = None, password: str | None = None, fault: str | None = None) -> None:
+    def __init__(
+        self, username: str | None = None, password: str | None = None, fault: str | None = None, delay: float = 0.0
+    ) -> None:
         assert fault in FAULTS
-        super().__init__(_SOCKSTCPServer(username, password, fault))
+        super().__init__(_SOCKSTCPServer(username, password, fault, delay))
 
     def stop(self) -> None:
         self._server.stopping.set()
