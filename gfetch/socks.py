@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any, NamedTuple
 
-from requests.exceptions import InvalidSchema
+from requests.exceptions import InvalidProxyURL, InvalidSchema
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.poolmanager import PoolManager
 from urllib3.util.connection import allowed_gai_family
@@ -39,7 +39,7 @@ from gfetch.transport import (
 try:
     import socksio
 except ImportError:  # the pure path: a SOCKS proxy raises InvalidSchema naming the extra
-    socksio = None
+    socksio = None  # type: ignore[assignment]
 
 __all__ = [
     "GreenSOCKSHTTPConnection",
@@ -98,6 +98,7 @@ class SOCKSProxy(NamedTuple):
 
         Raises:
             InvalidSchema: another scheme.
+            InvalidProxyURL: a username or password longer than SOCKS allows.
         """
         parsed = parse_url(url)
         scheme = (parsed.scheme or "").lower()
@@ -107,6 +108,10 @@ class SOCKSProxy(NamedTuple):
             )
         if username is None and password is None:
             username, password = parsed.auth_decoded
+        if any(len((part or "").encode()) > 255 for part in (username, password)):
+            raise InvalidProxyURL(
+                f"SOCKS username and password are at most 255 bytes each: {hide_password(url)}"
+            )
         host = (parsed.host or "").strip("[]")
         return cls(scheme, host, parsed.port or 1080, username or None, password)
 
@@ -133,7 +138,7 @@ class _Handshake:
             return None
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise socket.timeout("timed out")
+            raise TimeoutError("timed out")
         return left
 
     def send(self, data: bytes) -> None:
@@ -151,7 +156,9 @@ class _Handshake:
         return data
 
     def invalid(self) -> _ProxyFailure:
-        return _ProxyFailure(f"{self.proxy.label} sent invalid data (not a SOCKS{_VERSIONS[self.proxy.scheme]} reply)")
+        return _ProxyFailure(
+            f"{self.proxy.label} sent invalid data (not a SOCKS{_VERSIONS[self.proxy.scheme]} reply)"
+        )
 
     def resolve(self, host: str, port: int, family: int) -> str:
         """The first address of ``host`` (local DNS, for socks4:// and socks5://)."""
@@ -221,8 +228,14 @@ def _socks5_connect(shake: _Handshake, host: str, port: int) -> None:
     connection = socksio.SOCKS5Connection()
     _socks5_authenticate(shake, connection)
     address = host
-    if proxy.scheme not in _REMOTE_DNS and not (_is_ip(host, socket.AF_INET) or _is_ip(host, socket.AF_INET6)):
+    if proxy.scheme not in _REMOTE_DNS and not (
+        _is_ip(host, socket.AF_INET) or _is_ip(host, socket.AF_INET6)
+    ):
         address = shake.resolve(host, port, socket.AF_UNSPEC)
+    elif len(address) > 255:
+        raise _ProxyFailure(
+            f"host name too long for SOCKS5 ({len(address)} bytes, at most 255): {address[:40]}..."
+        )
     connection.send(socksio.SOCKS5CommandRequest.from_address(socksio.SOCKS5Command.CONNECT, (address, port)))
     shake.send(connection.data_to_send())
     head = shake.receive(4)  # VER REP RSV ATYP
@@ -264,7 +277,7 @@ class _GreenSOCKSConnectionMixin:
                 family=allowed_gai_family(),
                 socket_options=conn.socket_options,
             )
-        except socket.timeout as e:
+        except TimeoutError as e:
             raise ConnectTimeoutError(
                 conn, f"Connection to {proxy.label} timed out. (connect timeout={timeout})"
             ) from e
@@ -278,7 +291,7 @@ class _GreenSOCKSConnectionMixin:
             connect(shake, conn.host, conn.port)
         except BaseException as e:
             sock.close()
-            if isinstance(e, socket.timeout):
+            if isinstance(e, TimeoutError):
                 raise ConnectTimeoutError(
                     conn,
                     f"Connection to {conn.host} through {proxy.label} timed out. (connect timeout={timeout})",
@@ -293,20 +306,22 @@ class _GreenSOCKSConnectionMixin:
         return sock
 
 
-class GreenSOCKSHTTPConnection(_GreenSOCKSConnectionMixin, GreenHTTPConnection):
+# mypy flags the response_class of transport's mixins here as on transport's own classes.
+class GreenSOCKSHTTPConnection(_GreenSOCKSConnectionMixin, GreenHTTPConnection):  # type: ignore[misc]
     """gfetch's HTTPConnection, tunnelled through a SOCKS proxy."""
 
 
-class GreenSOCKSHTTPSConnection(_GreenSOCKSConnectionMixin, GreenHTTPSConnection):
+class GreenSOCKSHTTPSConnection(_GreenSOCKSConnectionMixin, GreenHTTPSConnection):  # type: ignore[misc]
     """gfetch's HTTPSConnection: TLS to the target inside a SOCKS tunnel."""
 
 
+# These connections also take _socks_options (from the pool's conn_kw), hence the ignores.
 class GreenSOCKSHTTPConnectionPool(GreenHTTPConnectionPool):
-    ConnectionCls = GreenSOCKSHTTPConnection
+    ConnectionCls = GreenSOCKSHTTPConnection  # type: ignore[assignment]
 
 
 class GreenSOCKSHTTPSConnectionPool(GreenHTTPSConnectionPool):
-    ConnectionCls = GreenSOCKSHTTPSConnection
+    ConnectionCls = GreenSOCKSHTTPSConnection  # type: ignore[assignment]
 
 
 class GreenSOCKSProxyManager(PoolManager):
@@ -340,4 +355,7 @@ class GreenSOCKSProxyManager(PoolManager):
         connection_pool_kw["_socks_options"] = SOCKSProxy.from_url(proxy_url, username, password)._asdict()
         super().__init__(num_pools, headers, **connection_pool_kw)
         # A new dict: never urllib3's module-level one.
-        self.pool_classes_by_scheme = {"http": GreenSOCKSHTTPConnectionPool, "https": GreenSOCKSHTTPSConnectionPool}
+        self.pool_classes_by_scheme = {
+            "http": GreenSOCKSHTTPConnectionPool,
+            "https": GreenSOCKSHTTPSConnectionPool,
+        }

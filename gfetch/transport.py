@@ -298,8 +298,11 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
                 from gfetch.socks import GreenSOCKSProxyManager  # it subclasses this module's classes
 
                 self.proxy_manager[proxy] = GreenSOCKSProxyManager(
-                    proxy, num_pools=self._pool_connections, maxsize=self._pool_maxsize,
-                    block=self._pool_block, **proxy_kwargs,
+                    proxy,
+                    num_pools=self._pool_connections,
+                    maxsize=self._pool_maxsize,
+                    block=self._pool_block,
+                    **proxy_kwargs,
                 )
             return self.proxy_manager[proxy]
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)

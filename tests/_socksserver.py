@@ -205,7 +205,11 @@ class SOCKSServer(_ServedOnThread):
     _server: _SOCKSTCPServer
 
     def __init__(
-        self, username: str | None = None, password: str | None = None, fault: str | None = None, delay: float = 0.0
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        fault: str | None = None,
+        delay: float = 0.0,
     ) -> None:
         assert fault in FAULTS
         super().__init__(_SOCKSTCPServer(username, password, fault, delay))

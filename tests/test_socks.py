@@ -14,12 +14,16 @@ import time
 import pytest
 import requests
 import trustme
+import urllib3
+from _backlog import full_backlog
 from _servers import HTTPSServer
 from _socksserver import Seen, SOCKSServer
 from _ticker import Ticker
 
 import gfetch
+from gfetch.socks import GreenSOCKSHTTPConnectionPool, GreenSOCKSHTTPSConnectionPool, GreenSOCKSProxyManager
 from gfetch.testserver import TestServer
+from gfetch.transport import GreenHTTPSConnection
 
 # The address a local resolver gives for "localhost" first: what socks5:// and
 # socks4:// send, so the target server listens there.
@@ -76,6 +80,18 @@ def test_https_through_the_tunnel(scheme, https_target, proxy, session, ca_file)
     assert [(s.kind, s.host) for s in proxy.seen] == [("name", "localhost")]
 
 
+def test_adapter_uses_green_socks_pools(session):
+    manager = session.get_adapter("http://x/").proxy_manager_for("socks5h://127.0.0.1:1080")
+    assert isinstance(manager, GreenSOCKSProxyManager)
+    assert manager.pool_classes_by_scheme == {
+        "http": GreenSOCKSHTTPConnectionPool,
+        "https": GreenSOCKSHTTPSConnectionPool,
+    }
+    assert urllib3.poolmanager.pool_classes_by_scheme["http"] is urllib3.HTTPConnectionPool
+    pool = manager.connection_from_url("https://localhost:1/")
+    assert issubclass(pool.ConnectionCls, GreenHTTPSConnection)
+
+
 def test_keep_alive_reuses_the_tunnel(target, proxy, session):
     for _ in range(3):
         assert session.get(_url(target, "/json"), proxies={"http": proxy.url()}, timeout=5).ok
@@ -103,8 +119,10 @@ def test_handshake_parks_only_its_greenlet(target, session):
     with SOCKSServer(delay=0.5) as proxy:
         ticker = Ticker(40)
         start = time.monotonic()
-        reqs = [gfetch.get(_url(target, f"/json?n={i}"), session=session, proxies={"http": proxy.url()})
-                for i in range(10)]
+        reqs = [
+            gfetch.get(_url(target, f"/json?n={i}"), session=session, proxies={"http": proxy.url()})
+            for i in range(10)
+        ]
         responses = gfetch.map(reqs, size=10, gtimeout=20)
         elapsed = time.monotonic() - start
         assert [r.json()["query"]["n"] for r in responses] == [str(i) for i in range(10)]
@@ -113,7 +131,9 @@ def test_handshake_parks_only_its_greenlet(target, session):
 
 
 def test_map_with_requests_in_flight_through_the_proxy(target, proxy):
-    reqs = [gfetch.get(_url(target, "/delay/0.5"), proxies={"http": proxy.url()}, timeout=10) for _ in range(20)]
+    reqs = [
+        gfetch.get(_url(target, "/delay/0.5"), proxies={"http": proxy.url()}, timeout=10) for _ in range(20)
+    ]
     start = time.monotonic()
     responses = gfetch.map(reqs, size=20, gtimeout=30)
     elapsed = time.monotonic() - start
@@ -138,8 +158,11 @@ def test_https_proxy_from_the_environment(https_target, proxy, monkeypatch, ca_f
 
 
 # requests' own cases: {http,https,all}_proxy and their upper-case forms, for each scheme they cover
-ENVIRONMENT_CASES = [(f"{prefix}_proxy", scheme) for prefix, schemes in
-                     [("http", ["http"]), ("https", ["https"]), ("all", ["http", "https"])] for scheme in schemes]
+ENVIRONMENT_CASES = [
+    (f"{prefix}_proxy", scheme)
+    for prefix, schemes in [("http", ["http"]), ("https", ["https"]), ("all", ["http", "https"])]
+    for scheme in schemes
+]
 ENVIRONMENT_CASES += [(variable.upper(), scheme) for variable, scheme in ENVIRONMENT_CASES]
 
 
@@ -202,6 +225,16 @@ def test_proxy_port_closed(target, session, no_fd_leak):
     assert type(info.value) is requests.ConnectionError
 
 
+def test_unanswered_proxy_is_a_connect_timeout(target, session, no_fd_leak):
+    """A proxy whose accept queue is full: either the connect or (on kernels
+    that complete it anyway) the handshake outlives the connect timeout."""
+    with full_backlog() as port:
+        start = time.monotonic()
+        with pytest.raises(requests.ConnectTimeout):
+            session.get(_url(target, "/"), proxies={"http": f"socks5h://127.0.0.1:{port}"}, timeout=(0.5, 10))
+        assert time.monotonic() - start < 3.0
+
+
 @pytest.mark.parametrize("scheme", ["socks5h", "socks4a"])
 def test_stalled_handshake_is_a_connect_timeout(scheme, target, session, no_fd_leak):
     with SOCKSServer(fault="stall") as proxy:
@@ -214,8 +247,12 @@ def test_stalled_handshake_is_a_connect_timeout(scheme, target, session, no_fd_l
 
 def test_one_bad_proxy_fails_only_its_requests(target, proxy):
     with SOCKSServer(fault="garbage") as bad:
-        reqs = [gfetch.get(_url(target, "/json"), proxies={"http": (bad if i % 5 == 0 else proxy).url()},
-                           timeout=5) for i in range(20)]
+        reqs = [
+            gfetch.get(
+                _url(target, "/json"), proxies={"http": (bad if i % 5 == 0 else proxy).url()}, timeout=5
+            )
+            for i in range(20)
+        ]
         responses = gfetch.map(reqs, size=20, return_exceptions=True, gtimeout=20)
     for i, r in enumerate(responses):
         if i % 5 == 0:
@@ -236,8 +273,11 @@ def _closed_port() -> int:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if "proxy" not in k.lower() and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if "proxy" not in k.lower() and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    }
 
 
 _WITHOUT_SOCKSIO = """
@@ -255,8 +295,14 @@ with TestServer() as server, gfetch.Session() as session:
 
 
 def test_without_socksio_a_socks_proxy_names_the_extra():
-    result = subprocess.run([sys.executable, "-c", _WITHOUT_SOCKSIO], capture_output=True, text=True,
-                            timeout=60, env=_clean_env(), stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SOCKSIO],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     status, message = result.stdout.splitlines()
     assert status == "200"  # plain requests work without the extra
@@ -267,9 +313,25 @@ def test_without_socksio_a_socks_proxy_names_the_extra():
 def test_cli_proxy_option(target, proxy):
     """Needs the CLI's --proxy option (another branch): fails until it is merged."""
     url = _url(target, "/json")
-    result = subprocess.run([sys.executable, "-m", "gfetch", "--proxy", proxy.url(), url], capture_output=True,
-                            text=True, timeout=60, env=_clean_env(), stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "gfetch", "--proxy", proxy.url(), url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.splitlines()[0])
     assert record["url"] == url and record["status"] == 200
     assert [s.host for s in proxy.seen] == ["localhost"]
+
+
+def test_names_and_credentials_beyond_socks_limits(proxy, session):
+    long_host = ".".join(["a" * 60] * 5)  # 304 bytes; SOCKS5 carries at most 255
+    with pytest.raises(requests.ConnectionError, match="host name too long for SOCKS5") as info:
+        session.get(f"http://{long_host}/", proxies={"http": proxy.url()}, timeout=5)
+    assert type(info.value) is requests.ConnectionError
+    with pytest.raises(requests.exceptions.InvalidProxyURL, match="at most 255 bytes"):
+        session.get("http://localhost/", proxies={"http": proxy.url(auth="u:" + "p" * 256)}, timeout=5)
+    assert proxy.seen == []
