@@ -272,12 +272,16 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def _clean_env() -> dict[str, str]:
-    return {
+def _run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` without the machine's proxy and CA-bundle variables."""
+    env = {
         k: v
         for k, v in os.environ.items()
         if "proxy" not in k.lower() and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
     }
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL
+    )
 
 
 _WITHOUT_SOCKSIO = """
@@ -295,14 +299,7 @@ with TestServer() as server, gfetch.Session() as session:
 
 
 def test_without_socksio_a_socks_proxy_names_the_extra():
-    result = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_SOCKSIO],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-    )
+    result = _run_python("-c", _WITHOUT_SOCKSIO)
     assert result.returncode == 0, result.stderr
     status, message = result.stdout.splitlines()
     assert status == "200"  # plain requests work without the extra
@@ -313,14 +310,7 @@ def test_without_socksio_a_socks_proxy_names_the_extra():
 def test_cli_proxy_option(target, proxy):
     """Needs the CLI's --proxy option (another branch): fails until it is merged."""
     url = _url(target, "/json")
-    result = subprocess.run(
-        [sys.executable, "-m", "gfetch", "--proxy", proxy.url(), url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-    )
+    result = _run_python("-m", "gfetch", "--proxy", proxy.url(), url)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.splitlines()[0])
     assert record["url"] == url and record["status"] == 200
