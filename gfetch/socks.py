@@ -47,6 +47,7 @@ __all__ = [
     "GreenSOCKSHTTPSConnection",
     "GreenSOCKSHTTPSConnectionPool",
     "GreenSOCKSProxyManager",
+    "SOCKSProxy",
 ]
 
 _VERSIONS = {"socks4": 4, "socks4a": 4, "socks5": 5, "socks5h": 5}
@@ -71,7 +72,7 @@ _SOCKS5_ERRORS = {
 _SOCKS5_ADDRESS_SIZES = {1: 4, 4: 16}
 
 
-def hide_password(url: str) -> str:
+def _hide_password(url: str) -> str:
     """``url`` with the password of its user info replaced by ``***``, for messages."""
     parsed = parse_url(url)
     if parsed.auth:
@@ -104,13 +105,13 @@ class SOCKSProxy(NamedTuple):
         scheme = (parsed.scheme or "").lower()
         if scheme not in _VERSIONS:
             raise InvalidSchema(
-                f"Unknown SOCKS proxy scheme in {hide_password(url)}: use socks4, socks4a, socks5 or socks5h"
+                f"Unknown SOCKS proxy scheme in {_hide_password(url)}: use socks4, socks4a, socks5 or socks5h"
             )
         if username is None and password is None:
             username, password = parsed.auth_decoded
         if any(len((part or "").encode()) > 255 for part in (username, password)):
             raise InvalidProxyURL(
-                f"SOCKS username and password are at most 255 bytes each: {hide_password(url)}"
+                f"SOCKS username and password are at most 255 bytes each: {_hide_password(url)}"
             )
         host = (parsed.host or "").strip("[]")
         return cls(scheme, host, parsed.port or 1080, username or None, password)
@@ -268,6 +269,10 @@ class _GreenSOCKSConnectionMixin:
         conn: Any = self
         proxy = self._socks_proxy
         timeout = conn.timeout
+        # Discussion: one deadline for the proxy's connect and the whole
+        # handshake (which includes the proxy's own connect to the target).
+        # PySocks gives each read the full timeout instead, so a proxy that
+        # trickles its replies byte by byte can stretch it without bound.
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             sock = create_connection(
@@ -348,7 +353,7 @@ class GreenSOCKSProxyManager(PoolManager):
     ) -> None:
         if socksio is None:
             raise InvalidSchema(
-                f"SOCKS proxy {hide_password(proxy_url)} needs the socksio package: "
+                f"SOCKS proxy {_hide_password(proxy_url)} needs the socksio package: "
                 "pip install 'gfetch[socks]'"
             )
         self.proxy_url = proxy_url
