@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests.adapters
-from requests.exceptions import InvalidSchema
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
 from urllib3 import PoolManager
 from urllib3._collections import RecentlyUsedContainer
@@ -35,7 +34,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
-from urllib3.util.url import _normalize_host, parse_url
+from urllib3.util.url import _normalize_host
 
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
@@ -182,14 +181,6 @@ class GreenRetry(Retry):
         return cls(**{name: getattr(retry, name) for name in _RETRY_PARAMS})
 
 
-def _hide_password(url: str) -> str:
-    parsed = parse_url(url)
-    if parsed.auth:
-        user = parsed.auth.split(":", 1)[0]
-        return parsed._replace(auth=f"{user}:***").url
-    return url
-
-
 TRANSPORTS = ("auto", "urllib3")
 # The pool options init_poolmanager sets itself; any other (an ssl_context,
 # socket_options, ...) was added by the user for urllib3: leave it to urllib3.
@@ -303,9 +294,17 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         if proxy.lower().startswith("socks"):
-            raise InvalidSchema(
-                f"SOCKS proxies are not supported by gfetch: {_hide_password(proxy)}; use an HTTP(S) proxy"
-            )
+            if proxy not in self.proxy_manager:
+                from gfetch.socks import GreenSOCKSProxyManager  # it subclasses this module's classes
+
+                self.proxy_manager[proxy] = GreenSOCKSProxyManager(
+                    proxy,
+                    num_pools=self._pool_connections,
+                    maxsize=self._pool_maxsize,
+                    block=self._pool_block,
+                    **proxy_kwargs,
+                )
+            return self.proxy_manager[proxy]
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
         return manager
