@@ -312,3 +312,10 @@ class HeadResponse(http.client.HTTPResponse):
 
     def begin(self) -> None:
         """The head was parsed already."""
+
+    def sets_cookies(self) -> bool:
+        """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""
+        head = self._head
+        if head.first is None:
+            return True  # an odd head: let the cookie jar look for itself
+        return "set-cookie" in head.first or "set-cookie2" in head.first

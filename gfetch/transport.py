@@ -25,8 +25,10 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
+import requests
 import requests.adapters
-from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
@@ -38,6 +40,7 @@ from urllib3.util.url import _normalize_host
 
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
+from gfetch.connection import HeadResponse
 from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.sockets import create_connection
@@ -286,6 +289,33 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
                                        ca_cert_dir=location if in_dir else None, checks_hostname=False)
             self._tls_settings[verify] = settings
         return settings
+
+    def request_url(self, request: Any, proxies: Any) -> str:
+        """requests' choice of request target; without proxies, always the path."""
+        if not proxies:
+            return request.path_url  # type: ignore[no-any-return]
+        return super().request_url(request, proxies)  # type: ignore[no-any-return]
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """requests' Response; a response of gfetch's pool without Set-Cookie skips the cookie jar.
+
+        Discussion: requests' ``extract_cookies_to_jar`` wraps request and
+        response in mock objects and takes the jar's lock only to find no
+        Set-Cookie header: gfetch's pool knows that from the parsed head.
+        """
+        original = getattr(resp, "_original_response", None)
+        if type(original) is not HeadResponse or original.sets_cookies():
+            return super().build_response(req, resp)
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         """requests' check for urllib3's pools; a LeanPool was checked when it was made."""
