@@ -14,7 +14,8 @@ import re
 import sys
 import time
 import warnings
-from typing import IO, Any, Iterator, NoReturn, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from typing import IO, Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -96,7 +97,9 @@ def _header(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
     name, value = name.strip(), value.strip()
     if not _TOKEN.fullmatch(name):
-        raise argparse.ArgumentTypeError(f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only")
+        raise argparse.ArgumentTypeError(
+            f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only"
+        )
     if any(ch in value for ch in "\r\n\0"):
         raise argparse.ArgumentTypeError(f"invalid header value for {name}: no CR, LF or NUL")
     return name, value
@@ -327,7 +330,7 @@ def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout
         )
         # Closing the generator cancels what is still in flight, now, in this
         # greenlet: also on Ctrl-C or a closed pipe.
-        with contextlib.closing(pairs):
+        with contextlib.closing(cast(Generator[tuple[int, Any], None, None], pairs)):
             for index, outcome in _in_order(pairs) if args.ordered else pairs:
                 record = _record(index, to_send.pending.pop(index), outcome, args.output_dir)
                 status = record["status"]
@@ -347,7 +350,9 @@ def _silence_stdout(stdout: IO[str]) -> None:
         pass  # not a real file (tests pass a StringIO)
 
 
-def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None
+) -> int:
     """Run the command line; returns the exit status (see ``gfetch --help``)."""
     try:
         return _main(list(sys.argv[1:] if argv is None else argv), stdin or sys.stdin, stdout or sys.stdout)
@@ -385,6 +390,7 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
         _silence_stdout(stdout)
         return EXIT_BROKEN_PIPE
     except OSError as exc:  # a body or a line could not be written: stop, as curl does
-        sys.stderr.write(f"gfetch: error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}\n")
+        target = exc.filename or "the output"
+        sys.stderr.write(f"gfetch: error: cannot write {target}: {exc.strerror or exc}\n")
         return EXIT_FAILED
     return EXIT_FAILED if run.failed else EXIT_OK

@@ -15,8 +15,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import requests
 
@@ -42,7 +43,7 @@ class _DemoError(Exception):
 class Measure(NamedTuple):
     """What one child process reports about its method."""
 
-    count: int
+    fetched: int
     ok: int
     seconds: float
     cpu_seconds: float
@@ -50,7 +51,7 @@ class Measure(NamedTuple):
 
     @property
     def cpu_ms_per_request(self) -> float:
-        return self.cpu_seconds * 1000 / self.count
+        return self.cpu_seconds * 1000 / self.fetched
 
 
 # -- the methods (each runs in its own child process) -----------------------------------------
@@ -108,12 +109,13 @@ def _child(argv: Sequence[str]) -> int:
     return 0
 
 
-def _measure(method: str, base_url: str, count: int, delay: float, concurrency: int, progress: bool) -> Measure:
-    argv = [sys.executable, "-m", "gfetch.demo", method, base_url, str(count), str(delay), str(concurrency)]
+def _measure(method: str, base: str, count: int, delay: float, concurrency: int, progress: bool) -> Measure:
+    argv = [sys.executable, "-m", "gfetch.demo", method, base, str(count), str(delay), str(concurrency)]
+    if progress:
+        argv.append("--progress")
     bound = 60 + count * delay  # a backstop: even one at a time finishes well within it
     try:
-        result = subprocess.run(argv + (["--progress"] if progress else []), stdout=subprocess.PIPE, text=True,
-                                timeout=bound, check=True)
+        result = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=bound, check=True)
     except subprocess.SubprocessError as exc:
         raise _DemoError(f"the {method} run failed: {exc}") from exc
     return Measure(**json.loads(result.stdout))
@@ -171,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = sys.stdout
     sample = min(args.sample, args.n)
     with ServerProcess() as server:
-        out.write(f"Fetching {args.n} URLs from a local server that answers each after {args.delay * 1000:.0f} ms"
-                  f" ({server.base_url}), each method in a child process of its own.\n\n")
+        out.write(f"Fetching {args.n} URLs from a local server that answers each after "
+                  f"{args.delay * 1000:.0f} ms ({server.base_url}),\n"
+                  "each method in a child process of its own.\n\n")
         base = server.base_url
         try:
             sequential = _measure("sequential", base, sample, args.delay, 1, False)
@@ -190,10 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write(f"\n{'method':<44} {'fetched':>7} {'ok':>6} {'wall s':>7} {'req/s':>7} {'peak MB':>8} "
               f"{'CPU ms/req':>10}\n")
     for name, m, note in rows:
-        out.write(f"{name:<44} {m.count:>7} {m.ok:>6} {m.seconds:>7.2f} {m.count / m.seconds:>7.0f} "
+        out.write(f"{name:<44} {m.fetched:>7} {m.ok:>6} {m.seconds:>7.2f} {m.fetched / m.seconds:>7.0f} "
                   f"{m.peak_rss_mb:>8.1f} {m.cpu_ms_per_request:>10.2f}  {note}\n".rstrip() + "\n")
     out.write("\n" + _summary(args.n, args.concurrency, threads, ours))
-    return 0 if all(m.ok == m.count for _, m, _ in rows) else 1
+    return 0 if all(m.ok == m.fetched for _, m, _ in rows) else 1
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 import pytest
 import trustme
-
-from _rawserver import Peer, RawServer, head, hold, reset, send, server_context
+from _rawserver import Peer, RawServer, head, hold, reset, send
 from _servers import HTTPSServer, ProxyServer
+
 from gfetch.testserver import TestServer
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
@@ -254,7 +254,8 @@ def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
                     server.url("/echo"))
     echoed = json.loads(next(out.iterdir()).read_text())
     assert result.status == 0
-    assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes" and echoed["body"] == '{"q": 1}'
+    assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes"
+    assert echoed["body"] == '{"q": 1}'
 
 
 def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server: HTTPSServer) -> None:

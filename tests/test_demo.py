@@ -27,8 +27,8 @@ def test_demo_runs_offline_at_equal_concurrency() -> None:
 
 
 def test_summary_makes_no_claim_the_figures_do_not_support() -> None:
-    threads = Measure(count=100, ok=100, seconds=1.0, cpu_seconds=0.1, peak_rss_mb=40.0)
-    slower = Measure(count=100, ok=100, seconds=1.5, cpu_seconds=0.05, peak_rss_mb=50.0)
+    threads = Measure(fetched=100, ok=100, seconds=1.0, cpu_seconds=0.1, peak_rss_mb=40.0)
+    slower = Measure(fetched=100, ok=100, seconds=1.5, cpu_seconds=0.05, peak_rss_mb=50.0)
     text = _summary(100, 10, threads, slower)
     assert "1.50x" in text and "1.25x" in text and "0.50x" in text
     assert "faster" not in text.lower() and "better" not in text.lower()
