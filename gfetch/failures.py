@@ -34,9 +34,9 @@ ERROR_KINDS = {
     "reset": "the connection was reset, or closed before any answer",
     "protocol": "the answer was not valid HTTP (bad status line, truncated or broken body)",
     "redirects": "too many redirects",
-    "proxy": "the proxy failed for another reason",
+    "proxy": "the proxy could not be reached, or failed the request (error says why)",
     "cancelled": "the request was cancelled before it finished",
-    "invalid_url": "the URL is malformed or its scheme is not supported",
+    "invalid_url": "the URL is malformed, or its scheme (or the proxy's) is not supported",
     "other": "anything else",
 }
 
@@ -122,7 +122,10 @@ def _kind(chain: list[BaseException]) -> str:
         return "cancelled"
     if any(isinstance(exc, _INVALID_URL) for exc in chain):
         return "invalid_url"
-    for exc in reversed(chain):  # the root cause decides first
+    # Whatever its cause, a proxy's failure says nothing about the target.
+    if any(isinstance(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)) for exc in chain):
+        return "proxy"
+    for exc in reversed(chain):  # then the root cause decides
         kind = _root_kind(exc)
         if kind is not None:
             return kind
@@ -134,8 +137,6 @@ def _kind(chain: list[BaseException]) -> str:
         return "redirects"
     if any(isinstance(exc, _PROTOCOL) for exc in chain):
         return "protocol"
-    if isinstance(top, requests.exceptions.ProxyError):
-        return "proxy"
     return "other"
 
 

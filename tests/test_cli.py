@@ -268,3 +268,7 @@ def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server
     assert [r["status"] for r in result.records] == [200, 200]
     assert ("GET", server.url("/json")) in [(method, target) for method, target, _ in seen]
     assert ("CONNECT", f"127.0.0.1:{https_server.port}") in [(method, target) for method, target, _ in seen]
+    through_dead = gfetch("--proxy", dead, server.url("/json"))
+    assert through_dead.status == 1
+    assert through_dead.records[0]["error_kind"] == "proxy"
+    assert through_dead.records[0]["error"] == "ProxyError: [Errno 111] Connection refused"
