@@ -1,6 +1,6 @@
 """The ``gfetch`` command: fetch many URLs concurrently, one JSON line each.
 
-Layer 5 (application). Imports the public API, gfetch.failures and requests.
+Layer 5 (application). Imports the public API, gfetch.failures, requests and urllib3 (its warning class).
 """
 
 from __future__ import annotations
