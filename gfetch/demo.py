@@ -10,12 +10,14 @@ fetches a sample and its time for all the URLs is extrapolated.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -99,10 +101,7 @@ def _child(argv: Sequence[str]) -> int:
     # Every child loads the same modules before measuring, so the baselines match.
     gfetch.Session, gfetch.imap_enumerated  # noqa: B018 - loads gfetch's HTTP layers
     cpu, started = _cpu_seconds(), time.perf_counter()
-    try:
-        statuses = _METHODS[method](urls, int(concurrency), **options)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
-        return 130
+    statuses = _METHODS[method](urls, int(concurrency), **options)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     ok = sum(status == 200 for status in statuses)
     print(json.dumps(Measure(len(urls), ok, seconds, cpu, _peak_rss_mb())._asdict()))
@@ -114,11 +113,21 @@ def _measure(method: str, base: str, count: int, delay: float, concurrency: int,
     if progress:
         argv.append("--progress")
     bound = 60 + count * delay  # a backstop: even one at a time finishes well within it
+    process: subprocess.Popen[str] | None = None
     try:
-        result = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=bound, check=True)
-    except subprocess.SubprocessError as exc:
-        raise _DemoError(f"the {method} run failed: {exc}") from exc
-    return Measure(**json.loads(result.stdout))
+        with _sigint_held():  # nor can a Ctrl-C cut the spawn short and leave an orphan
+            process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        output, _ = process.communicate(timeout=bound)
+    except BaseException as exc:
+        if process is not None:
+            process.kill()
+            process.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise _DemoError(f"the {method} run took more than {bound:.0f} s") from exc
+        raise
+    if process.returncode != 0:
+        raise _DemoError(f"the {method} run failed (exit status {process.returncode})")
+    return Measure(**json.loads(output))
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -138,6 +147,22 @@ def _summary(n: int, concurrency: int, threads: Measure, ours: Measure) -> str:
         f"  CPU per request  {ours.cpu_ms_per_request:8.2f} ms vs {threads.cpu_ms_per_request:8.2f} ms  "
         f"{_ratio(ours.cpu_ms_per_request, threads.cpu_ms_per_request)}\n"
     )
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C back meanwhile, for the child processes started now.
+
+    Discussion: a terminal's Ctrl-C reaches the whole process group. A child
+    inherits the blocked SIGINT across exec and never sees it: the parent
+    alone handles it and ends its children. One pressed meanwhile stays
+    pending and is raised here, in the parent, as the block lifts.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _positive(kind: type) -> Any:
@@ -172,10 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     sample = min(args.sample, args.n)
-    with ServerProcess() as server:
+    with contextlib.ExitStack() as stack:
+        with _sigint_held():  # the server ends when its stdin closes
+            server = stack.enter_context(ServerProcess())
         out.write(f"Fetching {args.n} URLs from a local server that answers each after "
                   f"{args.delay * 1000:.0f} ms ({server.base_url}),\n"
                   "each method in a child process of its own.\n\n")
+        out.flush()
         base = server.base_url
         try:
             sequential = _measure("sequential", base, sample, args.delay, 1, False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,16 @@ def test_demo_help_is_plain_text() -> None:
     assert result.returncode == 0
     assert "``" not in result.stdout and ":func:" not in result.stdout
     assert "same concurrency" in result.stdout and "--concurrency" in result.stdout
+
+
+def test_ctrl_c_stops_the_demo_and_its_children_quietly() -> None:
+    # A terminal's Ctrl-C goes to the whole process group: the demo, its server, its method child.
+    argv = [GFETCH, "demo", "-n", "50", "--delay", "5", "--no-progress"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          start_new_session=True) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith(b"Fetching 50 URLs")
+        os.killpg(proc.pid, signal.SIGINT)
+        status = proc.wait(30)
+        stderr = proc.stderr.read().decode()
+    assert status == 130 and stderr == "gfetch: interrupted\n"
