@@ -23,8 +23,10 @@ from __future__ import annotations
 import http.client
 import socket
 import sys
+from collections import OrderedDict
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import _ssl_wrap_socket_and_match_hostname
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
@@ -312,6 +314,21 @@ class HeadResponse(http.client.HTTPResponse):
 
     def begin(self) -> None:
         """The head was parsed already."""
+
+    def header_dict(self) -> CaseInsensitiveDict[str]:
+        """requests' ``CaseInsensitiveDict(raw.headers)`` for this head, built in one pass.
+
+        As through urllib3's HTTPHeaderDict: a repeated name keeps its first
+        spelling and its values are joined with ", ".
+        """
+        store: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        for name, value in self._head.fields:
+            key = name.lower()
+            seen = store.get(key)
+            store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        headers._store = store
+        return headers
 
     def sets_cookies(self) -> bool:
         """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""

@@ -9,6 +9,7 @@ overrides neither ``send`` nor ``get_adapter``, which requests-mock and
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from http.cookiejar import CookieJar
@@ -146,7 +147,11 @@ class Session(requests.Session):
         # cannot change anything for this request (see the docstring).
         prepared = requests.PreparedRequest()
         prepared.prepare_method(request.method.upper())
-        prepared.prepare_url(request.url, _query_params(merge_settings(request.params, self.params)))
+        params = _query_params(merge_settings(request.params, self.params))
+        if params == "" and isinstance(request.url, str) and _canonical_url(request.url):
+            prepared.url = request.url  # what prepare_url would make of it (see _canonical_url)
+        else:
+            prepared.prepare_url(request.url, params)
         if headers is self.headers:
             prepared.headers = self._prepared_session_headers()
         else:
@@ -168,7 +173,9 @@ class Session(requests.Session):
         from the last ones seen (compared by value, so changing them in place
         is noticed).
         """
-        snapshot = list(self.headers.items())
+        headers = self.headers
+        store = getattr(headers, "_store", None) if type(headers) is CaseInsensitiveDict else None
+        snapshot = list(store.values()) if store is not None else list(headers.items())
         cached = self._session_headers
         if cached is None or cached[0] != snapshot:
             probe = requests.PreparedRequest()
@@ -203,6 +210,19 @@ class Session(requests.Session):
         return environment
 
 
+# URLs that requests' prepare_url returns unchanged: lower-case http(s) scheme
+# and host name (no IP literal, no user info, no leading dot), a port without a
+# leading zero, a path of characters that need no quoting and no dot segment,
+# an optional non-empty query, no fragment and no "%" (which requote_uri may
+# rewrite). parse_url, requote_uri and urlunparse leave such a URL as it is.
+_canonical_url = re.compile(
+    r"https?://[a-z0-9][a-z0-9.-]*"
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(?:/[A-Za-z0-9\-_~!$&'()*+,;=:@]*(?:\.+[A-Za-z0-9\-_~!$&'()*+,;=:@]+)*)+"
+    r"(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]+)?"
+).fullmatch
+
+
 def _headers_to_prepare(request_headers: Any, session_headers: Any) -> Any:
     """requests' merge of the headers, without its copy when the request
     adds none: ``prepare_headers`` copies what it is given anyway."""
@@ -223,6 +243,14 @@ def _query_params(params: Any) -> Any:
     return params
 
 
+_PLAIN_MAPPINGS = (dict, OrderedDict, CaseInsensitiveDict)
+
+
+def _is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), answered without the ABC machinery for the usual types."""
+    return type(value) in _PLAIN_MAPPINGS or isinstance(value, Mapping)
+
+
 def merge_settings(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
     """requests' ``merge_setting``: the request's value wins, dictionaries
     merge (a None value removes the key). Same results, without the
@@ -231,8 +259,11 @@ def merge_settings(request_setting: Any, session_setting: Any, dict_class: type 
         return request_setting
     if request_setting is None:
         return session_setting
-    if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
+    if not (_is_mapping(session_setting) and _is_mapping(request_setting)):
         return request_setting
+    if not session_setting:
+        if not request_setting:
+            return dict_class()
     merged = dict_class(session_setting.items())
     merged.update(request_setting.items())
     for key in [key for key, value in merged.items() if value is None]:

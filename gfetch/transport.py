@@ -27,7 +27,6 @@ from urllib.parse import urlparse
 
 import requests
 import requests.adapters
-from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager
 from urllib3._collections import RecentlyUsedContainer
@@ -308,7 +307,7 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             return super().build_response(req, resp)
         response = requests.Response()
         response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(resp.headers)
+        response.headers = original.header_dict()
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
