@@ -34,6 +34,7 @@ import queue
 import sys
 import warnings
 import weakref
+from collections import deque
 from http.client import HTTPException
 from ssl import SSLError as BaseSSLError
 from typing import Any
@@ -62,7 +63,7 @@ from gfetch.tlscontext import TLSSettings
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import GreenHTTPResponse
 
-__all__ = ["LeanPool"]
+__all__ = ["IdleConnections", "LeanPool"]
 
 log = logging.getLogger("urllib3.connectionpool")  # urllib3's own logger and records
 
@@ -97,9 +98,11 @@ class LeanPool:
         self.port = port
         self.tls = tls
         self.block = block
-        self.pool: GreenPoolQueue | None = GreenPoolQueue(maxsize)
-        for _ in range(maxsize):
-            self.pool.put(None)
+        # Blocking pools wait cooperatively, across threads too; the others never wait.
+        self.pool: GreenPoolQueue | IdleConnections | None = GreenPoolQueue(maxsize) if block else IdleConnections(maxsize)
+        if block:
+            for _ in range(maxsize):
+                self.pool.put(None)
         # As urllib3 does: a pool dropped without close() still closes its idle connections.
         weakref.finalize(self, _close_idle, self.pool)
         host_text = host.rstrip(".")
@@ -277,7 +280,52 @@ class LeanPool:
             raise
 
 
-def _close_idle(pool: GreenPoolQueue) -> None:
+class IdleConnections:
+    """The slots of a pool that never waits: idle connections (LIFO) and free slots.
+
+    The same contract as the queue urllib3 fills with ``maxsize`` Nones:
+    ``get`` hands out an idle connection, else None for a free slot (open
+    one), else raises ``queue.Empty`` (open one that will not be kept);
+    ``put`` takes a connection (or None: the slot is free again) back, or
+    raises ``queue.Full``. Idle connections are handed out before free slots,
+    so a warm connection is never passed over for a new one. Only atomic
+    deque operations are used: safe across threads without a lock (the
+    count may pass ``maxsize`` by a connection in a race, harmlessly).
+    """
+
+    __slots__ = ("maxsize", "_idle", "_free")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._idle: deque[Connection] = deque()
+        self._free: deque[None] = deque([None] * maxsize)
+
+    def get(self, block: bool = False) -> Connection | None:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        try:
+            return self._free.pop()
+        except IndexError:
+            raise queue.Empty from None
+
+    def put(self, conn: Connection | None, block: bool = False) -> None:
+        if len(self._idle) + len(self._free) >= self.maxsize:
+            raise queue.Full
+        if conn is None:
+            self._free.append(None)
+        else:
+            self._idle.append(conn)
+
+    def qsize(self) -> int:
+        return len(self._idle) + len(self._free)
+
+    def release_getters(self) -> None:
+        """Nobody waits on this kind of pool."""
+
+
+def _close_idle(pool: GreenPoolQueue | IdleConnections) -> None:
     try:
         while True:
             conn = pool.get(block=False)
