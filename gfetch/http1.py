@@ -21,8 +21,9 @@ connection that then goes back to the pool.
 from __future__ import annotations
 
 import http.client
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
@@ -30,9 +31,12 @@ from typing import Any
 __all__ = [
     "ResponseHead",
     "encode_request",
+    "first_values",
     "message_from_fields",
     "parse_header_block",
     "parse_response_head",
+    "preferred_head_parser",
+    "set_framing",
 ]
 
 _SWITCHING_PROTOCOLS = 101
@@ -61,13 +65,23 @@ def parse_header_block(
     """
     text = block.decode("iso-8859-1")
     fields = _fields(text)
-    if len(fields) == nlines - 1:
-        # Reversed, so the first occurrence of a name is the one kept.
-        first = {name.lower(): value for name, value in reversed(fields)}
-        ctype = first.get("content-type")
-        if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
-            return fields, first
+    if len(fields) == nlines - 1 and (first := first_values(fields)) is not None:
+        return fields, first
     return Parser(_class=HTTPMessage).parsestr(text)
+
+
+def first_values(fields: list[tuple[str, str]]) -> dict[str, str] | None:
+    """Lower-cased name -> first value for plain ``fields``; None when the email parser must read them.
+
+    None for a multipart or message Content-Type, with which the email
+    parser parses the empty body as MIME.
+    """
+    # Reversed, so the first occurrence of a name is the one kept.
+    first = {name.lower(): value for name, value in reversed(fields)}
+    ctype = first.get("content-type")
+    if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
+        return first
+    return None
 
 
 def message_from_fields(fields: Iterable[tuple[str, str]]) -> HTTPMessage:
@@ -229,6 +243,11 @@ def _parse_headers(head: ResponseHead, block: bytes, nlines: int, method: str) -
         head.fields = parsed.items()
     else:
         head.fields, head.first = parsed
+    return set_framing(head, method)
+
+
+def set_framing(head: ResponseHead, method: str) -> ResponseHead:
+    """Set ``chunked``, ``length`` and ``will_close`` from the head's headers, as ``begin()`` does."""
     get = head.get
     transfer_encoding = get("transfer-encoding")
     head.chunked = bool(transfer_encoding) and transfer_encoding.lower() == "chunked"  # type: ignore[union-attr]
@@ -349,3 +368,25 @@ def _header_line(name: Any, value: Any) -> bytes | None:
     if _illegal_header_value(raw_value):
         raise ValueError(f"Invalid header value {raw_value!r}")
     return raw_name + b": " + raw_value
+
+
+# -- the parser gfetch uses ------------------------------------------------
+def preferred_head_parser() -> Callable[[bytes, str, bool], tuple[ResponseHead, int] | None]:
+    """httptools' head parser (``gfetch[speedups]``) when importable, else :func:`parse_response_head`.
+
+    ``GFETCH_PARSER=python`` picks the pure parser; ``GFETCH_PARSER=httptools``
+    insists on httptools' and so raises ModuleNotFoundError without it.
+    Both give identical results (see gfetch.http1_httptools).
+    """
+    choice = os.environ.get("GFETCH_PARSER", "auto")
+    if choice not in ("auto", "python", "httptools"):
+        raise ValueError(f"GFETCH_PARSER={choice!r}: use 'auto', 'python' or 'httptools'")
+    if choice == "python":
+        return parse_response_head
+    try:
+        from gfetch.http1_httptools import parse_response_head as parse_with_httptools
+    except ModuleNotFoundError:
+        if choice == "httptools":
+            raise
+        return parse_response_head
+    return parse_with_httptools
