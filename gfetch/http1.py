@@ -39,6 +39,7 @@ __all__ = [
     "set_framing",
 ]
 
+_CONTINUE = 100
 _SWITCHING_PROTOCOLS = 101
 _BLOCK_ENDS = (b"\r\n", b"\n")
 
@@ -149,12 +150,15 @@ def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[Re
         if status_end is None:
             return None
         version, status, reason = _status_line(data[pos:status_end])
+        # http.client checks the version of all it reads as a response (all
+        # but 100), before its headers.
+        version_number = _version_number(version) if status != _CONTINUE else 0
         block = _block_end(data, status_end, eof)
         if block is None:
             return None
         end, nlines = block
         if not 100 <= status < 200 or status == _SWITCHING_PROTOCOLS:
-            head = ResponseHead(_version_number(version), status, reason.strip())
+            head = ResponseHead(version_number, status, reason.strip())
             return _parse_headers(head, data[status_end:end], nlines, method), end
         pos = end  # an interim response: skip it
 
