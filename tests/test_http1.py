@@ -443,9 +443,12 @@ def test_parser_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GFETCH_PARSER")
     expected = http1.parse_response_head if http1_httptools is None else http1_httptools.parse_response_head
     assert http1.preferred_head_parser() is expected
+
+
+def test_connections_use_the_chosen_parser() -> None:
     from gfetch import connection
 
-    assert connection.parse_response_head is expected
+    assert connection.parse_response_head is http1.preferred_head_parser()
 
 
 def test_parser_choice_without_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
