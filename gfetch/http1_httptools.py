@@ -51,14 +51,27 @@ from gfetch.http1 import ResponseHead, first_values, set_framing
 __all__ = ["parse_response_head"]
 
 _SWITCHING_PROTOCOLS = 101
-_VERSIONS = {"1.1": 11, "1.0": 10}
+_VERSIONS = {b"HTTP/1.1 ": 11, b"HTTP/1.0 ": 10}
 
 
-class _Protocol:
-    """The callbacks httptools looks up; the three it calls are C methods of per-parse containers."""
+class _Collector:
+    """The protocol object httptools calls back: the status reason and the fields, in order."""
 
-    __slots__ = ("on_status", "on_header", "on_headers_complete")
+    __slots__ = ("reason", "fields", "complete", "on_status")
+    # Callbacks httptools looks up and this parse does not need.
     on_message_begin = on_body = on_message_complete = on_chunk_header = on_chunk_complete = None
+
+    def __init__(self) -> None:
+        self.reason: list[bytes] = []
+        self.on_status = self.reason.append
+        self.fields: list[bytes] = []  # name, value, name, value, ...
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields += (name, value)
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
 
 
 def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[ResponseHead, int] | None:
@@ -87,36 +100,30 @@ def _parse_plain(data: bytes, pos: int) -> tuple[ResponseHead, int] | None:
     if end < 4:
         return None
     lines = data.count(b"\n", pos, end)  # status line, header lines, blank line
+    version = _VERSIONS.get(data[pos:pos + 9])
     if (
-        end - pos > http.client._MAXLINE  # type: ignore[attr-defined]
+        version is None
+        or end - pos > http.client._MAXLINE  # type: ignore[attr-defined]
         or lines - 1 > http.client._MAXHEADERS  # type: ignore[attr-defined]
         or data.count(b"\r\n", pos, end) != lines
         or data.count(b"\r", pos, end) != lines
-        or not data.startswith(b"HTTP/1.", pos)
     ):
         return None
-    reason: list[bytes] = []
-    fields: dict[bytes, bytes] = {}  # a repeated name leaves fewer fields than lines
-    pending = [None]  # emptied when the head is complete
-    protocol = _Protocol()
-    protocol.on_status = reason.append
-    protocol.on_header = fields.__setitem__
-    protocol.on_headers_complete = pending.pop
-    parser = HttpResponseParser(protocol)
+    collector = _Collector()
+    parser = HttpResponseParser(collector)
     try:
         parser.feed_data(memoryview(data)[pos:end])
     except (HttpParserError, HttpParserUpgrade):
         return None
-    version = _VERSIONS.get(parser.get_http_version())
     status = parser.get_status_code()
-    if version is None or status < 100 or pending or len(fields) != lines - 2:
+    raw = collector.fields
+    if status < 100 or not collector.complete or len(raw) != 2 * (lines - 2):
         return None
-    head = ResponseHead(version, status, str(b"".join(reason), "iso-8859-1").strip())
-    if fields:
-        # One decode for all names and one for all values: none holds a CR or LF.
-        names = str(b"\n".join(fields), "iso-8859-1").split("\n")
-        values = str(b"\n".join(fields.values()), "iso-8859-1").split("\n")
-        head.fields = list(zip(names, values))
+    head = ResponseHead(version, status, str(b"".join(collector.reason), "iso-8859-1").strip())
+    if raw:
+        # One decode for all names and values: none holds a CR or LF.
+        texts = iter(str(b"\n".join(raw), "iso-8859-1").split("\n"))
+        head.fields = list(zip(texts, texts))
     head.first = first_values(head.fields)
     if head.first is None:
         return None
