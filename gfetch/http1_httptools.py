@@ -100,7 +100,7 @@ def _parse_plain(data: bytes, pos: int) -> tuple[ResponseHead, int] | None:
     if end < 4:
         return None
     lines = data.count(b"\n", pos, end)  # status line, header lines, blank line
-    version = _VERSIONS.get(data[pos:pos + 9])
+    version = _VERSIONS.get(data[pos : pos + 9])
     if (
         version is None
         or end - pos > http.client._MAXLINE  # type: ignore[attr-defined]
@@ -123,7 +123,7 @@ def _parse_plain(data: bytes, pos: int) -> tuple[ResponseHead, int] | None:
     if raw:
         # One decode for all names and values: none holds a CR or LF.
         texts = iter(str(b"\n".join(raw), "iso-8859-1").split("\n"))
-        head.fields = list(zip(texts, texts))
+        head.fields = list(zip(texts, texts, strict=False))
     head.first = first_values(head.fields)
     if head.first is None:
         return None

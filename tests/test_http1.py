@@ -44,7 +44,7 @@ needs_httptools = pytest.mark.skipif(http1_httptools is None, reason="httptools 
 
 # -- the three parsers ----------------------------------------------------
 class _ReaderSocket:
-    """makefile() hands out one shared reader, so consecutive responses read on from where the last stopped."""
+    """makefile() hands out one shared reader: each response reads on from where the last stopped."""
 
     def __init__(self, reader: io.BufferedReader) -> None:
         self.reader = reader
@@ -66,12 +66,22 @@ def by_http_client(raw: bytes, method: str) -> tuple:
             break
         resp.fp = None  # so that dropping it does not close the reader
     msg = resp.msg
-    return ("ok", {
-        "version": resp.version, "status": resp.status, "reason": resp.reason, "items": msg.items(),
-        "get": {name: msg.get(name) for name in GET_NAMES}, "defects": [type(d) for d in msg.defects],
-        "multipart": msg.is_multipart(), "chunked": resp.chunked, "length": resp.length,
-        "will_close": resp.will_close, "consumed": reader.tell(),
-    })
+    return (
+        "ok",
+        {
+            "version": resp.version,
+            "status": resp.status,
+            "reason": resp.reason,
+            "items": msg.items(),
+            "get": {name: msg.get(name) for name in GET_NAMES},
+            "defects": [type(d) for d in msg.defects],
+            "multipart": msg.is_multipart(),
+            "chunked": resp.chunked,
+            "length": resp.length,
+            "will_close": resp.will_close,
+            "consumed": reader.tell(),
+        },
+    )
 
 
 def by_gfetch(parse: Callable[..., Any], raw: bytes, method: str, eof: bool = True) -> tuple:
@@ -85,12 +95,22 @@ def by_gfetch(parse: Callable[..., Any], raw: bytes, method: str, eof: bool = Tr
     msg = head.to_message()
     assert head.fields == msg.items()
     assert {name: head.get(name) for name in GET_NAMES} == {name: msg.get(name) for name in GET_NAMES}
-    return ("ok", {
-        "version": head.version, "status": head.status, "reason": head.reason, "items": msg.items(),
-        "get": {name: msg.get(name) for name in GET_NAMES}, "defects": [type(d) for d in msg.defects],
-        "multipart": msg.is_multipart(), "chunked": head.chunked, "length": head.length,
-        "will_close": head.will_close, "consumed": consumed,
-    })
+    return (
+        "ok",
+        {
+            "version": head.version,
+            "status": head.status,
+            "reason": head.reason,
+            "items": msg.items(),
+            "get": {name: msg.get(name) for name in GET_NAMES},
+            "defects": [type(d) for d in msg.defects],
+            "multipart": msg.is_multipart(),
+            "chunked": head.chunked,
+            "length": head.length,
+            "will_close": head.will_close,
+            "consumed": consumed,
+        },
+    )
 
 
 PARSERS: list[Callable[..., Any]] = [http1.parse_response_head]
@@ -201,10 +221,16 @@ CORPUS: list[tuple] = [
     ("1.0 Connection close", head(b"Connection: close", b"Content-Length: 5", status=HTTP10)),
     ("1.1 Connection close", head(b"Connection: close", b"Content-Length: 5")),
     ("1.1 Connection CLOSE, list", head(b"Connection: keep-alive, CLOSE", b"Content-Length: 5")),
-    ("1.1 second Connection close", head(b"Connection: keep-alive", b"Connection: close", b"Content-Length: 5")),
+    (
+        "1.1 second Connection close",
+        head(b"Connection: keep-alive", b"Connection: close", b"Content-Length: 5"),
+    ),
     ("1.1 Proxy-Connection close", head(b"Proxy-Connection: close", b"Content-Length: 5")),
     ("1.1 no length", head(b"Server: x")),
-    ("1.1 chunked, Connection close", head(b"Transfer-Encoding: chunked", b"Connection: close", body=CHUNKED_BODY)),
+    (
+        "1.1 chunked, Connection close",
+        head(b"Transfer-Encoding: chunked", b"Connection: close", body=CHUNKED_BODY),
+    ),
     # Content-Length
     ("length 0", head(b"Content-Length: 0", body=b"")),
     ("length 5, 5", head(b"Content-Length: 5, 5")),
@@ -240,7 +266,10 @@ CORPUS: list[tuple] = [
     ("100 folded then 200", b"HTTP/1.1 100 Continue\r\nX: a\r\n b\r\n\r\n" + NGINX),
     ("100 LF then 200", b"HTTP/1.1 100 Continue\n\n" + NGINX),
     ("100 long line", b"HTTP/1.1 100 Continue\r\nX: " + b"a" * MAXLINE + b"\r\n\r\n" + NGINX),
-    ("103 then 200", head(b"Link: </a.css>; rel=preload", status=b"HTTP/1.1 103 Early Hints\r\n", body=NGINX)),
+    (
+        "103 then 200",
+        head(b"Link: </a.css>; rel=preload", status=b"HTTP/1.1 103 Early Hints\r\n", body=NGINX),
+    ),
     ("103 then 100 then 200", b"HTTP/1.1 103 Hints\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + NGINX),
     ("102 then 204", b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
     ("102 of HTTP/2.0 then 204", b"HTTP/2.0 102 Processing\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
@@ -315,7 +344,7 @@ def cuts_for(raw: bytes, rng: random.Random) -> list[int]:
     """Every cut for a short input; line ends, their neighbours and random points for a long one."""
     if len(raw) <= 400:
         return list(range(1, len(raw)))
-    newlines = [i for i in range(len(raw)) if raw[i:i + 1] == b"\n"][:100]
+    newlines = [i for i in range(len(raw)) if raw[i : i + 1] == b"\n"][:100]
     return sorted({n + d for n in newlines for d in (-1, 0, 1, 2)} | set(rng.sample(range(1, len(raw)), 20)))
 
 
@@ -333,21 +362,36 @@ def test_corpus_covers_every_outcome() -> None:
     results = [by_http_client(case[1], case[2] if len(case) > 2 else "GET") for case in CORPUS]
     raised = {r[1] for r in results if r[0] == "raised"}
     assert raised == {
-        http.client.RemoteDisconnected, http.client.BadStatusLine, http.client.LineTooLong,
-        http.client.HTTPException, http.client.UnknownProtocol,
+        http.client.RemoteDisconnected,
+        http.client.BadStatusLine,
+        http.client.LineTooLong,
+        http.client.HTTPException,
+        http.client.UnknownProtocol,
     }
     heads = [r[1] for r in results if r[0] == "ok"]
     assert any(h["defects"] for h in heads) and any(h["multipart"] for h in heads)
-    assert {(h["chunked"], h["will_close"]) for h in heads} == {(False, False), (False, True), (True, False),
-                                                                (True, True)}
+    assert {(h["chunked"], h["will_close"]) for h in heads} == {
+        (False, False),
+        (False, True),
+        (True, False),
+        (True, True),
+    }
     assert {h["length"] for h in heads} >= {None, 0, 5, 200}
 
 
 # -- which path httptools' parser takes ------------------------------------
 @needs_httptools
-@pytest.mark.parametrize("raw", [NGINX, many_headers(20), head(b"Transfer-Encoding: chunked"),
-                                 b"HTTP/1.1 100 Continue\r\n\r\n" + NGINX, head(b"X-Empty:"),
-                                 head(b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"set-cookie: c=3")])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        NGINX,
+        many_headers(20),
+        head(b"Transfer-Encoding: chunked"),
+        b"HTTP/1.1 100 Continue\r\n\r\n" + NGINX,
+        head(b"X-Empty:"),
+        head(b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"set-cookie: c=3"),
+    ],
+)
 def test_httptools_parses_plain_heads_itself(raw: bytes) -> None:
     with mock.patch.object(http1, "parse_response_head", side_effect=AssertionError("pure parser used")):
         head_, consumed = http1_httptools.parse_response_head(raw, "GET")
@@ -355,9 +399,23 @@ def test_httptools_parses_plain_heads_itself(raw: bytes) -> None:
 
 
 @needs_httptools
-@pytest.mark.parametrize("name", ["folded", "bare LF", "length 5, 5", "101", "multipart",
-                                  "HTTP/0.9", "status 099", "blank line first", "100 headers",
-                                  "truncated headers", "chunked and length", "latin-1 name"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "folded",
+        "bare LF",
+        "length 5, 5",
+        "101",
+        "multipart",
+        "HTTP/0.9",
+        "status 099",
+        "blank line first",
+        "100 headers",
+        "truncated headers",
+        "chunked and length",
+        "latin-1 name",
+    ],
+)
 def test_httptools_hands_odd_heads_to_the_pure_parser(name: str) -> None:
     raw = dict((case[0], case[1]) for case in CORPUS)[name]
     with mock.patch.object(http1, "parse_response_head", wraps=http1.parse_response_head) as pure:
@@ -374,12 +432,42 @@ def test_limits_are_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # -- seeded fuzzing -------------------------------------------------------
-INSERTS = [b"\r", b"\n", b"\r\n", b" ", b"\t", b":", b"\x00", b"\xe9", b"\x7f", b"a", b"5", b",", b"-",
-           b"\r\n ", b"\r\n\r\n", b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.0 ", b"chunked", b"close"]
-FRAMING = [b"Content-Length: 5", b"Content-Length: 0", b"Content-Length: 5, 5", b"Content-Length: -1",
-           b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip, chunked", b"Connection: close",
-           b"Connection: keep-alive", b"Keep-Alive: 5", b"Content-Type: multipart/mixed", b"Set-Cookie: a=1",
-           b"X-Empty:", b"X-Fold: a\r\n b"]
+INSERTS = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b"\t",
+    b":",
+    b"\x00",
+    b"\xe9",
+    b"\x7f",
+    b"a",
+    b"5",
+    b",",
+    b"-",
+    b"\r\n ",
+    b"\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.0 ",
+    b"chunked",
+    b"close",
+]
+FRAMING = [
+    b"Content-Length: 5",
+    b"Content-Length: 0",
+    b"Content-Length: 5, 5",
+    b"Content-Length: -1",
+    b"Transfer-Encoding: chunked",
+    b"Transfer-Encoding: gzip, chunked",
+    b"Connection: close",
+    b"Connection: keep-alive",
+    b"Keep-Alive: 5",
+    b"Content-Type: multipart/mixed",
+    b"Set-Cookie: a=1",
+    b"X-Empty:",
+    b"X-Fold: a\r\n b",
+]
 SEEDS = [case[1] for case in CORPUS if len(case[1]) < 4096] + [NGINX, head(b"Content-Length: 5")] * 10
 
 
@@ -390,16 +478,18 @@ def mutate(rng: random.Random, raw: bytes) -> bytes:
         if op == 0:
             raw = raw[:pos] + rng.choice(INSERTS) + raw[pos:]
         elif op == 1:
-            raw = raw[:pos] + raw[pos + rng.randint(1, 6):]
+            raw = raw[:pos] + raw[pos + rng.randint(1, 6) :]
         elif op == 2:  # a CRLF becomes LF, or LF becomes CRLF
             crlf = raw.find(b"\r\n", pos)
-            raw = raw[:crlf] + raw[crlf + 1:] if crlf >= 0 else raw.replace(b"\n", b"\r\n", 1)
+            raw = raw[:crlf] + raw[crlf + 1 :] if crlf >= 0 else raw.replace(b"\n", b"\r\n", 1)
         elif op == 3:  # a framing header after the status line
             line_end = raw.find(b"\n") + 1
-            raw = raw[:line_end] + rng.choice(FRAMING) + rng.choice([b"\r\n", b"\r\n", b"\n"]) + raw[line_end:]
+            raw = (
+                raw[:line_end] + rng.choice(FRAMING) + rng.choice([b"\r\n", b"\r\n", b"\n"]) + raw[line_end:]
+            )
         elif op == 4:  # splice with another head
             other = rng.choice(SEEDS)
-            raw = raw[:pos] + other[rng.randint(0, len(other)):]
+            raw = raw[:pos] + other[rng.randint(0, len(other)) :]
         elif op == 5:  # a line repeated
             start = raw.rfind(b"\n", 0, pos) + 1
             end = raw.find(b"\n", pos) + 1 or len(raw)
@@ -486,21 +576,29 @@ class _CaptureConnection:
         self.sent += data
 
 
-def urllib3_writes(scheme: str, host: str, port: int, method: str, url: str, body: Any, headers: Any,
-                   chunked: bool) -> bytes:
+def urllib3_writes(
+    scheme: str, host: str, port: int, method: str, url: str, body: Any, headers: Any, chunked: bool
+) -> bytes:
     conn = (HTTPSConnection if scheme == "https" else HTTPConnection)(host, port)
     conn.sock = sock = _CaptureSocket()  # type: ignore[assignment]
     conn.request(method, url, body=body, headers=headers, chunked=chunked)
     return bytes(sock.sent)
 
 
-def gfetch_writes(scheme: str, host: str, port: int, method: str, url: str, body: Any, headers: Any,
-                  chunked: bool) -> bytes:
+def gfetch_writes(
+    scheme: str, host: str, port: int, method: str, url: str, body: Any, headers: Any, chunked: bool
+) -> bytes:
     pool = LeanPool(scheme, host, port, None, 1, False, _get_default_user_agent())
     chunks = body_to_chunks(body, method=method, blocksize=16384)
     request_head, chunked = http1.encode_request(
-        method, url, headers if headers is not None else {}, pool._host_header, _get_default_user_agent(),
-        chunks.content_length, chunks.chunks is not None, chunked,
+        method,
+        url,
+        headers if headers is not None else {},
+        pool._host_header,
+        _get_default_user_agent(),
+        chunks.content_length,
+        chunks.chunks is not None,
+        chunked,
     )
     conn = _CaptureConnection()
     if chunks.chunks is not None:
@@ -524,8 +622,17 @@ def gen_body() -> Any:
 # (id, body factory, headers, extra: method/url/host/port/scheme/chunked)
 REQUESTS: list[tuple] = [
     ("plain GET", None, None, {}),
-    ("session-like headers", None, {"User-Agent": "python-requests/2.32", "Accept-Encoding": "gzip, deflate",
-                                    "Accept": "*/*", "Connection": "keep-alive"}, {}),
+    (
+        "session-like headers",
+        None,
+        {
+            "User-Agent": "python-requests/2.32",
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "*/*",
+            "Connection": "keep-alive",
+        },
+        {},
+    ),
     ("empty target", None, None, {"url": ""}),
     ("query", None, None, {"url": "/a/b?x=1&y=%20"}),
     ("IPv6 host", None, None, {"host": "::1", "port": 8080}),
@@ -550,8 +657,12 @@ REQUESTS: list[tuple] = [
     ("POST without body", None, None, {"method": "POST"}),
     ("PUT without body", None, None, {"method": "PUT"}),
     ("explicit chunked", lambda: b"hello", None, {"method": "POST", "chunked": True}),
-    ("explicit chunked with TE", lambda: b"hello", {"Transfer-Encoding": "chunked"},
-     {"method": "POST", "chunked": True}),
+    (
+        "explicit chunked with TE",
+        lambda: b"hello",
+        {"Transfer-Encoding": "chunked"},
+        {"method": "POST", "chunked": True},
+    ),
     ("own Content-Length", gen_body, {"Content-Length": "5"}, {"method": "POST"}),
     ("own Transfer-Encoding", lambda: b"hello", {"Transfer-Encoding": "chunked"}, {"method": "POST"}),
     ("SKIP_HEADER user-agent", None, {"User-Agent": SKIP_HEADER}, {}),
@@ -577,12 +688,28 @@ REQUESTS: list[tuple] = [
 @pytest.mark.parametrize("case", REQUESTS, ids=[case[0] for case in REQUESTS])
 def test_request_head_as_urllib3_writes_it(case: tuple) -> None:
     _, body, headers, extra = case
-    args = {"scheme": "http", "host": "127.0.0.1", "port": 8080, "method": "GET", "url": "/path",
-            "chunked": False, **extra}
+    args = {
+        "scheme": "http",
+        "host": "127.0.0.1",
+        "port": 8080,
+        "method": "GET",
+        "url": "/path",
+        "chunked": False,
+        **extra,
+    }
 
     def call(write: Callable[..., bytes]) -> tuple:
-        return outcome(write, args["scheme"], args["host"], args["port"], args["method"], args["url"],
-                       body() if body is not None else None, headers, args["chunked"])
+        return outcome(
+            write,
+            args["scheme"],
+            args["host"],
+            args["port"],
+            args["method"],
+            args["url"],
+            body() if body is not None else None,
+            headers,
+            args["chunked"],
+        )
 
     expected = call(urllib3_writes)
     assert call(gfetch_writes) == expected
@@ -591,7 +718,10 @@ def test_request_head_as_urllib3_writes_it(case: tuple) -> None:
 
 
 def test_request_corpus_covers_both_outcomes() -> None:
-    results = {case[0]: outcome(urllib3_writes, "http", "::1", 80, "POST", "/", None, case[2], False)
-               for case in REQUESTS if case[2] is not None}
+    results = {
+        case[0]: outcome(urllib3_writes, "http", "::1", 80, "POST", "/", None, case[2], False)
+        for case in REQUESTS
+        if case[2] is not None
+    }
     assert results["SKIP_HEADER user-agent"][1].startswith(b"POST / HTTP/1.1\r\nHost: [::1]\r\n")
     assert {r[1] for r in results.values() if r[0] == "raised"} == {ValueError, UnicodeEncodeError}
