@@ -9,7 +9,8 @@ Not a test: speed targets live here, never in tests/. For each head it times
   ``makefile`` gives a buffered reader over the bytes (what the urllib3 path
   pays for a head, the reader included);
 
-on a typical nginx head, a head with 20 headers and a chunked head. Each
+on a typical nginx head (the tests' ``NGINX_HEAD``), a head with 20 headers
+and a chunked head. Each
 figure is the best of ``--rounds`` rounds of ``--number`` calls, timed with
 the thread's CPU clock, so that other processes on a busy machine inflate it
 less than they would wall time.
@@ -24,11 +25,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import sys
 import time
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 
 from gfetch import http1
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_httpparse import NGINX_HEAD  # noqa: E402  (the head the tests call typical)
 
 try:
     from gfetch import http1_httptools
@@ -36,18 +42,7 @@ except ModuleNotFoundError:
     http1_httptools = None  # type: ignore[assignment]
 
 HEADS = {
-    "nginx (9 headers)": (
-        b"HTTP/1.1 200 OK\r\n"
-        b"Server: nginx/1.24.0\r\n"
-        b"Date: Tue, 14 May 2024 10:12:31 GMT\r\n"
-        b"Content-Type: text/html\r\n"
-        b"Content-Length: 200\r\n"
-        b"Last-Modified: Mon, 13 May 2024 08:00:00 GMT\r\n"
-        b"Connection: keep-alive\r\n"
-        b'ETag: "66420c80-c8"\r\n'
-        b"Accept-Ranges: bytes\r\n"
-        b"\r\n"
-    ),
+    "nginx (9 headers)": NGINX_HEAD,
     "20 headers": b"HTTP/1.1 200 OK\r\n"
     + b"".join(b"X-Header-%d: some value number %d\r\n" % (i, i) for i in range(19))
     + b"Content-Length: 0\r\n\r\n",

@@ -25,6 +25,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from test_httpparse import CORPUS as HTTPPARSE_CORPUS
+from test_httpparse import HTTP10, block, many_headers
+from test_httpparse import NGINX_HEAD as NGINX
 from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import body_to_chunks
@@ -65,23 +68,7 @@ def by_http_client(raw: bytes, method: str) -> tuple:
         if not 100 <= resp.status < 200 or resp.status == 101:
             break
         resp.fp = None  # so that dropping it does not close the reader
-    msg = resp.msg
-    return (
-        "ok",
-        {
-            "version": resp.version,
-            "status": resp.status,
-            "reason": resp.reason,
-            "items": msg.items(),
-            "get": {name: msg.get(name) for name in GET_NAMES},
-            "defects": [type(d) for d in msg.defects],
-            "multipart": msg.is_multipart(),
-            "chunked": resp.chunked,
-            "length": resp.length,
-            "will_close": resp.will_close,
-            "consumed": reader.tell(),
-        },
-    )
+    return view(resp, resp.msg, reader.tell())
 
 
 def by_gfetch(parse: Callable[..., Any], raw: bytes, method: str, eof: bool = True) -> tuple:
@@ -95,6 +82,11 @@ def by_gfetch(parse: Callable[..., Any], raw: bytes, method: str, eof: bool = Tr
     msg = head.to_message()
     assert head.fields == msg.items()
     assert {name: head.get(name) for name in GET_NAMES} == {name: msg.get(name) for name in GET_NAMES}
+    return view(head, msg, consumed)
+
+
+def view(head: Any, msg: http.client.HTTPMessage, consumed: int) -> tuple:
+    """What is compared of a parsed head: an http.client response's or a ResponseHead's."""
     return (
         "ok",
         {
@@ -138,53 +130,22 @@ def assert_equivalent(raw: bytes, method: str = "GET", cuts: list[int] | None = 
 
 
 # -- the corpus -----------------------------------------------------------
-NGINX = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Server: nginx/1.24.0\r\n"
-    b"Date: Tue, 14 May 2024 10:12:31 GMT\r\n"
-    b"Content-Type: text/html\r\n"
-    b"Content-Length: 200\r\n"
-    b"Last-Modified: Mon, 13 May 2024 08:00:00 GMT\r\n"
-    b"Connection: keep-alive\r\n"
-    b'ETag: "66420c80-c8"\r\n'
-    b"Accept-Ranges: bytes\r\n"
-    b"\r\n"
-)
-OK = b"HTTP/1.1 200 OK\r\n"
-HTTP10 = b"HTTP/1.0 200 OK\r\n"
 CHUNKED_BODY = b"5\r\nhello\r\n0\r\n\r\n"
 
 
-def head(*lines: bytes, status: bytes = OK, body: bytes = b"hello") -> bytes:
-    """A response with the given header lines (CRLF added where no line end is given)."""
-    block = b"".join(line if line.endswith(b"\n") else line + b"\r\n" for line in lines)
-    return status + block + b"\r\n" + body
-
-
-def many_headers(n: int) -> bytes:
-    return head(*(b"X-H%d: v%d" % (i, i) for i in range(n)))
-
-
 def status(line: bytes) -> bytes:
-    return head(b"Content-Length: 5", status=line + b"\r\n")
+    return block(b"Content-Length: 5", status=line + b"\r\n")
 
 
-CORPUS: list[tuple] = [
-    ("nginx", NGINX + b"<" * 200),
-    ("nginx HEAD", NGINX, "HEAD"),
-    ("nginx alone", NGINX),
+# FastHTTPResponse's corpus, and more.
+CORPUS: list[tuple] = [(f"httpparse {case[0]}", *case[1:]) for case in HTTPPARSE_CORPUS] + [
     ("20 headers", many_headers(20)),
-    ("empty input", b""),
     ("only CRLF", b"\r\n"),
     ("truncated status line", b"HTTP/1.1 200"),
     ("truncated headers", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServ"),
-    ("headers end at EOF", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"),
-    ("no blank line, EOF", b"HTTP/1.1 200 OK\r\nContent-Length: 0"),
     ("half a CRLF at EOF", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r"),
     # status lines
-    ("no reason", status(b"HTTP/1.1 200")),
     ("no reason, space", status(b"HTTP/1.1 200 ")),
-    ("reason with spaces", status(b"HTTP/1.1  404   Not  Found  ")),
     ("tabs in status line", status(b"HTTP/1.1\t200\tOK")),
     ("leading space", status(b" HTTP/1.1 200 OK")),
     ("blank line first", b"\r\n" + NGINX),
@@ -199,141 +160,90 @@ CORPUS: list[tuple] = [
     ("status 2_00", status(b"HTTP/1.1 2_00 OK")),
     ("status abc", status(b"HTTP/1.1 abc OK")),
     ("version only", status(b"HTTP/1.1")),
-    ("garbage", b"garbage\r\n\r\n"),
     ("ICY", status(b"ICY 200 OK")),
-    ("HTTP/1.0", status(b"HTTP/1.0 200 OK")),
-    ("HTTP/0.9", status(b"HTTP/0.9 200 OK")),
-    ("HTTP/1.2", status(b"HTTP/1.2 200 OK")),
     ("HTTP/1.10", status(b"HTTP/1.10 200 OK")),
-    ("HTTP/1", status(b"HTTP/1 200 OK")),
-    ("HTTP/2.0", status(b"HTTP/2.0 200 OK")),
     ("HTTP/2", status(b"HTTP/2 200 OK")),
     ("http/1.1 lower case", status(b"http/1.1 200 OK")),
-    ("HTTP/2.0, long header line", head(b"X: " + b"a" * MAXLINE, status=b"HTTP/2.0 200 OK\r\n")),
+    ("HTTP/2.0, long header line", block(b"X: " + b"a" * MAXLINE, status=b"HTTP/2.0 200 OK\r\n")),
     ("HTTP/2.0, 101 headers", many_headers(101).replace(b"HTTP/1.1", b"HTTP/2.0", 1)),
     ("HTTP/2.0, headers cut short", b"HTTP/2.0 200 OK\r\nContent-Length: 5\r\n"),
     # keep-alive rules
-    ("1.0 no length", head(b"Server: x", status=HTTP10)),
-    ("1.0 Connection keep-alive", head(b"Connection: Keep-Alive", b"Content-Length: 5", status=HTTP10)),
-    ("1.0 Keep-Alive header", head(b"Keep-Alive: timeout=5", b"Content-Length: 5", status=HTTP10)),
-    ("1.0 empty Keep-Alive", head(b"Keep-Alive:", b"Content-Length: 5", status=HTTP10)),
-    ("1.0 Proxy-Connection", head(b"Proxy-Connection: keep-alive", b"Content-Length: 5", status=HTTP10)),
-    ("1.0 Connection close", head(b"Connection: close", b"Content-Length: 5", status=HTTP10)),
-    ("1.1 Connection close", head(b"Connection: close", b"Content-Length: 5")),
-    ("1.1 Connection CLOSE, list", head(b"Connection: keep-alive, CLOSE", b"Content-Length: 5")),
+    ("1.0 empty Keep-Alive", block(b"Keep-Alive:", b"Content-Length: 5", status=HTTP10)),
+    ("1.0 Connection close", block(b"Connection: close", b"Content-Length: 5", status=HTTP10)),
+    ("1.1 Connection CLOSE, list", block(b"Connection: keep-alive, CLOSE", b"Content-Length: 5")),
     (
         "1.1 second Connection close",
-        head(b"Connection: keep-alive", b"Connection: close", b"Content-Length: 5"),
+        block(b"Connection: keep-alive", b"Connection: close", b"Content-Length: 5"),
     ),
-    ("1.1 Proxy-Connection close", head(b"Proxy-Connection: close", b"Content-Length: 5")),
-    ("1.1 no length", head(b"Server: x")),
+    ("1.1 Proxy-Connection close", block(b"Proxy-Connection: close", b"Content-Length: 5")),
     (
         "1.1 chunked, Connection close",
-        head(b"Transfer-Encoding: chunked", b"Connection: close", body=CHUNKED_BODY),
+        block(b"Transfer-Encoding: chunked", b"Connection: close", body=CHUNKED_BODY),
     ),
     # Content-Length
-    ("length 0", head(b"Content-Length: 0", body=b"")),
-    ("length 5, 5", head(b"Content-Length: 5, 5")),
-    ("length +5", head(b"Content-Length: +5")),
-    ("length 1_0", head(b"Content-Length: 1_0")),
-    ("length padded", head(b"Content-Length:  5 ")),
-    ("length tab", head(b"Content-Length:\t5\t")),
-    ("length negative", head(b"Content-Length: -5")),
-    ("length huge", head(b"Content-Length: 99999999999999999999999999")),
-    ("length hex", head(b"Content-Length: 0x5")),
-    ("length empty", head(b"Content-Length:")),
-    ("length twice equal", head(b"Content-Length: 5", b"Content-Length: 5")),
-    ("length twice different", head(b"Content-Length: 3", b"content-length: 5")),
-    ("length unicode digits", head("Content-Length: \u0665".encode("latin-1", "replace"))),
+    ("length 0", block(b"Content-Length: 0", body=b"")),
+    ("length +5", block(b"Content-Length: +5")),
+    ("length 1_0", block(b"Content-Length: 1_0")),
+    ("length padded", block(b"Content-Length:  5 ")),
+    ("length tab", block(b"Content-Length:\t5\t")),
+    ("length huge", block(b"Content-Length: 99999999999999999999999999")),
+    ("length hex", block(b"Content-Length: 0x5")),
+    ("length twice equal", block(b"Content-Length: 5", b"Content-Length: 5")),
+    ("length unicode digits", block("Content-Length: \u0665".encode("latin-1", "replace"))),
     # Transfer-Encoding
-    ("chunked", head(b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
-    ("Chunked", head(b"Transfer-Encoding: Chunked", body=CHUNKED_BODY)),
-    ("CHUNKED name and value", head(b"TRANSFER-ENCODING: CHUNKED", body=CHUNKED_BODY)),
-    ("gzip, chunked", head(b"Transfer-Encoding: gzip, chunked", body=CHUNKED_BODY)),
-    ("chunked, gzip", head(b"Transfer-Encoding: chunked, gzip", body=CHUNKED_BODY)),
-    ("chunked padded", head(b"Transfer-Encoding:  chunked ", body=CHUNKED_BODY)),
-    ("two TE headers", head(b"Transfer-Encoding: gzip", b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
-    ("two TE chunked", head(b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
-    ("chunked and length", head(b"Content-Length: 3", b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
-    ("identity TE with length", head(b"Transfer-Encoding: identity", b"Content-Length: 5")),
-    ("chunked HEAD", head(b"Transfer-Encoding: chunked", body=b""), "HEAD"),
+    ("chunked", block(b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
+    ("Chunked", block(b"Transfer-Encoding: Chunked", body=CHUNKED_BODY)),
+    ("CHUNKED name and value", block(b"TRANSFER-ENCODING: CHUNKED", body=CHUNKED_BODY)),
+    ("gzip, chunked", block(b"Transfer-Encoding: gzip, chunked", body=CHUNKED_BODY)),
+    ("chunked, gzip", block(b"Transfer-Encoding: chunked, gzip", body=CHUNKED_BODY)),
+    ("chunked padded", block(b"Transfer-Encoding:  chunked ", body=CHUNKED_BODY)),
+    ("two TE headers", block(b"Transfer-Encoding: gzip", b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
+    (
+        "two TE chunked",
+        block(b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked", body=CHUNKED_BODY),
+    ),
+    ("chunked and length", block(b"Content-Length: 3", b"Transfer-Encoding: chunked", body=CHUNKED_BODY)),
+    ("identity TE with length", block(b"Transfer-Encoding: identity", b"Content-Length: 5")),
     # interim responses, bodiless responses
     ("100 then 200", b"HTTP/1.1 100 Continue\r\n\r\n" + NGINX),
     ("100 with headers", b"HTTP/1.1 100 Continue\r\nX-A: 1\r\n\r\n" + NGINX),
     ("100 twice", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + NGINX),
-    ("100 then EOF", b"HTTP/1.1 100 Continue\r\n\r\n"),
     ("100 then garbage", b"HTTP/1.1 100 Continue\r\n\r\ngarbage\r\n\r\n"),
     ("100 folded then 200", b"HTTP/1.1 100 Continue\r\nX: a\r\n b\r\n\r\n" + NGINX),
     ("100 LF then 200", b"HTTP/1.1 100 Continue\n\n" + NGINX),
     ("100 long line", b"HTTP/1.1 100 Continue\r\nX: " + b"a" * MAXLINE + b"\r\n\r\n" + NGINX),
     (
         "103 then 200",
-        head(b"Link: </a.css>; rel=preload", status=b"HTTP/1.1 103 Early Hints\r\n", body=NGINX),
+        block(b"Link: </a.css>; rel=preload", status=b"HTTP/1.1 103 Early Hints\r\n", body=NGINX),
     ),
     ("103 then 100 then 200", b"HTTP/1.1 103 Hints\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + NGINX),
     ("102 then 204", b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
     ("102 of HTTP/2.0 then 204", b"HTTP/2.0 102 Processing\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
     ("100 of HTTP/2.0 then 200", b"HTTP/2.0 100 Continue\r\n\r\n" + NGINX),
     ("199 then 200", b"HTTP/1.1 199 Odd\r\nContent-Length: 5\r\n\r\n" + NGINX),
-    ("101", head(b"Upgrade: websocket", b"Connection: Upgrade", status=b"HTTP/1.1 101 Switching\r\n")),
-    ("101 without Upgrade", head(status=b"HTTP/1.1 101 Switching\r\n")),
-    ("204 with length", head(b"Content-Length: 5", status=b"HTTP/1.1 204 No Content\r\n", body=b"")),
-    ("304", head(b'ETag: "x"', b"Content-Length: 100", status=b"HTTP/1.1 304 Not Modified\r\n", body=b"")),
-    ("HEAD 1.0", head(b"Content-Length: 1000", status=HTTP10, body=b""), "HEAD"),
-    ("HEAD without length", head(b"Server: x", body=b""), "HEAD"),
+    ("101 without Upgrade", block(status=b"HTTP/1.1 101 Switching\r\n")),
+    ("304", block(b'ETag: "x"', b"Content-Length: 100", status=b"HTTP/1.1 304 Not Modified\r\n", body=b"")),
+    ("HEAD without length", block(b"Server: x", body=b""), "HEAD"),
     # header lines
-    ("duplicates", head(b"Vary: Accept", b"Vary: Cookie", b"vary: x", b"Content-Length: 5")),
-    ("set-cookie x3", head(b"Set-Cookie: a=1", b"Set-Cookie: b=2; HttpOnly", b"Set-Cookie: c=3")),
-    ("empty values", head(b"X-Empty:", b"X-Space: ", b"X-Tab:\t", b"Content-Length: 5")),
-    ("empty value last", head(b"Content-Length: 5", b"X-Empty:")),
-    ("trailing whitespace", head(b"X-A: v \t ", b"X-B:\t\tv\t", b"Content-Length: 5 ")),
-    ("no space after colon", head(b"X-A:v", b"Content-Length:5")),
-    ("space before colon", head(b"Name : v", b"Content-Length: 5")),
-    ("folded", head(b"X-Folded: a", b" b", b"\tc", b"Content-Length: 5")),
-    ("folded Content-Length", head(b"Content-Length:", b" 5")),
-    ("first line folded", head(b" leading: x", b"Content-Length: 5")),
-    ("no colon", head(b"X-A: 1", b"NoColonHere", b"Content-Length: 5")),
-    ("empty name", head(b":novalue", b"Content-Length: 5")),
-    ("From line", head(b"From someone@example.com Tue May 14", b"Content-Length: 5")),
-    ("From header", head(b"From: someone@example.com", b"Content-Length: 5")),
-    ("token punctuation in name", head(b"X-!#$%&'*+.^_`|~: v", b"Content-Length: 5")),
-    ("separators in name", head(b"X-(a)/<b>@{c}?=: v", b"Content-Length: 5")),
-    ("quote in name", head(b'X-"q": v', b"Content-Length: 5")),
-    ("latin-1 name", head(b"X-Caf\xe9: v", b"Content-Length: 5")),
-    ("DEL in name", head(b"X-\x7f: v", b"Content-Length: 5")),
-    ("control in name", head(b"X-\x01: v", b"Content-Length: 5")),
-    ("latin-1 value", head(b"X-V: caf\xe9 \xff", b"Content-Length: 5")),
-    ("utf-8 value", head("X-U: café €".encode(), b"Content-Length: 5")),
-    ("controls in value", head(b"X-V: a\x85b\x0cc\x1cd\x00e\x0bf\x7f", b"Content-Length: 5")),
-    ("NUL in value", head(b"X-V: a\x00b", b"Content-Length: 5")),
-    ("colon in value", head(b"X-V: a: b:: c", b"Content-Length: 5")),
+    ("duplicates", block(b"Vary: Accept", b"Vary: Cookie", b"vary: x", b"Content-Length: 5")),
+    ("set-cookie x3", block(b"Set-Cookie: a=1", b"Set-Cookie: b=2; HttpOnly", b"Set-Cookie: c=3")),
+    ("empty value last", block(b"Content-Length: 5", b"X-Empty:")),
+    ("no space after colon", block(b"X-A:v", b"Content-Length:5")),
+    ("folded Content-Length", block(b"Content-Length:", b" 5")),
+    ("token punctuation in name", block(b"X-!#$%&'*+.^_`|~: v", b"Content-Length: 5")),
+    ("separators in name", block(b"X-(a)/<b>@{c}?=: v", b"Content-Length: 5")),
+    ("quote in name", block(b'X-"q": v', b"Content-Length: 5")),
+    ("controls in value", block(b"X-V: a\x85b\x0cc\x1cd\x00e\x0bf\x7f", b"Content-Length: 5")),
+    ("NUL in value", block(b"X-V: a\x00b", b"Content-Length: 5")),
+    ("colon in value", block(b"X-V: a: b:: c", b"Content-Length: 5")),
     # line ends
-    ("bare LF", b"HTTP/1.1 200 OK\nServer: x\nContent-Length: 5\n\nhello"),
-    ("mixed CRLF and LF", b"HTTP/1.1 200 OK\r\nServer: x\nContent-Length: 5\r\nX-A: 1\n\r\nhello"),
     ("LF blank before CRLF blank", b"HTTP/1.1 200 OK\r\nA: 1\n\nB: 2\r\n\r\nhello"),
-    ("LF lines, CRLF end", b"HTTP/1.1 200 OK\r\nServer: x\nContent-Length: 5\n\r\nhello"),
-    ("stray CR in value", head(b"X-A: a\rb", b"Content-Length: 5")),
-    ("CR splits a header", head(b"X-A: a\rX-B: b", b"Content-Length: 5")),
-    ("CR CR LF", head(b"X-A: a\r\r\n", b"Content-Length: 5")),
-    ("CR blank", head(b"X-A: a", b"\r\r\n", b"Content-Length: 5")),
     ("CR at status end", b"HTTP/1.1 200 OK\r\r\nContent-Length: 5\r\n\r\nhello"),
     ("LF status, CRLF block", b"HTTP/1.1 200 OK\nContent-Length: 5\r\n\r\nhello"),
-    ("empty header block", b"HTTP/1.1 200 OK\r\n\r\nhello"),
-    ("empty header block LF", b"HTTP/1.1 200 OK\n\nhello"),
     # content types the email parser reads as MIME
-    ("multipart", head(b"Content-Type: multipart/byteranges; boundary=XYZ", b"Content-Length: 5")),
-    ("Multipart without boundary", head(b"Content-Type: Multipart/Mixed", b"Content-Length: 5")),
-    ("message/rfc822", head(b"Content-Type: message/rfc822", b"Content-Length: 5")),
-    ("message in a parameter", head(b'Content-Type: text/plain; name="message.txt"', b"Content-Length: 5")),
-    ("second content-type multipart", head(b"Content-Type: text/plain", b"Content-Type: multipart/mixed")),
+    ("multipart", block(b"Content-Type: multipart/byteranges; boundary=XYZ", b"Content-Length: 5")),
     # limits
-    ("99 headers", many_headers(99)),
-    ("100 headers", many_headers(100)),
-    ("101 headers", many_headers(101)),
-    ("line of MAXLINE", head(b"X-Long: " + b"a" * (MAXLINE - 10), b"Content-Length: 5")),
-    ("line of MAXLINE + 1", head(b"X-Long: " + b"a" * (MAXLINE - 9), b"Content-Length: 5")),
-    ("head over MAXLINE in short lines", head(*(b"X-%d: %s" % (i, b"b" * 700) for i in range(95)))),
-    ("status line of MAXLINE", b"HTTP/1.1 200 " + b"x" * (MAXLINE - 15) + b"\r\n\r\n"),
+    ("head over MAXLINE in short lines", block(*(b"X-%d: %s" % (i, b"b" * 700) for i in range(95)))),
     ("status line of MAXLINE + 1", b"HTTP/1.1 200 " + b"x" * (MAXLINE - 14) + b"\r\n\r\n"),
     ("unterminated status over MAXLINE", b"HTTP/1.1 200 " + b"x" * MAXLINE),
     ("unterminated header over MAXLINE", b"HTTP/1.1 200 OK\r\nX: " + b"x" * MAXLINE),
@@ -386,10 +296,10 @@ def test_corpus_covers_every_outcome() -> None:
     [
         NGINX,
         many_headers(20),
-        head(b"Transfer-Encoding: chunked"),
+        block(b"Transfer-Encoding: chunked"),
         b"HTTP/1.1 100 Continue\r\n\r\n" + NGINX,
-        head(b"X-Empty:"),
-        head(b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"set-cookie: c=3"),
+        block(b"X-Empty:"),
+        block(b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"set-cookie: c=3"),
     ],
 )
 def test_httptools_parses_plain_heads_itself(raw: bytes) -> None:
@@ -402,18 +312,18 @@ def test_httptools_parses_plain_heads_itself(raw: bytes) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "folded",
-        "bare LF",
-        "length 5, 5",
-        "101",
+        "httpparse folded",
+        "httpparse bare LF",
+        "httpparse length list",
+        "httpparse 101",
         "multipart",
-        "HTTP/0.9",
+        "httpparse 0.9 status",
         "status 099",
         "blank line first",
-        "100 headers",
+        "httpparse 100 headers",
         "truncated headers",
         "chunked and length",
-        "latin-1 name",
+        "httpparse latin-1 name",
     ],
 )
 def test_httptools_hands_odd_heads_to_the_pure_parser(name: str) -> None:
@@ -468,7 +378,7 @@ FRAMING = [
     b"X-Empty:",
     b"X-Fold: a\r\n b",
 ]
-SEEDS = [case[1] for case in CORPUS if len(case[1]) < 4096] + [NGINX, head(b"Content-Length: 5")] * 10
+SEEDS = [case[1] for case in CORPUS if len(case[1]) < 4096] + [NGINX, block(b"Content-Length: 5")] * 10
 
 
 def mutate(rng: random.Random, raw: bytes) -> bytes:
