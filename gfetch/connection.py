@@ -23,8 +23,10 @@ from __future__ import annotations
 import http.client
 import socket
 import sys
+from collections import OrderedDict
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import _ssl_wrap_socket_and_match_hostname
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
@@ -44,7 +46,8 @@ parse_response_head = preferred_head_parser()  # httptools' when installed, unle
 class Connection:
     """A connection to one origin. ``str()`` reads like urllib3's, for error messages."""
 
-    __slots__ = ("host", "port", "tls", "sock", "verified", "served", "_data", "_pos", "_eof", "_reader")
+    __slots__ = ("host", "port", "tls", "sock", "verified", "served", "complete", "will_close", "_data", "_pos",
+                 "_eof")
 
     def __init__(self, host: str, port: int, tls: TLSSettings | None) -> None:
         self.host = host  # as the pool has it: a trailing dot kept for DNS
@@ -53,10 +56,11 @@ class Connection:
         self.sock: Any = None
         self.verified = False  # the server's certificate was verified
         self.served = 0  # responses begun on this connection
+        self.complete = False  # the current response was read to its end
+        self.will_close = False  # ... and said it is the last one
         self._data = b""
         self._pos = 0
         self._eof = False
-        self._reader: BodyReader | None = None
 
     def __str__(self) -> str:
         kind = "HTTPSConnection" if self.tls is not None else "HTTPConnection"
@@ -111,10 +115,9 @@ class Connection:
 
     def reusable(self) -> bool:
         """Whether the last response was read to its end and the connection may serve another."""
-        reader = self._reader
         return (
-            self.sock is not None and reader is not None and reader.complete and not reader.will_close
-            and not self._eof and self._pos == len(self._data)
+            self.sock is not None and self.complete and not self.will_close and not self._eof
+            and self._pos == len(self._data)
         )
 
     def close(self) -> None:
@@ -133,14 +136,16 @@ class Connection:
         """Read the response head (parking the greenlet under the socket's timeout)."""
         self._data = self._data[self._pos:]
         self._pos = 0
+        if not self._data:
+            self._fill()
         while True:
             parsed = parse_response_head(self._data, method, self._eof)
             if parsed is not None:
                 head, self._pos = parsed
                 self.served += 1
+                self.complete = False
                 return head
-            if not self._fill():
-                self._eof = True
+            self._fill()
 
     def _fill(self) -> bool:
         """Receive more bytes into the buffer; False at the end of the stream."""
@@ -167,8 +172,9 @@ class Connection:
         return data[pos:end]
 
     def body_reader(self, head: ResponseHead) -> BodyReader:
-        reader = self._reader = BodyReader(self, head)
-        return reader
+        """The file object the response to ``head`` is read from."""
+        self.will_close = head.will_close
+        return BodyReader(self, head)
 
 
 class BodyReader:
@@ -176,26 +182,27 @@ class BodyReader:
 
     ``read``, ``read1``, ``readinto``, ``readline`` and ``peek`` behave as a
     buffered reader's (a read returns what was asked for unless the stream
-    ends), over the connection's buffer. ``complete`` becomes true when the
-    message framing says the response has been read to its end.
+    ends), over the connection's buffer. The connection's ``complete``
+    becomes true when the message framing says the response has been read to
+    its end. (The reader refers to its connection, never the other way
+    round: no reference cycle for the garbage collector to find.)
     """
 
-    __slots__ = ("_conn", "closed", "complete", "will_close", "_remaining", "_chunk_state")
+    __slots__ = ("_conn", "closed", "_remaining", "_chunk_state")
 
     def __init__(self, conn: Connection, head: ResponseHead) -> None:
         self._conn = conn
         self.closed = False
-        self.will_close = head.will_close
         self._remaining = head.length if not head.chunked else None
         # Chunked: every readline() of the reader is a chunk-size or trailer line.
         self._chunk_state = "size" if head.chunked else None
-        self.complete = self._remaining == 0
+        conn.complete = self._remaining == 0
 
     def _count(self, data: bytes) -> bytes:
         if self._remaining is not None:
             self._remaining -= len(data)
             if self._remaining <= 0:
-                self.complete = True
+                self._conn.complete = True
         return data
 
     def read(self, n: int | None = -1) -> bytes:
@@ -263,7 +270,7 @@ class BodyReader:
                 self._chunk_state = "broken"
         elif state == "trailer" and line in (b"\r\n", b"\n"):
             self._chunk_state = "done"
-            self.complete = True
+            self._conn.complete = True
 
     def close(self) -> None:
         self.closed = True
@@ -308,3 +315,25 @@ class HeadResponse(http.client.HTTPResponse):
 
     def begin(self) -> None:
         """The head was parsed already."""
+
+    def header_dict(self) -> CaseInsensitiveDict[str]:
+        """requests' ``CaseInsensitiveDict(raw.headers)`` for this head, built in one pass.
+
+        As through urllib3's HTTPHeaderDict: a repeated name keeps its first
+        spelling and its values are joined with ", ".
+        """
+        store: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        for name, value in self._head.fields:
+            key = name.lower()
+            seen = store.get(key)
+            store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        headers._store = store
+        return headers
+
+    def sets_cookies(self) -> bool:
+        """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""
+        head = self._head
+        if head.first is None:
+            return True  # an odd head: let the cookie jar look for itself
+        return "set-cookie" in head.first or "set-cookie2" in head.first

@@ -20,15 +20,18 @@ connection that then goes back to the pool.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
 
 __all__ = [
+    "IndexedMessage",
     "ResponseHead",
     "encode_request",
     "first_values",
@@ -85,13 +88,39 @@ def first_values(fields: list[tuple[str, str]]) -> dict[str, str] | None:
     return None
 
 
-def message_from_fields(fields: Iterable[tuple[str, str]]) -> HTTPMessage:
-    """The HTTPMessage the email parser builds for plain ``fields``."""
-    msg = HTTPMessage()
-    for name, value in fields:
-        msg.set_raw(name, value)
+def message_from_fields(fields: Iterable[tuple[str, str]], indexed: bool = False) -> HTTPMessage:
+    """The HTTPMessage the email parser builds for plain ``fields``.
+
+    compat32's ``header_store_parse`` stores a (name, value) pair as it is,
+    so the list is the message's header list (``set_raw`` one by one makes
+    the same). ``indexed`` makes it an :class:`IndexedMessage`.
+    """
+    msg = IndexedMessage() if indexed else HTTPMessage()
+    msg._headers = headers = list(fields)  # type: ignore[attr-defined]
     msg.set_payload("")
+    if indexed:
+        msg.names = (headers, len(headers), {name.lower() for name, _ in headers})  # type: ignore[attr-defined]
     return msg
+
+
+class IndexedMessage(HTTPMessage):
+    """http.client's HTTPMessage that answers ``get_all`` for an absent name at once.
+
+    Cookie extraction asks every response for Set-Cookie2 and Set-Cookie;
+    the email package answers by lower-casing every header name twice. The
+    names are known from the parse; any change to the header list (a new
+    list, or a different length) makes the lookup fall back to the email
+    package's own.
+    """
+
+    names: tuple[list[Any], int, set[str]] | None = None
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        names = self.names
+        if names is not None and names[0] is self._headers and names[1] == len(names[0]):  # type: ignore[attr-defined]
+            if name.lower() not in names[2]:
+                return failobj
+        return super().get_all(name, failobj)
 
 
 # -- response heads ------------------------------------------------------
@@ -127,7 +156,7 @@ class ResponseHead:
     def to_message(self) -> HTTPMessage:
         """The head's headers as http.client's HTTPMessage (built once, on demand)."""
         if self.message is None:
-            self.message = message_from_fields(self.fields)
+            self.message = message_from_fields(self.fields, indexed=True)
         return self.message
 
 
@@ -323,7 +352,7 @@ def encode_request(
     target = target or "/"
     if match := _DISALLOWED_IN_TARGET(target):
         raise http.client.InvalidURL(f"URL can't contain control characters. {target!r} (found at least {match.group()!r})")
-    keys = {name.lower() if isinstance(name, str) else name.decode().lower() for name in headers}
+    keys, items = _header_view(headers)
     lines = [f"{method} {target} HTTP/1.1".encode("ascii")]
     if "host" not in keys:
         lines.append(b"Host: " + host_header.encode("ascii"))
@@ -344,12 +373,38 @@ def encode_request(
         lines.append(b"Content-Length: %d" % body_length)
     if "user-agent" not in keys:
         lines.append(b"User-Agent: " + user_agent.encode("latin-1"))
-    for name, value in headers.items():
-        line = _header_line(name, value)
+    cache = _header_lines
+    for item in items:
+        try:
+            line = cache[item]
+        except (KeyError, TypeError):  # new, or unhashable: validate and encode
+            line = _header_line(*item)
+            if len(cache) >= _MAX_CACHED_LINES:
+                cache.clear()
+            with contextlib.suppress(TypeError):
+                cache[item] = line
         if line is not None:
             lines.append(line)
     lines.append(b"\r\n")
     return b"\r\n".join(lines), chunked
+
+
+def _header_view(headers: Mapping[Any, Any]) -> tuple[Any, Any]:
+    """The lower-cased names and the (name, value) pairs of ``headers``.
+
+    requests' CaseInsensitiveDict keeps both in its ``_store`` (lower-cased
+    name -> (name, value)): read there, without a method call per header.
+    """
+    store = getattr(headers, "_store", None)
+    if type(store) in (dict, OrderedDict):
+        return store.keys(), store.values()
+    return {name.lower() if isinstance(name, str) else name.decode().lower() for name in headers}, headers.items()
+
+
+# Encoded header lines by (name, value): a fan-out sends the same few headers
+# with every request, so each is validated and encoded once.
+_header_lines: dict[tuple[Any, Any], bytes | None] = {}
+_MAX_CACHED_LINES = 4096
 
 
 def _header_line(name: Any, value: Any) -> bytes | None:

@@ -303,8 +303,15 @@ def _send_body(conn: Connection, chunks: Any, chunked: bool) -> None:
 
 
 def _headers(head: ResponseHead) -> HTTPHeaderDict:
+    """urllib3's headers of the response: what it builds from http.client's message."""
     if head.message is None:
-        return HTTPHeaderDict(head.fields)
+        headers = HTTPHeaderDict()
+        if len(head.first) == len(head.fields):  # type: ignore[arg-type]
+            # No name twice: each entry is [name, value], as HTTPHeaderDict.add makes it.
+            headers._container = {name.lower(): [name, value] for name, value in head.fields}
+        else:
+            headers.extend(head.fields)
+        return headers
     # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
     normalize = getattr(urllib3_connection, "_normalize_header_values", None)
     return HTTPHeaderDict(normalize(head.message) if normalize is not None else head.message.items())

@@ -25,9 +25,9 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
+import requests
 import requests.adapters
-from requests.exceptions import InvalidSchema
-from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager
 from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
@@ -35,10 +35,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
-from urllib3.util.url import _normalize_host, parse_url
+from urllib3.util.url import _normalize_host
 
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
+from gfetch.connection import HeadResponse
 from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.sockets import create_connection
@@ -182,14 +183,6 @@ class GreenRetry(Retry):
         return cls(**{name: getattr(retry, name) for name in _RETRY_PARAMS})
 
 
-def _hide_password(url: str) -> str:
-    parsed = parse_url(url)
-    if parsed.auth:
-        user = parsed.auth.split(":", 1)[0]
-        return parsed._replace(auth=f"{user}:***").url
-    return url
-
-
 TRANSPORTS = ("auto", "urllib3")
 # The pool options init_poolmanager sets itself; any other (an ssl_context,
 # socket_options, ...) was added by the user for urllib3: leave it to urllib3.
@@ -296,6 +289,33 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             self._tls_settings[verify] = settings
         return settings
 
+    def request_url(self, request: Any, proxies: Any) -> str:
+        """requests' choice of request target; without proxies, always the path."""
+        if not proxies:
+            return request.path_url  # type: ignore[no-any-return]
+        return super().request_url(request, proxies)  # type: ignore[no-any-return]
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """requests' Response; a response of gfetch's pool without Set-Cookie skips the cookie jar.
+
+        Discussion: requests' ``extract_cookies_to_jar`` wraps request and
+        response in mock objects and takes the jar's lock only to find no
+        Set-Cookie header: gfetch's pool knows that from the parsed head.
+        """
+        original = getattr(resp, "_original_response", None)
+        if type(original) is not HeadResponse or original.sets_cookies():
+            return super().build_response(req, resp)
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = original.header_dict()
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
+
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         """requests' check for urllib3's pools; a LeanPool was checked when it was made."""
         if not isinstance(conn, LeanPool):
@@ -303,9 +323,17 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         if proxy.lower().startswith("socks"):
-            raise InvalidSchema(
-                f"SOCKS proxies are not supported by gfetch: {_hide_password(proxy)}; use an HTTP(S) proxy"
-            )
+            if proxy not in self.proxy_manager:
+                from gfetch.socks import GreenSOCKSProxyManager  # it subclasses this module's classes
+
+                self.proxy_manager[proxy] = GreenSOCKSProxyManager(
+                    proxy,
+                    num_pools=self._pool_connections,
+                    maxsize=self._pool_maxsize,
+                    block=self._pool_block,
+                    **proxy_kwargs,
+                )
+            return self.proxy_manager[proxy]
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
         return manager

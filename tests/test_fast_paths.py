@@ -8,6 +8,7 @@ same inputs and compares.
 from __future__ import annotations
 
 import itertools
+import random
 import pickle
 
 import pytest
@@ -195,6 +196,7 @@ REPLIES = [
     b"HTTP/1.1 206 Partial\r\nContent-Type: multipart/byteranges; boundary=x\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 1\r\n\r\nz",
     b"HTTP/1.1 200 OK\r\nX-Padded:\t padded value \t\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Dup: 1\r\nContent-Type: text/plain\r\nx-dup: 2\r\nX-DUP: 3\r\nContent-Length: 0\r\n\r\n",
 ]
 
 
@@ -227,3 +229,34 @@ def test_response_heads_match_requests(reply, transport, original_class):
     assert type(got.raw._original_response) is original_class
     assert type(expected.raw._original_response) is not FastHTTPResponse
     assert seen(got) == seen(expected)
+
+
+# -- URLs prepare_url leaves as they are ---------------------------------------
+def test_canonical_urls_are_exactly_what_prepare_url_returns():
+    """Session.prepare_request skips requests' prepare_url for URLs it would
+    return unchanged: every URL the check accepts must come back identical
+    from requests' own prepare_url, and the check must accept the plain ones."""
+    from gfetch.session import _canonical_url
+
+    def prepared(url: str) -> str:
+        request = requests.PreparedRequest()
+        request.prepare_url(url, "")
+        return request.url
+
+    rng = random.Random(2)
+    alphabet = "aZ0-._~!$&'()*+,;=:@/?%#. \t\xe9"
+    hosts = ["example.com", "a.b", "127.0.0.1", "Example.com", "x-y.z", ".bad", "h", "a..b", "b.", "[::1]"]
+    ports = ["", ":8080", ":80", ":0", ":08", ":65535", ":65536", ":99999", ":9999", ":12345"]
+    accepted = 0
+    for _ in range(30_000):
+        url = (rng.choice(["http://", "https://", "HTTP://", "ftp://"]) + rng.choice(hosts) + rng.choice(ports)
+               + "/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))))
+        if _canonical_url(url):
+            accepted += 1
+            assert prepared(url) == url, url
+    assert accepted > 2_000
+    for plain in ("http://127.0.0.1:8080/json", "https://api.example.org/items/42?page=2&sort=name"):
+        assert _canonical_url(plain)
+    for odd in ("http://Example.com/", "http://h/a/../b", "http://h/%7e", "http://h/a#frag", "http://h/a b",
+                "http://h:0/", "http://user@h/", "http://[::1]/", "http://h/?", "http://h"):
+        assert not _canonical_url(odd), odd

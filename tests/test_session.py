@@ -480,14 +480,6 @@ def test_proxy_credentials_are_sent_to_the_proxy(session, server, proxy):
     assert "proxy-authorization" not in r.json()["headers"]
 
 
-def test_socks_proxy_is_rejected_clearly(session, server):
-    with pytest.raises(requests.exceptions.InvalidSchema, match="not supported") as info:
-        session.get(server.url("/json"), proxies={"http": "socks5://user:hunter2@127.0.0.1:1080"})
-    assert "hunter2" not in str(info.value)
-    with pytest.raises(requests.exceptions.InvalidSchema, match="not supported"):
-        session.get(server.url("/json"), proxies={"http": "socks5h://127.0.0.1:1080"})
-
-
 def test_trust_env_proxy_variables(server, proxy, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     with gfetch.Session() as sess:
