@@ -379,10 +379,12 @@ def encode_request(
             line = cache[item]
         except (KeyError, TypeError):  # new, or unhashable: validate and encode
             line = _header_line(*item)
-            if len(cache) >= _MAX_CACHED_LINES:
-                cache.clear()
-            with contextlib.suppress(TypeError):
-                cache[item] = line
+            # Only str and bytes values: 1, 1.0 and True are equal keys, written differently.
+            if type(item[1]) in _CACHED_VALUE_TYPES:
+                if len(cache) >= _MAX_CACHED_LINES:
+                    cache.clear()
+                with contextlib.suppress(TypeError):
+                    cache[item] = line
         if line is not None:
             lines.append(line)
     lines.append(b"\r\n")
@@ -405,6 +407,7 @@ def _header_view(headers: Mapping[Any, Any]) -> tuple[Any, Any]:
 # with every request, so each is validated and encoded once.
 _header_lines: dict[tuple[Any, Any], bytes | None] = {}
 _MAX_CACHED_LINES = 4096
+_CACHED_VALUE_TYPES = (str, bytes)
 
 
 def _header_line(name: Any, value: Any) -> bytes | None:

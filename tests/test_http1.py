@@ -635,3 +635,11 @@ def test_request_corpus_covers_both_outcomes() -> None:
     }
     assert results["SKIP_HEADER user-agent"][1].startswith(b"POST / HTTP/1.1\r\nHost: [::1]\r\n")
     assert {r[1] for r in results.values() if r[0] == "raised"} == {ValueError, UnicodeEncodeError}
+
+
+@pytest.mark.parametrize("value", [True, 1.0])
+def test_request_header_value_equal_to_an_earlier_one(value: Any) -> None:
+    """A value equal to an earlier one but of another type (1, True, 1.0) is written as urllib3 writes it."""
+    for headers in ({"X-One": 1}, {"X-One": value}):
+        args = ("http", "127.0.0.1", 8080, "GET", "/", None, headers, False)
+        assert outcome(gfetch_writes, *args) == outcome(urllib3_writes, *args)
