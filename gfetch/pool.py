@@ -60,6 +60,7 @@ from gfetch.connection import Connection, HeadResponse
 from gfetch.http1 import ResponseHead, encode_request
 from gfetch.tlscontext import TLSSettings
 from gfetch.poolqueue import GreenPoolQueue
+from gfetch.rawresponse import GreenHTTPResponse
 
 __all__ = ["LeanPool"]
 
@@ -222,7 +223,7 @@ class LeanPool:
             conn.sock.settimeout(Timeout.resolve_default_timeout(timeout.read_timeout))
             head_ = self._read_head(conn, method, url, timeout.read_timeout, may_retry)
             original = HeadResponse(conn.body_reader(head_), head_, method, url)
-            response = HTTPResponse(
+            response = GreenHTTPResponse(
                 body=original, headers=_headers(head_), status=head_.status, version=head_.version,
                 version_string="HTTP/1.1", reason=head_.reason, preload_content=preload_content,
                 decode_content=decode_content, original_response=original, pool=self,  # type: ignore[arg-type]

@@ -268,10 +268,18 @@ def test_stream_raw_read_and_connection_reuse(fresh_server):
 
 def test_streams_interleave_between_greenlets(session, server):
     order = []
+    begun: list[str] = []
+    both_begun = gfetch.Event()
 
     def consume(name: str) -> int:
         total = 0
         with session.get(server.url("/bytes/300000"), stream=True) as r:
+            # Both heads first: the in-process server thread may otherwise
+            # still be writing the second reply while the first streams.
+            begun.append(name)
+            if len(begun) == 2:
+                both_begun.set()
+            assert both_begun.wait(timeout=5)
             for chunk in r.iter_content(chunk_size=50000):
                 order.append(name)
                 total += len(chunk)
