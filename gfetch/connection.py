@@ -31,7 +31,7 @@ from urllib3.connection import _ssl_wrap_socket_and_match_hostname
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 
-from gfetch.http1 import ResponseHead, parse_response_head
+from gfetch.http1 import ResponseHead, preferred_head_parser
 from gfetch.sockets import create_connection
 from gfetch.tlscontext import TLSSettings, green_context
 
@@ -40,6 +40,7 @@ __all__ = ["BodyReader", "Connection", "HeadResponse"]
 _RECV_SIZE = 65536
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
+parse_response_head = preferred_head_parser()  # httptools' when installed, unless GFETCH_PARSER=python
 
 
 class Connection:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
@@ -33,11 +34,15 @@ __all__ = [
     "IndexedMessage",
     "ResponseHead",
     "encode_request",
+    "first_values",
     "message_from_fields",
     "parse_header_block",
     "parse_response_head",
+    "preferred_head_parser",
+    "set_framing",
 ]
 
+_CONTINUE = 100
 _SWITCHING_PROTOCOLS = 101
 _BLOCK_ENDS = (b"\r\n", b"\n")
 
@@ -64,13 +69,23 @@ def parse_header_block(
     """
     text = block.decode("iso-8859-1")
     fields = _fields(text)
-    if len(fields) == nlines - 1:
-        # Reversed, so the first occurrence of a name is the one kept.
-        first = {name.lower(): value for name, value in reversed(fields)}
-        ctype = first.get("content-type")
-        if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
-            return fields, first
+    if len(fields) == nlines - 1 and (first := first_values(fields)) is not None:
+        return fields, first
     return Parser(_class=HTTPMessage).parsestr(text)
+
+
+def first_values(fields: list[tuple[str, str]]) -> dict[str, str] | None:
+    """Lower-cased name -> first value for plain ``fields``; None when the email parser must read them.
+
+    None for a multipart or message Content-Type, with which the email
+    parser parses the empty body as MIME.
+    """
+    # Reversed, so the first occurrence of a name is the one kept.
+    first = {name.lower(): value for name, value in reversed(fields)}
+    ctype = first.get("content-type")
+    if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
+        return first
+    return None
 
 
 def message_from_fields(fields: Iterable[tuple[str, str]], indexed: bool = False) -> HTTPMessage:
@@ -164,12 +179,15 @@ def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[Re
         if status_end is None:
             return None
         version, status, reason = _status_line(data[pos:status_end])
+        # http.client checks the version of all it reads as a response (all
+        # but 100), before its headers.
+        version_number = _version_number(version) if status != _CONTINUE else 0
         block = _block_end(data, status_end, eof)
         if block is None:
             return None
         end, nlines = block
         if not 100 <= status < 200 or status == _SWITCHING_PROTOCOLS:
-            head = ResponseHead(_version_number(version), status, reason.strip())
+            head = ResponseHead(version_number, status, reason.strip())
             return _parse_headers(head, data[status_end:end], nlines, method), end
         pos = end  # an interim response: skip it
 
@@ -258,6 +276,11 @@ def _parse_headers(head: ResponseHead, block: bytes, nlines: int, method: str) -
         head.fields = parsed.items()
     else:
         head.fields, head.first = parsed
+    return set_framing(head, method)
+
+
+def set_framing(head: ResponseHead, method: str) -> ResponseHead:
+    """Set ``chunked``, ``length`` and ``will_close`` from the head's headers, as ``begin()`` does."""
     get = head.get
     transfer_encoding = get("transfer-encoding")
     head.chunked = bool(transfer_encoding) and transfer_encoding.lower() == "chunked"  # type: ignore[union-attr]
@@ -356,10 +379,12 @@ def encode_request(
             line = cache[item]
         except (KeyError, TypeError):  # new, or unhashable: validate and encode
             line = _header_line(*item)
-            if len(cache) >= _MAX_CACHED_LINES:
-                cache.clear()
-            with contextlib.suppress(TypeError):
-                cache[item] = line
+            # Only str and bytes values: 1, 1.0 and True are equal keys, written differently.
+            if type(item[1]) in _CACHED_VALUE_TYPES:
+                if len(cache) >= _MAX_CACHED_LINES:
+                    cache.clear()
+                with contextlib.suppress(TypeError):
+                    cache[item] = line
         if line is not None:
             lines.append(line)
     lines.append(b"\r\n")
@@ -382,6 +407,7 @@ def _header_view(headers: Mapping[Any, Any]) -> tuple[Any, Any]:
 # with every request, so each is validated and encoded once.
 _header_lines: dict[tuple[Any, Any], bytes | None] = {}
 _MAX_CACHED_LINES = 4096
+_CACHED_VALUE_TYPES = (str, bytes)
 
 
 def _header_line(name: Any, value: Any) -> bytes | None:
@@ -404,3 +430,25 @@ def _header_line(name: Any, value: Any) -> bytes | None:
     if _illegal_header_value(raw_value):
         raise ValueError(f"Invalid header value {raw_value!r}")
     return raw_name + b": " + raw_value
+
+
+# -- the parser gfetch uses ------------------------------------------------
+def preferred_head_parser() -> Callable[[bytes, str, bool], tuple[ResponseHead, int] | None]:
+    """httptools' head parser (``gfetch[speedups]``) when importable, else :func:`parse_response_head`.
+
+    ``GFETCH_PARSER=python`` picks the pure parser; ``GFETCH_PARSER=httptools``
+    insists on httptools' and so raises ModuleNotFoundError without it.
+    Both give identical results (see gfetch.http1_httptools).
+    """
+    choice = os.environ.get("GFETCH_PARSER", "auto")
+    if choice not in ("auto", "python", "httptools"):
+        raise ValueError(f"GFETCH_PARSER={choice!r}: use 'auto', 'python' or 'httptools'")
+    if choice == "python":
+        return parse_response_head
+    try:
+        from gfetch.http1_httptools import parse_response_head as parse_with_httptools
+    except ModuleNotFoundError:
+        if choice == "httptools":
+            raise
+        return parse_response_head
+    return parse_with_httptools
