@@ -40,7 +40,7 @@ __all__ = ["BodyReader", "Connection", "HeadResponse"]
 _RECV_SIZE = 65536
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
-parse_response_head = preferred_head_parser()  # httptools' when installed, unless GFETCH_PARSER=python
+parse_response_head = preferred_head_parser()  # GFETCH_PARSER=httptools picks httptools'
 
 
 class Connection:

@@ -434,21 +434,19 @@ def _header_line(name: Any, value: Any) -> bytes | None:
 
 # -- the parser gfetch uses ------------------------------------------------
 def preferred_head_parser() -> Callable[[bytes, str, bool], tuple[ResponseHead, int] | None]:
-    """httptools' head parser (``gfetch[speedups]``) when importable, else :func:`parse_response_head`.
+    """The head parser gfetch's transport uses: :func:`parse_response_head`, unless ``GFETCH_PARSER=httptools``.
 
-    ``GFETCH_PARSER=python`` picks the pure parser; ``GFETCH_PARSER=httptools``
-    insists on httptools' and so raises ModuleNotFoundError without it.
-    Both give identical results (see gfetch.http1_httptools).
+    Both give identical results (see gfetch.http1_httptools). The pure one is
+    the default because it is the faster (benchmarks/bench_parse.py: httptools
+    calls back into Python for every header); ``GFETCH_PARSER=httptools``
+    (the ``gfetch[httptools]`` extra) is there to cross-check, and raises
+    ModuleNotFoundError without the package.
     """
-    choice = os.environ.get("GFETCH_PARSER", "auto")
-    if choice not in ("auto", "python", "httptools"):
-        raise ValueError(f"GFETCH_PARSER={choice!r}: use 'auto', 'python' or 'httptools'")
+    choice = os.environ.get("GFETCH_PARSER", "python")
+    if choice not in ("python", "httptools"):
+        raise ValueError(f"GFETCH_PARSER={choice!r}: use 'python' or 'httptools'")
     if choice == "python":
         return parse_response_head
-    try:
-        from gfetch.http1_httptools import parse_response_head as parse_with_httptools
-    except ModuleNotFoundError:
-        if choice == "httptools":
-            raise
-        return parse_response_head
+    from gfetch.http1_httptools import parse_response_head as parse_with_httptools
+
     return parse_with_httptools

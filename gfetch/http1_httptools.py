@@ -1,6 +1,6 @@
 """Response heads parsed by httptools (llhttp), with the pure parser's results exactly.
 
-Layer 3 helper. Imports the stdlib, httptools (the ``gfetch[speedups]``
+Layer 3 helper. Imports the stdlib, httptools (the ``gfetch[httptools]``
 extra) and gfetch.http1. :func:`parse_response_head` has the contract of
 :func:`gfetch.http1.parse_response_head`, and gives the same answer for
 every input, exceptions and "need more" included.
@@ -46,7 +46,7 @@ try:
     from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 except ModuleNotFoundError as e:
     raise ModuleNotFoundError(
-        "gfetch.http1_httptools needs httptools: pip install 'gfetch[speedups]'", name=e.name
+        "gfetch.http1_httptools needs httptools: pip install 'gfetch[httptools]'", name=e.name
     ) from e
 
 from gfetch import http1
