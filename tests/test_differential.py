@@ -255,7 +255,8 @@ COOKIES = [
 # path -> (reply, close); the reply closes the connection where the framing needs it to.
 STATIC: dict[str, Reply] = {
     "/length": (sized(TEXT, "Content-Type: text/plain; charset=utf-8"), False),
-    "/length-close": (sized(TEXT, "Connection: close"), True),
+    # The server leaves these open: closing them is the client's decision, seen in the connection counts.
+    "/length-close": (sized(TEXT, "Connection: close"), False),
     "/empty": (sized(b""), False),
     "/big": (sized(BIG, "Content-Type: application/octet-stream"), False),
     "/chunked": (chunked(b"first line\nsec", b"ond line\r\nthird\n", b"\nlast without newline"), False),
@@ -263,7 +264,7 @@ STATIC: dict[str, Reply] = {
     "/chunked-trailers": (chunked(b"hello", b"world", trailers=("X-Trailer: t", "X-Other: o")), False),
     "/chunked-big": (chunked(*[BIG[i:i + 7001] for i in range(0, len(BIG), 7001)]), False),
     "/close-delimited": (reply("HTTP/1.1 200 OK", "Content-Type: text/plain", body=TEXT), True),
-    "/http10": (sized(TEXT, status_line="HTTP/1.0 200 OK"), True),
+    "/http10": (sized(TEXT, status_line="HTTP/1.0 200 OK"), False),
     "/http10-keep-alive": (sized(TEXT, "Connection: keep-alive", status_line="HTTP/1.0 200 OK"), False),
     "/http10-close-delimited": (reply("HTTP/1.0 200 OK", body=TEXT), True),
     "/head": (reply("HTTP/1.1 200 OK", "Content-Type: text/html", "Content-Length: 1234"), False),
@@ -284,6 +285,15 @@ STATIC: dict[str, Reply] = {
     "/bad-chunk": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\nzz\r\n"), True),
     "/chunked-cut": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\n3\r\nab"), True),
     "/leftover": (sized(b"hello") + b"EXTRA", True),
+    "/bad-gzip": (sized(b"not gzip at all", "Content-Encoding: gzip"), False),
+    "/bad-length": (reply("HTTP/1.1 200 OK", "Content-Length: abc", body=TEXT), True),
+    "/two-lengths": (reply("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 6", body=b"hello!"), True),
+    "/chunked-and-length": (chunked(b"hello", lines=("Content-Length: 3",)), False),
+    "/te-not-only-chunked": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked", body=TEXT), True),
+    "/no-reason": (sized(TEXT, status_line="HTTP/1.1 200"), False),
+    "/long-reason": (sized(TEXT, status_line="HTTP/1.1 299 Very  Odd\tReason "), False),
+    "/http12": (sized(TEXT, status_line="HTTP/1.2 200 OK"), False),
+    "/lf-only": (b"HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\nhello", False),
 }
 
 
