@@ -173,7 +173,11 @@ class RawServer:
     """
 
     def __init__(
-        self, behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, read_head: bool = True,
+        self,
+        behaviour: Behaviour,
+        *,
+        tls: ssl.SSLContext | None = None,
+        read_head: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
         self._behaviour = behaviour

@@ -68,7 +68,11 @@ def describe(exc: BaseException) -> tuple[list[str], str]:
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 20:
         chain.append(normalise(f"{type(cause).__module__}.{type(cause).__qualname__}"))
-        cause = cause.__cause__ if cause.__cause__ is not None or cause.__suppress_context__ else cause.__context__
+        cause = (
+            cause.__cause__
+            if cause.__cause__ is not None or cause.__suppress_context__
+            else cause.__context__
+        )
     return chain, normalise(str(exc))
 
 
@@ -82,7 +86,9 @@ def observe_head(response: requests.Response) -> dict[str, Any]:
         "headers": list(response.headers.items()),
         "raw.headers": list(raw.headers.items()),
         "msg": original.msg.items() if original is not None else None,
-        "cookies": sorted((c.name, c.value, c.domain, c.path, c.secure, _expiry(c.expires)) for c in response.cookies),
+        "cookies": sorted(
+            (c.name, c.value, c.domain, c.path, c.secure, _expiry(c.expires)) for c in response.cookies
+        ),
         "url": response.url,
         "history": [(r.status_code, r.url, r.headers.get("Location")) for r in response.history],
         "encoding": response.encoding,
@@ -148,8 +154,9 @@ READS: dict[str, Callable[[requests.Response], Any]] = {
 }
 
 
-def exchange(session: requests.Session, method: str, url: str, read: Callable[[requests.Response], Any],
-             **kwargs: Any) -> dict[str, Any]:
+def exchange(
+    session: requests.Session, method: str, url: str, read: Callable[[requests.Response], Any], **kwargs: Any
+) -> dict[str, Any]:
     """One request and what it shows: head, body as ``read`` sees it, state after; or the exception."""
     seen: dict[str, Any] = {}
     try:
@@ -175,8 +182,11 @@ def assert_all_equal(results: dict[str, Any]) -> None:
     (first, expected), *others = results.items()
     for transport, got in others:
         if isinstance(expected, dict):  # name the differing attributes
-            differing = {key: (expected.get(key), got.get(key)) for key in expected.keys() | got.keys()
-                         if expected.get(key) != got.get(key)}
+            differing = {
+                key: (expected.get(key), got.get(key))
+                for key in expected.keys() | got.keys()
+                if expected.get(key) != got.get(key)
+            }
             assert not differing, f"{first} vs {transport}: {differing}"
         assert got == expected, f"{first} vs {transport}"
 
@@ -192,10 +202,14 @@ def sized(body: bytes, *lines: str, status_line: str = "HTTP/1.1 200 OK") -> byt
     return reply(status_line, *lines, f"Content-Length: {len(body)}", body=body)
 
 
-def chunked(*pieces: bytes, extensions: str = "", trailers: tuple[str, ...] = (), lines: tuple[str, ...] = ()) -> bytes:
+def chunked(
+    *pieces: bytes, extensions: str = "", trailers: tuple[str, ...] = (), lines: tuple[str, ...] = ()
+) -> bytes:
     frames = b"".join(b"%x%s\r\n%s\r\n" % (len(p), extensions.encode(), p) for p in pieces)
     end = "".join(f"{t}\r\n" for t in trailers).encode()
-    return reply("HTTP/1.1 200 OK", *lines, "Transfer-Encoding: chunked", body=frames + b"0\r\n" + end + b"\r\n")
+    return reply(
+        "HTTP/1.1 200 OK", *lines, "Transfer-Encoding: chunked", body=frames + b"0\r\n" + end + b"\r\n"
+    )
 
 
 TEXT = b"first line\nsecond line\r\nthird\n\nlast without newline"
@@ -221,8 +235,12 @@ def _deflate_raw(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)  # the same bytes on every call
+
+
 ENCODED: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": gzip.compress,
+    "gzip": _gzip,
     "deflate": zlib.compress,
     "deflate-raw": _deflate_raw,
     "br": lambda data: _brotli().compress(data),
@@ -262,7 +280,7 @@ STATIC: dict[str, Reply] = {
     "/chunked": (chunked(b"first line\nsec", b"ond line\r\nthird\n", b"\nlast without newline"), False),
     "/chunked-extensions": (chunked(b"hello", b" ", b"world", extensions=";name=value;flag"), False),
     "/chunked-trailers": (chunked(b"hello", b"world", trailers=("X-Trailer: t", "X-Other: o")), False),
-    "/chunked-big": (chunked(*[BIG[i:i + 7001] for i in range(0, len(BIG), 7001)]), False),
+    "/chunked-big": (chunked(*[BIG[i : i + 7001] for i in range(0, len(BIG), 7001)]), False),
     "/close-delimited": (reply("HTTP/1.1 200 OK", "Content-Type: text/plain", body=TEXT), True),
     "/http10": (sized(TEXT, status_line="HTTP/1.0 200 OK"), False),
     "/http10-keep-alive": (sized(TEXT, "Connection: keep-alive", status_line="HTTP/1.0 200 OK"), False),
@@ -273,21 +291,48 @@ STATIC: dict[str, Reply] = {
     "/304": (reply("HTTP/1.1 304 Not Modified", 'ETag: "x"', "Content-Length: 99"), False),
     "/100-continue": (b"HTTP/1.1 100 Continue\r\n\r\n" + sized(TEXT), False),
     "/404": (sized(b"not here", "Content-Type: text/plain", status_line="HTTP/1.1 404 Not Found"), False),
-    "/cookies": (reply("HTTP/1.1 200 OK", *[f"Set-Cookie: {c}" for c in COOKIES], "Content-Length: 0"), False),
-    "/headers": (reply("HTTP/1.1 200 OK", "X-Dup: 1", "x-dup: 2", "X-Folded: one", " two", "X-Empty:",
-                       "X-Padded:\t padded \t", "X-Latin: caf\xe9", "Content-Length: 2", body=b"ok"), False),
+    "/cookies": (
+        reply("HTTP/1.1 200 OK", *[f"Set-Cookie: {c}" for c in COOKIES], "Content-Length: 0"),
+        False,
+    ),
+    "/headers": (
+        reply(
+            "HTTP/1.1 200 OK",
+            "X-Dup: 1",
+            "x-dup: 2",
+            "X-Folded: one",
+            " two",
+            "X-Empty:",
+            "X-Padded:\t padded \t",
+            "X-Latin: caf\xe9",
+            "Content-Length: 2",
+            body=b"ok",
+        ),
+        False,
+    ),
     "/latin-1": (sized("café".encode("latin-1"), "Content-Type: text/plain; charset=latin-1"), False),
     "/no-charset": (sized("<p>café</p>".encode(), "Content-Type: text/html"), False),
     "/json": (sized(b'{"a": "\xc3\xa9"}', "Content-Type: application/json"), False),
-    "/gzip-chunked": (chunked(gzip.compress(TEXT * 50)[:100], gzip.compress(TEXT * 50)[100:],
-                              lines=("Content-Encoding: gzip",)), False),
+    "/gzip-chunked": (
+        chunked(_gzip(TEXT * 50)[:100], _gzip(TEXT * 50)[100:], lines=("Content-Encoding: gzip",)),
+        False,
+    ),
     "/short-body": (sized(b"x" * 100)[:-90], True),
-    "/bad-chunk": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\nzz\r\n"), True),
-    "/chunked-cut": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\n3\r\nab"), True),
+    "/bad-chunk": (
+        reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\nzz\r\n"),
+        True,
+    ),
+    "/chunked-cut": (
+        reply("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", body=b"5\r\nhello\r\n3\r\nab"),
+        True,
+    ),
     "/leftover": (sized(b"hello") + b"EXTRA", True),
     "/bad-gzip": (sized(b"not gzip at all", "Content-Encoding: gzip"), False),
     "/bad-length": (reply("HTTP/1.1 200 OK", "Content-Length: abc", body=TEXT), True),
-    "/two-lengths": (reply("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 6", body=b"hello!"), True),
+    "/two-lengths": (
+        reply("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 6", body=b"hello!"),
+        True,
+    ),
     "/chunked-and-length": (chunked(b"hello", lines=("Content-Length: 3",)), False),
     "/te-not-only-chunked": (reply("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, chunked", body=TEXT), True),
     "/no-reason": (sized(TEXT, status_line="HTTP/1.1 200"), False),
@@ -307,8 +352,12 @@ def _echo(peer: Peer, request: bytes) -> Reply:
     method, target = _request_line(request)
     head, _, body = request.partition(b"\r\n\r\n")
     ctype = re.search(rb"(?im)^content-type: *(.*)\r$", head)
-    seen = {"method": method, "target": target, "body": body.decode("latin-1"),
-            "type": ctype.group(1).decode() if ctype else None}
+    seen = {
+        "method": method,
+        "target": target,
+        "body": body.decode("latin-1"),
+        "type": ctype.group(1).decode() if ctype else None,
+    }
     return sized(json.dumps(seen).encode(), "Content-Type: application/json"), False
 
 
@@ -317,8 +366,11 @@ def _redirect(peer: Peer, request: bytes) -> Reply:
     _, target = _request_line(request)
     _, _, code, kind = target.split("/")
     port = peer.sock.getsockname()[1]
-    location = {"relative": "/echo?from=" + code, "absolute": f"http://127.0.0.1:{port}/echo?abs",
-                "dot": "../../echo?dot"}[kind]
+    location = {
+        "relative": "/echo?from=" + code,
+        "absolute": f"http://127.0.0.1:{port}/echo?abs",
+        "dot": "../../echo?dot",
+    }[kind]
     return reply(f"HTTP/1.1 {code} Moved", f"Location: {location}", "Content-Length: 4", body=b"gone"), False
 
 
@@ -350,15 +402,25 @@ def corpus() -> Iterator[RawServer]:
 
 @pytest.fixture(scope="module")
 def tls_corpus(ca: trustme.CA) -> Iterator[RawServer]:
-    with RawServer(keep_alive(_route), read_head=False, tls=server_context(ca.issue_cert("127.0.0.1"))) as server:
+    with RawServer(
+        keep_alive(_route), read_head=False, tls=server_context(ca.issue_cert("127.0.0.1"))
+    ) as server:
         yield server
 
 
 # -- responses -----------------------------------------------------------------------------------
 
-BODY_PATHS = [p for p in STATIC if p not in ("/head", "/head-chunked", "/204", "/304", "/cookies", "/leftover")]
-BODY_PATHS += ["/reset-mid-body", "/encoded/gzip", "/encoded/deflate", "/encoded/deflate-raw", "/encoded/br",
-               "/encoded/zstd"]
+BODY_PATHS = [
+    p for p in STATIC if p not in ("/head", "/head-chunked", "/204", "/304", "/cookies", "/leftover")
+]
+BODY_PATHS += [
+    "/reset-mid-body",
+    "/encoded/gzip",
+    "/encoded/deflate",
+    "/encoded/deflate-raw",
+    "/encoded/br",
+    "/encoded/zstd",
+]
 
 
 @pytest.mark.parametrize("path", BODY_PATHS, ids=str)
@@ -366,25 +428,41 @@ def test_bodies_read_every_way(path: str, corpus: RawServer) -> None:
     """Each reading style in turn on one session (so also after a body read partly and closed)."""
     if path.startswith("/encoded/"):
         ENCODED[path.rsplit("/", 1)[1]](b"")  # skips when the decoder's package is missing
-    results = through_each(TRANSPORTS, lambda s: {
-        name: exchange(s, "GET", corpus.url(path), read, stream=True) for name, read in READS.items()
-    })
+    results = through_each(
+        TRANSPORTS,
+        lambda s: {
+            name: exchange(s, "GET", corpus.url(path), read, stream=True) for name, read in READS.items()
+        },
+    )
     assert_all_equal(results)
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("HEAD", "/head"), ("HEAD", "/head-chunked"), ("GET", "/204"), ("GET", "/304"), ("GET", "/cookies"),
-     ("GET", "/leftover"), ("HEAD", "/length"), ("GET", "/100-continue"), ("GET", "/headers")],
+    [
+        ("HEAD", "/head"),
+        ("HEAD", "/head-chunked"),
+        ("GET", "/204"),
+        ("GET", "/304"),
+        ("GET", "/cookies"),
+        ("GET", "/leftover"),
+        ("HEAD", "/length"),
+        ("GET", "/100-continue"),
+        ("GET", "/headers"),
+    ],
 )
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "preload"])
 def test_heads_and_bodiless_responses(method: str, path: str, stream: bool, corpus: RawServer) -> None:
-    results = through_each(TRANSPORTS, lambda s: exchange(s, method, corpus.url(path), _content, stream=stream))
+    results = through_each(
+        TRANSPORTS, lambda s: exchange(s, method, corpus.url(path), _content, stream=stream)
+    )
     assert_all_equal(results)
     assert "raised" not in results["auto"]
 
 
-@pytest.mark.parametrize("path", ["/length", "/chunked-trailers", "/close-delimited", "/encoded/gzip", "/cookies"])
+@pytest.mark.parametrize(
+    "path", ["/length", "/chunked-trailers", "/close-delimited", "/encoded/gzip", "/cookies"]
+)
 def test_over_tls(path: str, tls_corpus: RawServer, ca_file: str) -> None:
     results = through_each(
         TRANSPORTS, lambda s: exchange(s, "GET", tls_corpus.url(path), _content, stream=True, verify=ca_file)
@@ -397,9 +475,16 @@ def test_over_tls(path: str, tls_corpus: RawServer, ca_file: str) -> None:
 @pytest.mark.parametrize("kind", ["relative", "absolute", "dot"])
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
 def test_redirects(code: int, kind: str, method: str, corpus: RawServer) -> None:
-    results = through_each(TRANSPORTS, lambda s: exchange(
-        s, method, corpus.url(f"/redirect/{code}/{kind}"), _content, data=b"payload" if method != "GET" else None,
-    ))
+    results = through_each(
+        TRANSPORTS,
+        lambda s: exchange(
+            s,
+            method,
+            corpus.url(f"/redirect/{code}/{kind}"),
+            _content,
+            data=b"payload" if method != "GET" else None,
+        ),
+    )
     assert_all_equal(results)
     echoed = json.loads(results["auto"]["body"][0])
     turns_to_get = code in (302, 303) or (code == 301 and method == "POST")  # requests' rebuild_method
@@ -449,8 +534,12 @@ def test_interim_103_is_skipped_only_by_the_lean_path() -> None:
     response (leaving the real one unread); the lean path skips every 1xx but 101."""
     early_hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
 
-    with RawServer(keep_alive(lambda peer, request: (early_hints + sized(TEXT), True)), read_head=False) as server:
-        results = through_each(TRANSPORTS, lambda s: exchange(s, "GET", server.url("/"), _content, stream=True))
+    with RawServer(
+        keep_alive(lambda peer, request: (early_hints + sized(TEXT), True)), read_head=False
+    ) as server:
+        results = through_each(
+            TRANSPORTS, lambda s: exchange(s, "GET", server.url("/"), _content, stream=True)
+        )
     assert results["urllib3"] == results["requests"]
     assert (results["requests"]["status_code"], results["requests"]["body"][0]) == (103, b"")
     assert (results["auto"]["status_code"], results["auto"]["body"][0]) == (200, TEXT)
@@ -498,8 +587,10 @@ def test_faults_fail_alike(fault: Fault, lab: Lab) -> None:
     results = through_each(transports, _fault_call(fault, fault.serve(lab), lab.ca_file))
     assert results["auto"][0][0].endswith(fault.error.__qualname__)
     if fault.name in RACY:
-        results = {transport: (chain[0], bool(re.search(fault.match, message)))
-                   for transport, (chain, message) in results.items()}
+        results = {
+            transport: (chain[0], bool(re.search(fault.match, message)))
+            for transport, (chain, message) in results.items()
+        }
     assert_all_equal(results)
 
 
@@ -540,23 +631,40 @@ SHAPES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "POST str": ("POST", "/", {"data": "caf\u00e9 au lait"}),
     "POST json": ("POST", "/", {"json": {"a": [1, 2, {"b": None}], "u": "\u00fc"}}),
     "POST form dict": ("POST", "/", {"data": {"k": "v w", "u": "\u00fc&=?", "l": ["1", "2"]}}),
-    "POST multipart": ("POST", "/", {"files": lambda: {"f": ("a.txt", b"file body\r\n"), "g": io.BytesIO(b"g")},
-                                     "data": {"field": "value"}}),
+    "POST multipart": (
+        "POST",
+        "/",
+        {
+            "files": lambda: {"f": ("a.txt", b"file body\r\n"), "g": io.BytesIO(b"g")},
+            "data": {"field": "value"},
+        },
+    ),
     "POST file object": ("POST", "/", {"data": "FILE"}),
     "POST generator (chunked)": ("POST", "/", {"data": "GENERATOR"}),
     "POST empty bytes": ("POST", "/", {"data": b""}),
     "POST nothing": ("POST", "/", {}),
     "PUT": ("PUT", "/", {"data": b"put body"}),
     "PATCH": ("PATCH", "/", {"json": [1, 2]}),
-    "params unicode and reserved": ("GET", "/search", {"params": {"q": "\u00fc &=?/#+%", "l": ["a", "b"], "e": ""}}),
+    "params unicode and reserved": (
+        "GET",
+        "/search",
+        {"params": {"q": "\u00fc &=?/#+%", "l": ["a", "b"], "e": ""}},
+    ),
     "params merged with a query": ("GET", "/p?x=1&y", {"params": {"z": "2"}}),
-    "path needing percent-encoding": ("GET", "/a b/\u00fc/[x]/%7e/%2f/|{}^`\"<>", {}),
+    "path needing percent-encoding": ("GET", '/a b/\u00fc/[x]/%7e/%2f/|{}^`"<>', {}),
     "headers set": ("GET", "/", {"headers": {"X-One": "1", "X-Bytes": b"raw\xe9", "Accept": "text/plain"}}),
-    "headers removed": ("GET", "/", {"headers": {"Accept-Encoding": None, "User-Agent": None, "Accept": None,
-                                                 "Connection": None}}),
+    "headers removed": (
+        "GET",
+        "/",
+        {"headers": {"Accept-Encoding": None, "User-Agent": None, "Accept": None, "Connection": None}},
+    ),
     "Host header set": ("GET", "/", {"headers": {"Host": "example.test"}}),
     "Content-Length set": ("POST", "/", {"data": b"abc", "headers": {"Content-Length": "3"}}),
-    "Transfer-Encoding set": ("POST", "/", {"data": "GENERATOR", "headers": {"Transfer-Encoding": "chunked"}}),
+    "Transfer-Encoding set": (
+        "POST",
+        "/",
+        {"data": "GENERATOR", "headers": {"Transfer-Encoding": "chunked"}},
+    ),
     "auth": ("GET", "/", {"auth": ("user", "p\u00e4ss:word")}),
     "auth in URL": ("GET", "/", {"userinfo": "user:secret@"}),
     "cookies": ("GET", "/", {"cookies": {"a": "1", "b": "x y"}}),
@@ -592,8 +700,11 @@ def _ipv6() -> bool:
     return True
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(
-    not _ipv6(), reason="no IPv6 loopback"))], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(not _ipv6(), reason="no IPv6 loopback"))],
+    ids=["ipv4", "ipv6"],
+)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_request_bytes_are_identical(shape: str, host: str, tmp_path: Any) -> None:
     received: list[bytes] = []
@@ -602,7 +713,7 @@ def test_request_bytes_are_identical(shape: str, host: str, tmp_path: Any) -> No
             with _session(transport) as session:
                 _send(session, server.url(""), shape, tmp_path)
     assert len(received) == len(TRANSPORTS)
-    wire = dict(zip(TRANSPORTS, map(_without_boundary, received)))
+    wire = dict(zip(TRANSPORTS, map(_without_boundary, received), strict=True))
     assert_all_equal(wire)
 
 
@@ -616,5 +727,5 @@ def test_session_headers_and_overrides_on_the_wire() -> None:
 
     with RawServer(keep_alive(_recorder(received)), read_head=False) as server:
         through_each(TRANSPORTS, call)
-    assert_all_equal(dict(zip(TRANSPORTS, received)))
+    assert_all_equal(dict(zip(TRANSPORTS, received, strict=True)))
     assert b"X-Override: request\r\n" in received[0] and b"X-Removed" not in received[0]

@@ -22,6 +22,7 @@ import trustme
 from _rawserver import Peer, RawServer, head, keep_alive
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
+from test_faults import BOUND, _wait_for
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
@@ -32,7 +33,6 @@ from gfetch.pool import LeanPool
 from gfetch.transport import GreenHTTPConnectionPool, GreenHTTPSConnectionPool
 
 TIMEOUT = 5.0
-BOUND = 5.0  # generous: catches hangs and serialisation, not slowness
 DELAY = 0.2  # how long /slow holds its reply
 
 TRANSPORTS = ["auto", "urllib3"]
@@ -90,19 +90,14 @@ def origin(no_fd_leak: None) -> Iterator[Origin]:
         yield origin
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = BOUND) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        gfetch.sleep(0.01)
-    return True
-
-
 def _concurrently(session: requests.Session, urls: list[str]) -> list[bytes]:
     """GET ``urls`` at once, each in its own greenlet; their bodies in order."""
     glets = [gfetch.spawn(session.get, url, timeout=TIMEOUT) for url in urls]
     return [glet.get(timeout=BOUND).content for glet in glets]
+
+
+def _session(transport: str) -> requests.Session:
+    return requests.Session() if transport == "requests" else gfetch.Session(transport=transport)
 
 
 def _lean(response: requests.Response) -> bool:
@@ -192,8 +187,9 @@ def test_connection_closed_by_the_server_while_idle(transport: str, method: str,
     with origin.server, gfetch.Session(transport=transport) as session:
         assert session.get(origin.url("/"), timeout=TIMEOUT).content == b"first"
         assert _wait_for(closed.is_set)
-        response = session.request(method, origin.url("/next"), data=b"body" if method == "POST" else None,
-                                   timeout=TIMEOUT)
+        response = session.request(
+            method, origin.url("/next"), data=b"body" if method == "POST" else None, timeout=TIMEOUT
+        )
         assert response.content == b"again"
     assert origin.connections == 2
     assert [len(origin.received[i]) for i in (0, 1)] == [1, 1]
@@ -202,6 +198,7 @@ def test_connection_closed_by_the_server_while_idle(transport: str, method: str,
 
 def test_stale_connection_is_retried_once_only(no_fd_leak: None) -> None:
     """A GET whose retry also meets a closed connection fails as requests reports it."""
+
     def reply_for(peer: Peer, request: bytes) -> tuple[bytes, bool]:
         if peer.index == 0:
             peer.send(ok(b"first"))
@@ -238,7 +235,9 @@ def _read_part(session: requests.Session, origin: Origin) -> requests.Response:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("finish", ["close", "unread"])
-def test_partly_read_response_never_returns_its_connection(transport: str, finish: str, no_fd_leak: None) -> None:
+def test_partly_read_response_never_returns_its_connection(
+    transport: str, finish: str, no_fd_leak: None
+) -> None:
     """A body read in part (then closed, or left unread while the next request runs) keeps
     its connection out of the pool; the next request gets a complete response on a new one."""
     verdicts: list[bool] = []
@@ -264,8 +263,7 @@ def test_release_conn_after_a_partial_read(transport: str, no_fd_leak: None) -> 
     verdicts: list[bool] = []
     origin = _half_read_origin(verdicts)
     lean = transport == "auto"
-    with origin.server, (requests.Session() if transport == "requests" else gfetch.Session(transport=transport)) \
-            as session:
+    with origin.server, _session(transport) as session:
         _read_part(session, origin).raw.release_conn()
         if lean:
             assert session.get(origin.url("/"), timeout=TIMEOUT).content == b"whole"
@@ -310,7 +308,9 @@ def test_connection_is_not_reused_after(ending: str, no_fd_leak: None) -> None:
 def test_http10_keep_alive_is_reused(origin: Origin) -> None:
     """An HTTP/1.0 reply that asks for keep-alive keeps its connection (the control for the above)."""
     origin._reply_for = lambda peer, request: (
-        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\ndone", False)
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\ndone",
+        False,
+    )
     with gfetch.Session() as session:
         assert [session.get(origin.url("/"), timeout=TIMEOUT).content for _ in range(3)] == [b"done"] * 3
     assert origin.connections == 1
@@ -351,8 +351,9 @@ def test_which_path_serves_a_request(configure: str, origin: Origin) -> None:
 
 
 @pytest.mark.parametrize(("value", "lean"), [("urllib3", False), ("auto", True)])
-def test_gfetch_transport_environment_variable(value: str, lean: bool, origin: Origin,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gfetch_transport_environment_variable(
+    value: str, lean: bool, origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GFETCH_TRANSPORT", value)
     with gfetch.Session() as session:
         assert _lean(session.get(origin.url("/"), timeout=TIMEOUT)) is lean
@@ -372,7 +373,9 @@ def test_http_proxy_goes_through_urllib3(origin: Origin) -> None:
     with ProxyServer() as proxy, gfetch.Session() as session:
         response = session.get(origin.url("/proxied"), proxies={"http": proxy.url}, timeout=TIMEOUT)
         direct = session.get(origin.url("/direct"), timeout=TIMEOUT)
-    assert response.content == b"proxied" and [seen[:2] for seen in proxy.seen] == [("GET", origin.url("/proxied"))]
+    assert response.content == b"proxied" and [seen[:2] for seen in proxy.seen] == [
+        ("GET", origin.url("/proxied"))
+    ]
     assert type(response.raw._pool) is GreenHTTPConnectionPool and not _lean(response)
     assert _lean(direct)
 
@@ -380,7 +383,8 @@ def test_http_proxy_goes_through_urllib3(origin: Origin) -> None:
 def test_client_certificate_goes_through_urllib3(ca: trustme.CA, ca_file: str, tmp_path: Any) -> None:
     cert_file = tmp_path / "client.pem"
     ca.issue_cert("client.example.test", common_name="client").private_key_and_cert_chain_pem.write_to_path(
-        str(cert_file))
+        str(cert_file)
+    )
     with HTTPSServer(ca.issue_cert("127.0.0.1"), client_ca=ca) as server, gfetch.Session() as session:
         response = session.get(server.url("/"), verify=ca_file, cert=str(cert_file), timeout=TIMEOUT)
     assert response.json()["client_cert"]["commonName"] == "client"
@@ -393,15 +397,18 @@ def test_client_certificate_goes_through_urllib3(ca: trustme.CA, ca_file: str, t
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_verify_false_warns_insecure_request(transport: str, ca: trustme.CA) -> None:
     with HTTPSServer(ca.issue_cert("127.0.0.1")) as server, gfetch.Session(transport=transport) as session:
-        with pytest.warns(InsecureRequestWarning, match="Unverified HTTPS request is being made to host '127.0.0.1'"):
+        with pytest.warns(
+            InsecureRequestWarning, match="Unverified HTTPS request is being made to host '127.0.0.1'"
+        ):
             response = session.get(server.url("/"), verify=False, timeout=TIMEOUT)
     assert response.json()["path"] == "/"
     assert _lean(response) is (transport == "auto")
 
 
 @pytest.mark.parametrize("transport", [*TRANSPORTS, "requests"])
-def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(transport: str, ca: trustme.CA,
-                                                                    tmp_path: Any) -> None:
+def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(
+    transport: str, ca: trustme.CA, tmp_path: Any
+) -> None:
     """A bundle rewritten at the same path (certificate rotation) is trusted by new sessions'
     connections as requests trusts it: from the CA that signed the server, to another, and back."""
     other = trustme.CA()
@@ -411,7 +418,7 @@ def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(transport: st
     other.cert_pem.write_to_path(str(stranger))
 
     def fetch() -> Any:
-        with (requests.Session() if transport == "requests" else gfetch.Session(transport=transport)) as session:
+        with _session(transport) as session:
             try:
                 return session.get(server.url("/"), verify=str(bundle), timeout=TIMEOUT).status_code
             except requests.exceptions.SSLError as exc:
