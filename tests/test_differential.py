@@ -35,6 +35,7 @@ from _rawserver import Peer, RawServer, keep_alive, server_context
 from test_faults import BOUND, FAULTS, Fault, Lab
 
 import gfetch
+from gfetch.testserver import TestServer
 
 TRANSPORTS = ("auto", "urllib3", "requests")
 GREEN = ("auto", "urllib3")  # the cooperative ones: faults and gfetch.Timeout need a hub-aware client
@@ -469,6 +470,31 @@ def test_over_tls(path: str, tls_corpus: RawServer, ca_file: str) -> None:
     )
     assert_all_equal(results)
     assert results["auto"]["status_code"] == 200
+
+
+TEST_SERVER_CALLS = [
+    ("GET", "/", {}),
+    ("GET", "/json?a=1&b=%C3%BC", {}),
+    ("GET", "/bytes/100000", {}),
+    ("GET", "/redirect/3", {}),
+    ("GET", "/status/204", {}),
+    ("GET", "/status/404", {}),
+    ("GET", "/cookies/set?k=v&other=w", {}),
+    ("POST", "/echo", {"data": {"form": "value"}}),
+    ("PUT", "/echo", {"json": {"a": 1}}),
+    ("GET", "/status/503", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"), TEST_SERVER_CALLS, ids=[c[1] for c in TEST_SERVER_CALLS]
+)
+def test_against_gfetchs_test_server(
+    method: str, path: str, kwargs: dict[str, Any], server: TestServer
+) -> None:
+    results = through_each(TRANSPORTS, lambda s: exchange(s, method, server.url(path), _content, **kwargs))
+    assert_all_equal(results)
+    assert "raised" not in results["auto"]
 
 
 @pytest.mark.parametrize("code", [301, 302, 303, 307, 308])

@@ -136,7 +136,7 @@ def test_map_reuses_its_connections(origin: Origin) -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_pool_maxsize_connections_are_kept_idle(transport: str, origin: Origin) -> None:
-    """Five at once open five connections; two stay idle, the other three are closed."""
+    """Five at once open five connections and two stay idle: two at once reuse them, three need a new one."""
     with gfetch.Session(pool_maxsize=2, transport=transport) as session:
         _concurrently(session, [origin.url(f"/slow{i}") for i in range(5)])
         assert origin.connections == 5
