@@ -40,6 +40,7 @@ from gfetch.testserver import TestServer
 TRANSPORTS = ("auto", "urllib3", "requests")
 GREEN = ("auto", "urllib3")  # the cooperative ones: faults and gfetch.Timeout need a hub-aware client
 TIMEOUT = 5.0
+STALL = 2.0  # how long /stall-mid-body holds (bounded: the server stops holding when it stops)
 
 Reply = tuple[bytes, bool]  # the bytes to send, and whether the server closes after them
 Route = Callable[[Peer, bytes], Reply]
@@ -161,7 +162,8 @@ def exchange(
     """One request and what it shows: head, body as ``read`` sees it, state after; or the exception."""
     seen: dict[str, Any] = {}
     try:
-        response = session.request(method, url, timeout=TIMEOUT, **kwargs)
+        kwargs.setdefault("timeout", TIMEOUT)
+        response = session.request(method, url, **kwargs)
         seen.update(observe_head(response))
         seen["body"] = read(response)
         seen["after"] = (response.raw.length_remaining, response.raw.tell(), response.raw.closed)
@@ -381,7 +383,18 @@ def _reset_mid_body(peer: Peer, request: bytes) -> Reply:
     return b"", True
 
 
-DYNAMIC: dict[str, Route] = {"/echo": _echo, "/redirect": _redirect, "/reset-mid-body": _reset_mid_body}
+def _stall_mid_body(peer: Peer, request: bytes) -> Reply:
+    peer.send(sized(b"x" * 1000)[:-990])
+    peer.hold(STALL)
+    return b"", True
+
+
+DYNAMIC: dict[str, Route] = {
+    "/echo": _echo,
+    "/redirect": _redirect,
+    "/reset-mid-body": _reset_mid_body,
+    "/stall-mid-body": _stall_mid_body,
+}
 
 
 def _route(peer: Peer, request: bytes) -> Reply:
@@ -436,6 +449,16 @@ def test_bodies_read_every_way(path: str, corpus: RawServer) -> None:
         },
     )
     assert_all_equal(results)
+
+
+@pytest.mark.parametrize("read", ["content", "iter_content(7)", "raw.read(4)", "raw.stream(5, decoded)"])
+def test_body_stalling_mid_way_times_out_alike(read: str, corpus: RawServer) -> None:
+    results = through_each(
+        TRANSPORTS,
+        lambda s: exchange(s, "GET", corpus.url("/stall-mid-body"), READS[read], stream=True, timeout=0.3),
+    )
+    assert_all_equal(results)
+    assert "Read timed out" in results["auto"]["raised"][1]
 
 
 @pytest.mark.parametrize(
@@ -697,9 +720,9 @@ SHAPES: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def _send(session: requests.Session, base: str, shape: str, tmp_path: Any) -> None:
+def _send(session: requests.Session, base: str, shape: str, tmp_path: Any, **options: Any) -> None:
     method, path, kwargs = SHAPES[shape]
-    kwargs = {name: value() if callable(value) else value for name, value in kwargs.items()}
+    kwargs = {name: value() if callable(value) else value for name, value in kwargs.items()} | options
     if kwargs.get("data") == "GENERATOR":
         kwargs["data"] = _generator()
     elif kwargs.get("data") == "FILE":
@@ -727,17 +750,20 @@ def _ipv6() -> bool:
 
 
 @pytest.mark.parametrize(
-    "host",
-    ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(not _ipv6(), reason="no IPv6 loopback"))],
-    ids=["ipv4", "ipv6"],
+    "where",
+    ["ipv4", pytest.param("ipv6", marks=pytest.mark.skipif(not _ipv6(), reason="no IPv6 loopback")), "tls"],
 )
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_request_bytes_are_identical(shape: str, host: str, tmp_path: Any) -> None:
+def test_request_bytes_are_identical(
+    shape: str, where: str, tmp_path: Any, ca: trustme.CA, ca_file: str
+) -> None:
     received: list[bytes] = []
-    with RawServer(keep_alive(_recorder(received)), read_head=False, host=host) as server:
+    tls = server_context(ca.issue_cert("127.0.0.1")) if where == "tls" else None
+    host = "::1" if where == "ipv6" else "127.0.0.1"
+    with RawServer(keep_alive(_recorder(received)), read_head=False, host=host, tls=tls) as server:
         for transport in TRANSPORTS:
             with _session(transport) as session:
-                _send(session, server.url(""), shape, tmp_path)
+                _send(session, server.url(""), shape, tmp_path, verify=ca_file)
     assert len(received) == len(TRANSPORTS)
     wire = dict(zip(TRANSPORTS, map(_without_boundary, received), strict=True))
     assert_all_equal(wire)
