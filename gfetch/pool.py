@@ -244,13 +244,14 @@ class LeanPool:
         return response
 
     def _connect(self, conn: Connection, url: str, connect_timeout: float | None) -> None:
-        """Connect as urllib3's ``_validate_conn`` does: a stalled TLS handshake is a read timeout."""
+        """Connect as urllib3's ``_make_request`` does: a stalled TLS handshake is a read timeout,
+        a failed one urllib3's SSLError raised while handling it (so the ssl error is its context)."""
         try:
             conn.connect(connect_timeout)
-        except (TimeoutError, BaseSSLError) as e:
+        except (TimeoutError, BaseSSLError, CertificateError) as e:
             if isinstance(e, TimeoutError) or getattr(e, "errno", None) in _BLOCKING_ERRNOS:
                 raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={connect_timeout})") from e  # type: ignore[arg-type]
-            raise
+            raise SSLError(e)  # noqa: B904
 
     def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool, may_retry: bool) -> None:
         try:

@@ -8,7 +8,7 @@ one thread per connection), so a stalled behaviour never blocks the other
 connections and nothing here shares the hub of the code under test.
 
 Every blocking call is bounded (socket timeouts, a stop event instead of
-``time.sleep``), the server binds 127.0.0.1 only, and :meth:`RawServer.stop`
+``time.sleep``), the server binds loopback only (127.0.0.1 or ::1), and :meth:`RawServer.stop`
 wakes every connection thread, joins it and closes every socket it opened.
 
 With ``tls=`` (an ``ssl.SSLContext`` for the server side, e.g. from
@@ -18,6 +18,7 @@ thread before the behaviour runs.
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
 import ssl
@@ -32,6 +33,7 @@ __all__ = [
     "RawServer",
     "head",
     "hold",
+    "keep_alive",
     "reset",
     "script",
     "send",
@@ -42,6 +44,7 @@ __all__ = [
 _IO_TIMEOUT = 5.0  # bounds every blocking socket call of the server
 _HOLD_LIMIT = 30.0  # the longest a behaviour may stall, stop or not
 _MAX_HEAD = 1 << 20
+_MAX_REQUESTS = 1000  # bounds a keep-alive connection's loop
 
 
 class Peer:
@@ -60,6 +63,7 @@ class Peer:
         self.index = index
         self.head = b""
         self._stopping = stopping
+        self._buffer = b""
 
     def read_head(self) -> bytes:
         """Read up to the end of a request head; b"" on EOF before one."""
@@ -70,6 +74,46 @@ class Peer:
                 return b""
             data += chunk
         return data
+
+    def read_request(self) -> bytes:
+        """Read one whole request, head and body as its framing says (Content-Length or
+        chunked), exactly as received; b"" on EOF before one. Bytes after it stay buffered
+        for the next call."""
+        end = self._until(b"\r\n\r\n", 0)
+        if end < 0:
+            return b""
+        fields = self._buffer[:end].lower()
+        if b"\r\ntransfer-encoding: chunked" in fields:
+            while True:  # chunk-size line, data and CRLF; size 0 ends with trailers and a blank line
+                line_end = self._until(b"\r\n", end)
+                size = int(self._buffer[end:line_end].split(b";")[0], 16)
+                if size == 0:
+                    end = self._until(b"\r\n\r\n", line_end - 2)
+                    break
+                end = line_end + size + 2
+                self._fill(end)
+        elif match := re.search(rb"\r\ncontent-length: *(\d+)", fields):
+            end += int(match.group(1))
+            self._fill(end)
+        request, self._buffer = self._buffer[:end], self._buffer[end:]
+        return request
+
+    def _until(self, marker: bytes, start: int) -> int:
+        """The end of ``marker`` in the buffer, found from ``start``; -1 on EOF first."""
+        while (found := self._buffer.find(marker, start)) < 0:
+            if len(self._buffer) > _MAX_HEAD or not self._recv():
+                return -1
+        return found + len(marker)
+
+    def _fill(self, size: int) -> None:
+        while len(self._buffer) < size:
+            if not self._recv():
+                raise ConnectionAbortedError("the client closed mid-request")  # ends the behaviour quietly
+
+    def _recv(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
 
     def send(self, data: bytes) -> None:
         """Send all of ``data`` (OSError if the client is gone ends the behaviour)."""
@@ -121,6 +165,7 @@ class RawServer:
             ``errors`` and re-raised by ``stop()``.
         tls: a server-side SSLContext; None for plain TCP.
         read_head: read the request head before calling the behaviour.
+        host: the loopback address to listen on, "127.0.0.1" or "::1".
 
     Attributes:
         connections: the number of connections accepted so far.
@@ -128,13 +173,19 @@ class RawServer:
     """
 
     def __init__(
-        self, behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, read_head: bool = True
+        self,
+        behaviour: Behaviour,
+        *,
+        tls: ssl.SSLContext | None = None,
+        read_head: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self._behaviour = behaviour
         self._tls = tls
         self._read_head = read_head
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((host, 0))
+        self.host = f"[{host}]" if ":" in host else host
         self._listener.listen(128)
         self.port: int = self._listener.getsockname()[1]
         self._stopping = threading.Event()
@@ -151,7 +202,7 @@ class RawServer:
     def url(self, path: str = "/", scheme: str = "") -> str:
         """The URL of ``path``; ``scheme`` defaults to https with ``tls=``, else http."""
         scheme = scheme or ("https" if self._tls is not None else "http")
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> RawServer:
@@ -259,6 +310,27 @@ def hold(peer: Peer) -> None:
 def reset(peer: Peer) -> None:
     """Abort with a TCP RST."""
     peer.reset()
+
+
+def keep_alive(reply_for: Callable[[Peer, bytes], tuple[bytes, bool]]) -> Behaviour:
+    """Answer request after request on one connection (use with ``read_head=False``).
+
+    ``reply_for(peer, request)`` gets each whole request (see
+    :meth:`Peer.read_request`) and returns ``(reply, close)``: the bytes to
+    send and whether to close the connection after them.
+    """
+
+    def run(peer: Peer) -> None:
+        for _ in range(_MAX_REQUESTS):
+            request = peer.read_request()
+            if not request:
+                return
+            reply, close = reply_for(peer, request)
+            peer.send(reply)
+            if close:
+                return
+
+    return run
 
 
 def script(*steps: Behaviour) -> Behaviour:
