@@ -1,6 +1,7 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
-Layer 4. Imports requests and gfetch.session.
+Layer 4. Imports requests, urllib3 (one exception type), gfetch.session and
+gfetch.greenlets.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ import traceback
 from typing import Any, Callable
 
 import requests
+from urllib3.exceptions import LocationParseError
 
+from gfetch.greenlets import Timeout
 from gfetch.session import Session
 
-__all__ = ["AsyncRequest", "RequestCancelled", "coerce_request", "default_session"]
+__all__ = [
+    "AsyncRequest",
+    "RequestCancelled",
+    "RequestDeadlineExceeded",
+    "UnusableItem",
+    "coerce_request",
+    "default_session",
+    "within_deadline",
+]
 
 _local = threading.local()
 DEFAULT_POOL_MAXSIZE = 1000
@@ -41,13 +52,21 @@ class RequestCancelled(requests.exceptions.Timeout):
     """The request was cancelled because the call's ``gtimeout`` expired."""
 
 
+class RequestDeadlineExceeded(requests.exceptions.Timeout):
+    """The request did not finish within its ``deadline=`` (connect, send,
+    response, body, retries and their waits, all together)."""
+
+
 class AsyncRequest:
     """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, **kwargs)``.
 
     ``kwargs`` are those of ``requests.Session.request``. ``callback`` is
-    installed as a response hook, as grequests does. After :meth:`send`,
-    exactly one of ``response`` and ``exception`` is set (``traceback`` holds
-    the formatted traceback of the exception).
+    installed as a response hook, as grequests does. ``deadline`` (seconds)
+    bounds the whole request: connect, send, response, body and, in a
+    fan-out, its retries and their waits; past it the request fails with
+    :class:`RequestDeadlineExceeded`. After :meth:`send`, exactly one of
+    ``response`` and ``exception`` is set (``traceback`` holds the formatted
+    traceback of the exception).
     """
 
     def __init__(
@@ -56,12 +75,17 @@ class AsyncRequest:
         url: str,
         session: requests.Session | None = None,
         callback: Callable[..., Any] | None = None,
+        *,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
         self.method = method
         self.url = url
         self.session = session
         self.callback = callback
+        self.deadline = deadline
         if callback is not None:
             kwargs["hooks"] = {"response": _closing_on_error(callback)}
         self.kwargs = kwargs
@@ -86,14 +110,68 @@ class AsyncRequest:
         about 1 KiB of C stack that greenlet copies aside for as long as the
         request waits; fan-outs call this, a plain call, instead.
         """
+        if self.deadline is None:
+            self.send_once(overrides)
+        else:
+            within_deadline(self, self.deadline, self.send_once, overrides)
+        return self
+
+    def send_once(self, overrides: dict[str, Any]) -> None:
+        """One attempt, without the deadline (a fan-out applies it around its retries)."""
         merged = {**self.kwargs, **overrides}
         session = self.session if self.session is not None else default_session()
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
-            self.exception = exc
-            self.traceback = traceback.format_exc()
-        return self
+            self.fail(_as_request_error(exc, self.url))
+
+    def fail(self, exc: BaseException) -> None:
+        """Make ``exc`` this request's outcome, closing a response it may have got.
+
+        Call it inside the ``except`` block, so ``traceback`` is the failure's.
+        """
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+        self.exception = exc
+        self.traceback = traceback.format_exc()
+
+
+def within_deadline(request: AsyncRequest, seconds: float, body: Callable[[Any], Any], arg: Any) -> None:
+    """Run ``body(arg)``; past ``seconds`` interrupt it and fail ``request``
+    with :class:`RequestDeadlineExceeded`.
+
+    Discussion: the interruption is a :class:`gfetch.Timeout`, a
+    BaseException, so urllib3 closes the connection on the way out (as for a
+    kill) and no ``except Exception`` on the way can swallow it; it becomes
+    a requests exception only here, at the top.
+    """
+    timer = Timeout(seconds).start()
+    try:
+        body(arg)
+    except Timeout as exc:
+        if exc is not timer:
+            raise
+        request.fail(RequestDeadlineExceeded(
+            f"deadline={seconds} s expired before {request.method} {request.url} finished"
+        ))
+    finally:
+        timer.cancel()
+
+
+def _as_request_error(exc: Exception, url: str) -> Exception:
+    """``exc``, or requests' InvalidURL when it says the URL's host cannot be used.
+
+    Discussion: a DNS label over 63 characters fails while the host name is
+    encoded for the resolver (a UnicodeError from the idna codec; urllib3
+    wraps it as LocationParseError, which requests lets through): neither is
+    a RequestException, yet it is the URL at fault.
+    """
+    if isinstance(exc, LocationParseError) or (isinstance(exc, UnicodeError) and "idna" in str(exc)):
+        error = requests.exceptions.InvalidURL(f"Invalid URL {url!r}: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
 
 
 def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,3 +213,14 @@ def coerce_request(item: Any) -> AsyncRequest:
         f"cannot fetch {item!r}: pass URL strings, gfetch.AsyncRequest (gfetch.get(...)) "
         "or requests.Request objects"
     )
+
+
+class UnusableItem(AsyncRequest):
+    """A fan-out's input item that is no request, failed with why; never sent.
+
+    Create it inside the ``except`` block that caught ``exc``.
+    """
+
+    def __init__(self, item: Any, exc: Exception) -> None:
+        super().__init__("GET", repr(item))
+        self.fail(exc)

@@ -29,7 +29,7 @@ from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, RequestCancelled, coerce_request
+from gfetch.asyncrequest import AsyncRequest, RequestCancelled, UnusableItem, coerce_request, within_deadline
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
@@ -52,6 +52,7 @@ class FanOut:
         stream: bool = False,
         timeout: Any = DEFAULT_TIMEOUT,
         gtimeout: float | None = None,
+        deadline: float | None = None,
         per_host: int | None = None,
         rate: float | None = None,
         per_host_rate: float | None = None,
@@ -65,7 +66,10 @@ class FanOut:
         self.pool = pool if pool is not None else Pool(size or DEFAULT_SIZE)
         self.stream = stream
         self.timeout = timeout
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
         self.gtimeout = gtimeout
+        self.deadline = deadline
         self.limits = HostLimits(per_host, rate, per_host_rate)
         self.retry = retries if isinstance(retries, RetryPolicy) else RetryPolicy(retries or 0)
         self.session = session
@@ -73,7 +77,24 @@ class FanOut:
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
-        """Send ``request`` within the limits, retrying per the policy."""
+        """Send ``request`` within the limits and its deadline, retrying per the policy.
+
+        Never raises an ``Exception``: whatever goes wrong with this one item
+        (its URL, the limits, the retry policy, a hook, decoding) becomes its
+        failure, so no item can end a worker, and with it the call.
+        """
+        if isinstance(request, UnusableItem):
+            return
+        try:
+            deadline = request.deadline if request.deadline is not None else self.deadline
+            if deadline is None:
+                self._attempts(request)
+            else:
+                within_deadline(request, deadline, self._attempts, request)
+        except Exception as exc:
+            request.fail(exc)
+
+    def _attempts(self, request: AsyncRequest) -> None:
         overrides: dict[str, Any] = {"stream": self.stream}
         if "timeout" not in request.kwargs:
             overrides["timeout"] = self.timeout
@@ -82,7 +103,7 @@ class FanOut:
         attempt = 0
         while True:
             with self.limits.slot(request.url):
-                request.send_with(overrides)
+                request.send_once(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
                 return
             delay = self.retry.delay(request.response, attempt)
@@ -126,7 +147,7 @@ class FanOut:
             with taking:
                 try:
                     if not state["exhausted"]:
-                        request = coerce_request(next(source))
+                        request = _coerce(next(source))
                         index = state["taken"]
                         state["taken"] = index + 1
                         state["exhausted"] = index + 1 == known_length
@@ -196,7 +217,7 @@ class FanOut:
             leftovers.extend(running.items())
             if report_unsent:
                 start = state["taken"]
-                leftovers.extend((i, coerce_request(item)) for i, item in enumerate(source, start))
+                leftovers.extend((i, _coerce(item)) for i, item in enumerate(source, start))
             for index, request in sorted(leftovers, key=lambda e: e[0]):
                 if request.response is None and request.exception is None:
                     request.exception = RequestCancelled(
@@ -219,6 +240,14 @@ class FanOut:
             progress.update(failed=request.response is None)
         if request.exception is not None:
             logger.debug("%s %s failed: %r", request.method, request.url, request.exception)
+
+
+def _coerce(item: Any) -> AsyncRequest:
+    """The item as an AsyncRequest; an item that is none fails on its own."""
+    try:
+        return coerce_request(item)
+    except Exception as exc:
+        return UnusableItem(item, exc)
 
 
 def _drain(queue: Queue[Any]) -> list[Any]:
