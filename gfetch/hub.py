@@ -1,6 +1,7 @@
 """The hub: one event loop greenlet per OS thread.
 
-Layer 1 (bottom). Imports only the stdlib, greenlet and gfetch.errors.
+Layer 1 (bottom). Imports only the stdlib, greenlet, gfetch.errors and
+gfetch.resources.
 
 General theory of operation
 ---------------------------
@@ -51,6 +52,7 @@ from typing import Any, Callable
 from greenlet import greenlet, getcurrent
 
 from gfetch.errors import ConcurrentObjectUseError, LoopExit
+from gfetch.resources import open_fd
 
 __all__ = [
     "Hub",
@@ -204,7 +206,15 @@ class Hub(greenlet):
             root = root.parent
         super().__init__(parent=root)
         self.thread_ident = threading.get_ident()
-        self.selector = selector if selector is not None else selectors.DefaultSelector()
+        # Three descriptors (selector, wake socketpair): at EMFILE raise the
+        # soft limit, else fail with the advice a request gets (gfetch.resources).
+        self.selector = selector if selector is not None else open_fd(selectors.DefaultSelector)
+        try:
+            self._wake_r, self._wake_w = open_fd(socket.socketpair)
+        except BaseException:
+            if selector is None:
+                self.selector.close()
+            raise
         self._ready: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._timers: list[tuple[float, int, Timer]] = []  # a heap
         self._timer_sequence = itertools.count()
@@ -215,7 +225,6 @@ class Hub(greenlet):
         self._pending_throws: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
-        self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)

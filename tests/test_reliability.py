@@ -15,7 +15,11 @@ generous and only catch hangs or serialised requests.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -251,3 +255,59 @@ def test_deadline_must_be_positive(deadline: float) -> None:
         gfetch.map([], deadline=deadline)
     with pytest.raises(ValueError, match="deadline must be > 0"):
         gfetch.get("http://127.0.0.1/", deadline=deadline)
+
+
+# -- out of descriptors at the first use in a thread ----------------------------------
+
+_FIRST_USE_WITHOUT_FDS = textwrap.dedent(
+    """
+    import errno, os, resource, threading
+    import gfetch
+
+    def fill(limit):
+        held = []
+        try:
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError as exc:
+            assert exc.errno == errno.EMFILE
+        return held
+
+    def first_use(outcome):
+        try:
+            gfetch.map(["http://127.0.0.1:9/"], return_exceptions=True)
+            outcome.append("ok")
+        except BaseException as exc:
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    def in_new_thread():
+        outcome = []
+        thread = threading.Thread(target=first_use, args=(outcome,))
+        thread.start()
+        thread.join(30)
+        return outcome[0]
+
+    first_use([])  # imports everything in the main thread, while descriptors remain
+    # soft limit reached, hard one higher: gfetch raises the soft limit and goes on
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))
+    held = fill(256)
+    print("soft:", in_new_thread())
+    for fd in held:
+        os.close(fd)
+    # hard limit reached: the advice error, not a bare OSError(24)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+    held = fill(512)
+    print("hard:", in_new_thread())
+    """
+)
+
+
+def test_no_descriptors_for_a_threads_hub_gives_the_advice_error() -> None:
+    env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper() and "CA_BUNDLE" not in k}
+    done = subprocess.run([sys.executable, "-c", _FIRST_USE_WITHOUT_FDS], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert lines["soft"] == "ok"
+    assert lines["hard"].startswith("OSError: [Errno 24] Too many open files: gfetch needs one file descriptor")
+    assert "ulimit -n" in lines["hard"]
