@@ -32,6 +32,7 @@ __all__ = [
     "RawServer",
     "head",
     "hold",
+    "pour",
     "reset",
     "script",
     "send",
@@ -85,6 +86,15 @@ class Peer:
             if self._stopping.wait(interval):
                 return
             self.sock.sendall(bytes([byte]))
+
+    def pour(self, chunk: bytes = b"x" * (1 << 20), total: int | None = None) -> None:
+        """Send ``chunk`` after ``chunk`` as fast as the client reads, until
+        ``total`` bytes were sent (None: until the client leaves or the server stops)."""
+        sent = 0
+        while (total is None or sent < total) and not self._stopping.is_set():
+            piece = chunk if total is None else chunk[: total - sent]
+            self.sock.sendall(piece)
+            sent += len(piece)
 
     def reset(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send a RST."""
@@ -249,6 +259,17 @@ def send(data: bytes) -> Behaviour:
 def trickle(data: bytes, interval: float) -> Behaviour:
     """Send ``data`` a byte every ``interval`` seconds."""
     return lambda peer: peer.trickle(data, interval)
+
+
+def pour(data: bytes, body: int | None = None) -> Behaviour:
+    """Send ``data`` (a response head), then ``body`` bytes as fast as the
+    client reads them (None: endlessly, until the client leaves)."""
+
+    def run(peer: Peer) -> None:
+        peer.send(data)
+        peer.pour(total=body)
+
+    return run
 
 
 def hold(peer: Peer) -> None:

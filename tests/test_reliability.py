@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import requests
-from _rawserver import RawServer, head, send, trickle
+from _rawserver import RawServer, head, pour, send, server_context, trickle
 
 import gfetch
 import gfetch.fanout
@@ -311,3 +311,57 @@ def test_no_descriptors_for_a_threads_hub_gives_the_advice_error() -> None:
     assert lines["soft"] == "ok"
     assert lines["hard"].startswith("OSError: [Errno 24] Too many open files: gfetch needs one file descriptor")
     assert "ulimit -n" in lines["hard"]
+
+
+# -- deadlines while data pours in ------------------------------------------------------
+
+ENDLESS = pour(head(200, "Content-Length: 100000000000"))  # as fast as the client reads, until it leaves
+OVERSHOOT = 0.4  # the bound is 0.2 s plus one read's processing; doubled for a busy shared machine
+
+
+def _discard_body(response: requests.Response, **kwargs: Any) -> None:
+    """A response hook reading the body away, so memory stays flat however much pours in."""
+    for _ in response.iter_content(10240):  # as requests reads .content
+        pass
+
+
+@pytest.mark.parametrize("api", ["map", "imap_enumerated"])
+def test_gtimeout_holds_while_bodies_pour_in(api: str, session: gfetch.Session) -> None:
+    """Reads that never wait still let the gtimeout fire (it took 1.6 to 22 s)."""
+    with RawServer(ENDLESS) as raw:
+        items = [gfetch.get(raw.url(f"/{i}"), callback=_discard_body) for i in range(4)]
+        started = time.monotonic()
+        results = _run(api, items, session=session, gtimeout=0.5)
+        elapsed = time.monotonic() - started
+    assert all(type(result) is gfetch.RequestCancelled for result in results), results
+    assert elapsed < 0.5 + OVERSHOOT, f"gtimeout=0.5 returned after {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_timeout_fires_while_a_body_pours_in(tls: bool, ca: Any, ca_file: str, session: gfetch.Session) -> None:
+    context = server_context(ca.issue_cert("127.0.0.1")) if tls else None
+    with RawServer(ENDLESS, tls=context) as raw:
+        read = 0
+        started = time.monotonic()
+        with pytest.raises(gfetch.Timeout):
+            with gfetch.Timeout(0.5):
+                with session.get(raw.url("/"), stream=True, verify=ca_file) as response:
+                    for chunk in response.iter_content(10240):
+                        read += len(chunk)
+        elapsed = time.monotonic() - started
+    assert read > 1 << 20, "the body did not pour in: nothing was tested"
+    assert elapsed < 0.5 + OVERSHOOT, f"Timeout(0.5) fired after {elapsed:.2f} s"
+
+
+def test_a_pouring_body_lets_other_requests_run(server: TestServer, session: gfetch.Session) -> None:
+    """One endless body in flight; 20 small requests behind it still finish in time."""
+    with RawServer(ENDLESS) as raw:
+        items: list[Any] = [gfetch.get(raw.url("/"), callback=_discard_body, deadline=2.0)]
+        items += [server.url(f"/json?i={i}") for i in range(20)]
+        started = time.monotonic()
+        got = list(gfetch.imap_enumerated(items, size=2, session=session, return_exceptions=True))
+        elapsed = time.monotonic() - started
+    assert [index for index, _ in got][-1] == 0
+    _check_healthy([value for _, value in sorted(got[:-1], key=lambda entry: entry[0])])
+    assert type(got[-1][1]) is gfetch.RequestDeadlineExceeded
+    assert elapsed < 2.0 + OVERSHOOT
