@@ -20,6 +20,7 @@ reported with a :class:`RequestCancelled`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Iterable, Iterator
 
@@ -123,6 +124,7 @@ class FanOut:
         With ``report_unsent`` the input left over after a gtimeout is still
         read and reported as cancelled (map needs a slot per input).
         """
+        _finish_abandoned_cleanups()
         done: Queue[Any] = Queue()
         source = iter(items)
         taking = Semaphore(1)  # a generator input may park; one reader at a time
@@ -212,7 +214,7 @@ class FanOut:
                 yield entry
             # gtimeout expired: cancel everything still running or waiting.
             state["exhausted"] = True
-            killall(list(workers))
+            _raise_if_any(_finish_off(workers, block=True))
             leftovers = [e for e in _drain(done) if e is not _END]
             leftovers.extend(running.items())
             if report_unsent:
@@ -230,9 +232,13 @@ class FanOut:
             # rest. A generator may be closed by the garbage collector while
             # the hub runs, where blocking is not allowed.
             state["exhausted"] = True
-            killall(list(workers), block=getcurrent() is not get_hub())
+            closing = _closing_calls()
+            closing.append(workers)
+            interrupted = _finish_off(workers, block=getcurrent() is not get_hub())
+            _forget(closing, workers)
             if progress is not None:
                 progress.close()
+            _raise_if_any(interrupted)
 
     @staticmethod
     def _report(request: AsyncRequest, progress: Any) -> None:
@@ -240,6 +246,64 @@ class FanOut:
             progress.update(failed=request.response is None)
         if request.exception is not None:
             logger.debug("%s %s failed: %r", request.method, request.url, request.exception)
+
+
+# Per thread: the workers of the calls whose cleanup has begun and not ended.
+_cleanups = threading.local()
+
+
+def _closing_calls() -> list[set[Greenlet]]:
+    try:
+        return _cleanups.calls  # type: ignore[no-any-return]
+    except AttributeError:
+        calls = _cleanups.calls = []
+        return calls
+
+
+def _forget(closing: list[set[Greenlet]], workers: set[Greenlet]) -> None:
+    closing[:] = [calls for calls in closing if calls is not workers]
+
+
+def _finish_off(workers: set[Greenlet], block: bool) -> BaseException | None:
+    """Kill ``workers`` and, with ``block``, wait until every one has died.
+
+    Returns the first KeyboardInterrupt or SystemExit that arrived meanwhile,
+    for the caller to raise once its cleanup is done.
+
+    Discussion: a second Ctrl-C landing while the first one's cleanup waits
+    for the workers used to end that wait, leaving requests running with
+    their sockets open, out of reach of ``Session.close()``. So the wait
+    goes on until the last worker has died, killing the survivors again
+    each time (a kill whose wake-up the interrupt lost is re-sent), and the
+    call raises the interrupt once. Where even the cleanup's own first steps
+    were cut short, the thread's next fan-out finishes it
+    (:func:`_finish_abandoned_cleanups`).
+    """
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            alive = [glet for glet in workers if not glet.dead]
+            if not alive:
+                break
+            killall(alive, block=block)
+            if not block:
+                break
+        except (KeyboardInterrupt, SystemExit) as exc:
+            interrupted = interrupted or exc
+    return interrupted
+
+
+def _finish_abandoned_cleanups() -> None:
+    """Finish what an interrupted cleanup of an earlier call on this thread left running."""
+    closing = _closing_calls()
+    for workers in list(closing):
+        _raise_if_any(_finish_off(workers, block=True))
+        _forget(closing, workers)
+
+
+def _raise_if_any(exc: BaseException | None) -> None:
+    if exc is not None:
+        raise exc
 
 
 def _coerce(item: Any) -> AsyncRequest:

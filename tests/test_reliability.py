@@ -15,11 +15,14 @@ generous and only catch hangs or serialised requests.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,8 +34,9 @@ from _rawserver import RawServer, head, pour, send, server_context, trickle
 import gfetch
 import gfetch.fanout
 import gfetch.limits
+from conftest import open_fds
 from gfetch.limits import HostLimits, RetryPolicy
-from gfetch.testserver import TestServer
+from gfetch.testserver import ServerProcess, TestServer
 
 BAD = 8  # bad items first, more than the workers (SIZE): each would have ended one
 SIZE = 4
@@ -365,3 +369,95 @@ def test_a_pouring_body_lets_other_requests_run(server: TestServer, session: gfe
     _check_healthy([value for _, value in sorted(got[:-1], key=lambda entry: entry[0])])
     assert type(got[-1][1]) is gfetch.RequestDeadlineExceeded
     assert elapsed < 2.0 + OVERSHOOT
+
+
+# -- Ctrl-C, twice ------------------------------------------------------------------------
+
+IN_FLIGHT = 300
+
+
+@pytest.fixture(scope="module")
+def process_server() -> Any:
+    """A test server in a child process: its sockets are not this process's fds."""
+    with ServerProcess() as srv:
+        yield srv
+
+
+def _live_greenlets() -> list[gfetch.Greenlet]:
+    gc.collect()
+    hub = gfetch.get_hub()
+    return [g for g in gc.get_objects() if isinstance(g, gfetch.Greenlet) and not g.dead and g._hub is hub]
+
+
+def _interrupt_twice(first_after: float, second: Callable[[], None]) -> None:
+    """Ctrl-C into the main greenlet after ``first_after`` s, and again through ``second()``."""
+
+    def press() -> None:
+        gfetch.sleep(first_after)
+        gfetch.spawn(second)
+        raise KeyboardInterrupt
+
+    gfetch.spawn(press)
+
+
+def _second_press_during_cleanup() -> None:
+    gfetch.sleep(0)  # the first press's cleanup has begun: it waits for the workers
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("api", ["map", "imap_enumerated"])
+def test_a_second_ctrl_c_during_cleanup_leaves_nothing_running(api: str, process_server: Any) -> None:
+    baseline = open_fds()
+    session = gfetch.Session()
+    urls = [process_server.url(f"/delay/2?i={i}") for i in range(IN_FLIGHT)]
+    _interrupt_twice(0.5, _second_press_during_cleanup)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        if api == "map":
+            gfetch.map(urls, size=IN_FLIGHT, session=session)
+        else:
+            list(gfetch.imap_enumerated(urls, size=IN_FLIGHT, session=session))
+    elapsed = time.monotonic() - started
+    assert _live_greenlets() == [], "requests left running after the call raised"
+    session.close()
+    assert open_fds() <= baseline, "sockets left open after Session.close()"
+    assert elapsed < 3, f"Ctrl-C took {elapsed:.2f} s to come out of the call"
+    assert gfetch.map([process_server.url("/json")])[0].status_code == 200  # gfetch keeps working
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.1])
+def test_two_real_sigints_leave_nothing_running(gap: float, process_server: Any) -> None:
+    """Real signals land wherever the interpreter is: in a worker, in the
+    hub's loop, in the cleanup. Whatever they hit, nothing is left running."""
+    baseline = open_fds()
+    session = gfetch.Session()
+
+    def press_twice() -> None:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(gap)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press_twice)
+    interrupts = 0
+    try:
+        presser.start()
+        try:
+            gfetch.map([process_server.url(f"/delay/2?i={i}") for i in range(IN_FLIGHT)], size=IN_FLIGHT,
+                       session=session)
+        except KeyboardInterrupt:
+            interrupts += 1
+        while presser.is_alive():  # a press may land after the call has returned
+            try:
+                presser.join(0.01)
+            except KeyboardInterrupt:
+                interrupts += 1
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        interrupts += 1
+    assert 1 <= interrupts <= 2
+    assert _live_greenlets() == [], "requests left running after the call raised"
+    session.close()
+    assert open_fds() <= baseline, "sockets left open after Session.close()"
