@@ -19,12 +19,12 @@ from gfetch.session import Session
 
 __all__ = [
     "AsyncRequest",
+    "Deadline",
     "RequestCancelled",
     "RequestDeadlineExceeded",
     "UnusableItem",
     "coerce_request",
     "default_session",
-    "within_deadline",
 ]
 
 _local = threading.local()
@@ -113,7 +113,9 @@ class AsyncRequest:
         if self.deadline is None:
             self.send_once(overrides)
         else:
-            within_deadline(self, self.deadline, self.send_once, overrides)
+            with Deadline(self, self.deadline) as deadline:
+                deadline.start()
+                self.send_once(overrides)
         return self
 
     def send_once(self, overrides: dict[str, Any]) -> None:
@@ -137,26 +139,43 @@ class AsyncRequest:
         self.traceback = traceback.format_exc()
 
 
-def within_deadline(request: AsyncRequest, seconds: float, body: Callable[[Any], Any], arg: Any) -> None:
-    """Run ``body(arg)``; past ``seconds`` interrupt it and fail ``request``
-    with :class:`RequestDeadlineExceeded`.
+class Deadline:
+    """The deadline of one request, armed by :meth:`start`; use as ``with Deadline(...)``.
+
+    Leaving the ``with`` block disarms it; if it fired inside, the block
+    ends there and ``request`` fails with :class:`RequestDeadlineExceeded`.
 
     Discussion: the interruption is a :class:`gfetch.Timeout`, a
     BaseException, so urllib3 closes the connection on the way out (as for a
     kill) and no ``except Exception`` on the way can swallow it; it becomes
-    a requests exception only here, at the top.
+    a requests exception only here, at the top. A class rather than a
+    generator-based context manager: a waiting request keeps no extra frame.
     """
-    timer = Timeout(seconds).start()
-    try:
-        body(arg)
-    except Timeout as exc:
-        if exc is not timer:
-            raise
+
+    __slots__ = ("request", "seconds", "_timer")
+
+    def __init__(self, request: AsyncRequest, seconds: float) -> None:
+        self.request = request
+        self.seconds = seconds
+        self._timer = Timeout(seconds)
+
+    def start(self) -> None:
+        """Start counting, in the current greenlet; later calls do nothing."""
+        if not self._timer.pending:
+            self._timer.start()
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self._timer.cancel()
+        if exc is not self._timer:
+            return False
+        request = self.request
         request.fail(RequestDeadlineExceeded(
-            f"deadline={seconds} s expired before {request.method} {request.url} finished"
+            f"deadline={self.seconds} s expired before {request.method} {request.url} finished"
         ))
-    finally:
-        timer.cancel()
+        return True
 
 
 def _as_request_error(exc: Exception, url: str) -> Exception:

@@ -30,7 +30,7 @@ from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, RequestCancelled, UnusableItem, coerce_request, within_deadline
+from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
@@ -87,15 +87,16 @@ class FanOut:
         if isinstance(request, UnusableItem):
             return
         try:
-            deadline = request.deadline if request.deadline is not None else self.deadline
-            if deadline is None:
-                self._attempts(request)
+            seconds = request.deadline if request.deadline is not None else self.deadline
+            if seconds is None:
+                self._attempts(request, None)
             else:
-                within_deadline(request, deadline, self._attempts, request)
+                with Deadline(request, seconds) as deadline:
+                    self._attempts(request, deadline)
         except Exception as exc:
             request.fail(exc)
 
-    def _attempts(self, request: AsyncRequest) -> None:
+    def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         overrides: dict[str, Any] = {"stream": self.stream}
         if "timeout" not in request.kwargs:
             overrides["timeout"] = self.timeout
@@ -104,6 +105,8 @@ class FanOut:
         attempt = 0
         while True:
             with self.limits.slot(request.url):
+                if deadline is not None:
+                    deadline.start()  # once: waits for a first slot do not count
                 request.send_once(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
                 return

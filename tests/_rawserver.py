@@ -34,9 +34,11 @@ __all__ = [
     "hold",
     "pour",
     "reset",
+    "route",
     "script",
     "send",
     "server_context",
+    "stall",
     "trickle",
 ]
 
@@ -275,6 +277,23 @@ def pour(data: bytes, body: int | None = None) -> Behaviour:
 def hold(peer: Peer) -> None:
     """Stall until the server stops."""
     peer.hold()
+
+
+def stall(peer: Peer) -> None:
+    """Stall until the client gives up and closes (at most 30 s): no thread
+    is left holding a connection the client has left."""
+    peer.closed_by_client(_HOLD_LIMIT)
+
+
+def route(behaviours: dict[str, Behaviour]) -> Behaviour:
+    """Run the behaviour named by the request path's first segment (``/<name>/...``)."""
+
+    def run(peer: Peer) -> None:
+        request_line = peer.head.split(b"\r\n", 1)[0].decode("latin-1")
+        path = request_line.split(" ")[1] if request_line.count(" ") >= 2 else "/"
+        behaviours[path.lstrip("/").split("/", 1)[0]](peer)
+
+    return run
 
 
 def reset(peer: Peer) -> None:

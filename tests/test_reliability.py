@@ -35,6 +35,7 @@ import gfetch
 import gfetch.fanout
 import gfetch.limits
 from conftest import open_fds
+from gfetch.asyncrequest import Deadline
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.testserver import ServerProcess, TestServer
 
@@ -91,7 +92,7 @@ STAGES: dict[str, Stage] = {
         or {"retries": 1, "bad_path": "/flaky/5?key=bad{i}"}
     ),
     "the deadline": lambda mp: (
-        _patch(mp, gfetch.fanout, "within_deadline", lambda request, *args: request.url) or {"deadline": 10.0}
+        _patch(mp, Deadline, "start", lambda self: self.request.url) or {"deadline": 10.0}
     ),
 }
 
@@ -220,6 +221,15 @@ def test_deadline_of_an_item_overrides_the_calls(server: TestServer, session: gf
                               session=session, timeout=(2, 2), deadline=60, return_exceptions=True)
         _check_deadline(slow, time.monotonic() - started)
     assert ok.status_code == 200
+
+
+def test_deadline_counts_from_the_first_send_not_the_wait_for_a_slot(
+    server: TestServer, session: gfetch.Session
+) -> None:
+    """per_host=1: the third request waits 1.2 s for its turn, then takes 0.6 s of its 1.0 s."""
+    results = gfetch.map([server.url(f"/delay/0.6?i={i}") for i in range(3)], per_host=1, deadline=DEADLINE,
+                         session=session, return_exceptions=True)
+    assert [getattr(r, "status_code", r) for r in results] == [200] * 3
 
 
 def test_deadline_covers_retries_and_their_waits(session: gfetch.Session) -> None:
