@@ -146,8 +146,8 @@ def map(  # noqa: A001 - grequests' name
     items = list(requests)
     results: list[Any] = [None] * len(items)
     fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
-                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress, pool=pool)
+                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
+                    session=session, progress=progress, pool=pool)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         results[index] = value if deliver else None
@@ -180,8 +180,8 @@ def imap_enumerated(
     exception_handler's value when it is not None (as grequests does).
     """
     fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
-                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress, pool=pool)
+                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
+                    session=session, progress=progress, pool=pool)
     total = len(requests) if hasattr(requests, "__len__") else None
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)

@@ -58,7 +58,8 @@ class RequestDeadlineExceeded(requests.exceptions.Timeout):
 
 
 class AsyncRequest:
-    """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, **kwargs)``.
+    """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, *,
+    deadline=None, **kwargs)``.
 
     ``kwargs`` are those of ``requests.Session.request``. ``callback`` is
     installed as a response hook, as grequests does. ``deadline`` (seconds)

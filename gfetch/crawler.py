@@ -80,7 +80,8 @@ def crawl(
     if not counts["queued"]:
         return
     fanout = FanOut(size=size, timeout=timeout, gtimeout=gtimeout, deadline=deadline, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session, progress=progress)
+                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
+                    progress=progress)
     for _, request in fanout.run(source()):
         counts["finished"] += 1
         if request.response is not None:

@@ -133,14 +133,17 @@ class RawServer:
             ``errors`` and re-raised by ``stop()``.
         tls: a server-side SSLContext; None for plain TCP.
         read_head: read the request head before calling the behaviour.
+        keep_peers: keep every Peer in ``peers``; False for long runs, whose
+            thousands of connections would otherwise grow the test's memory.
 
     Attributes:
         connections: the number of connections accepted so far.
-        peers: the Peer of each connection, in accept order.
+        peers: the Peer of each connection, in accept order (with ``keep_peers``).
     """
 
     def __init__(
-        self, behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, read_head: bool = True
+        self, behaviour: Behaviour, *, tls: ssl.SSLContext | None = None, read_head: bool = True,
+        keep_peers: bool = True,
     ) -> None:
         self._behaviour = behaviour
         self._tls = tls
@@ -152,13 +155,16 @@ class RawServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._keep_peers = keep_peers
+        self._accepted = 0
+        self._open: set[Peer] = set()  # connections not yet closed, for stop()
         self.peers: list[Peer] = []
         self.errors: list[BaseException] = []
 
     @property
     def connections(self) -> int:
         with self._lock:
-            return len(self.peers)
+            return self._accepted
 
     def url(self, path: str = "/", scheme: str = "") -> str:
         """The URL of ``path``; ``scheme`` defaults to https with ``tls=``, else http."""
@@ -176,7 +182,7 @@ class RawServer:
         if self._threads:
             self._threads[0].join(_IO_TIMEOUT)  # the accept loop: no new peers after it
         with self._lock:
-            peers = list(self.peers)
+            peers = list(self._open)
             threads = list(self._threads)
         for peer in peers:
             try:
@@ -204,6 +210,9 @@ class RawServer:
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=f"rawserver-{self.port}", daemon=True)
         with self._lock:
+            # Forget finished connection threads (the first is the accept loop):
+            # a server of a long run would otherwise keep thousands.
+            self._threads[1:] = [t for t in self._threads[1:] if t.is_alive()]
             self._threads.append(thread)
         thread.start()
 
@@ -219,8 +228,11 @@ class RawServer:
                     continue
                 sock.settimeout(_IO_TIMEOUT)
                 with self._lock:
-                    peer = Peer(sock, len(self.peers), self._stopping)
-                    self.peers.append(peer)
+                    peer = Peer(sock, self._accepted, self._stopping)
+                    self._accepted += 1
+                    self._open.add(peer)
+                    if self._keep_peers:
+                        self.peers.append(peer)
                 self._spawn(self._serve, peer)
 
     def _serve(self, peer: Peer) -> None:
@@ -238,6 +250,8 @@ class RawServer:
         finally:
             peer.sock.close()
             raw.close()
+            with self._lock:
+                self._open.discard(peer)
 
 
 def server_context(cert: Any) -> ssl.SSLContext:
