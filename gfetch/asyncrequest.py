@@ -98,35 +98,33 @@ class AsyncRequest:
         return f"<AsyncRequest {self.method} {self.url}>"
 
     def send(self, **kwargs: Any) -> AsyncRequest:
-        """Send now (parking only this greenlet); ``kwargs`` override the request's.
+        """Send now (parking only this greenlet), within the request's ``deadline``;
+        ``kwargs`` override the request's.
 
         Never raises an ``Exception``: a failure is stored in ``exception``.
         """
-        return self.send_with(kwargs)
+        if self.deadline is None:
+            return self.send_with(kwargs)
+        with Deadline(self, self.deadline) as deadline:
+            deadline.start()
+            self.send_with(kwargs)
+        return self
 
     def send_with(self, overrides: dict[str, Any]) -> AsyncRequest:
-        """:meth:`send` with the overrides as one dictionary.
+        """One attempt: :meth:`send` with the overrides as one dictionary,
+        without the deadline (a fan-out applies it around all the attempts).
 
         Discussion: a ``**kwargs`` call nests a C-level interpreter frame,
         about 1 KiB of C stack that greenlet copies aside for as long as the
         request waits; fan-outs call this, a plain call, instead.
         """
-        if self.deadline is None:
-            self.send_once(overrides)
-        else:
-            with Deadline(self, self.deadline) as deadline:
-                deadline.start()
-                self.send_once(overrides)
-        return self
-
-    def send_once(self, overrides: dict[str, Any]) -> None:
-        """One attempt, without the deadline (a fan-out applies it around its retries)."""
         merged = {**self.kwargs, **overrides}
         session = self.session if self.session is not None else default_session()
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
             self.fail(_as_request_error(exc, self.url))
+        return self
 
     def fail(self, exc: BaseException) -> None:
         """Make ``exc`` this request's outcome, closing a response it may have got.

@@ -107,7 +107,7 @@ class FanOut:
             with self.limits.slot(request.url):
                 if deadline is not None:
                     deadline.start()  # once: waits for a first slot do not count
-                request.send_once(overrides)
+                request.send_with(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
                 return
             delay = self.retry.delay(request.response, attempt)
