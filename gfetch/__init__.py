@@ -34,7 +34,7 @@ if _typing.TYPE_CHECKING:
         request,
         send,
     )
-    from gfetch.asyncrequest import AsyncRequest, RequestCancelled
+    from gfetch.asyncrequest import AsyncRequest, RequestCancelled, RequestDeadlineExceeded
     from gfetch.crawler import crawl
     from gfetch.limits import RetryPolicy
     from gfetch.session import Session
@@ -48,7 +48,7 @@ _HTTP_NAMES = {
         "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
         "map", "options", "patch", "post", "put", "request", "send",
     ),
-    "gfetch.asyncrequest": ("AsyncRequest", "RequestCancelled"),
+    "gfetch.asyncrequest": ("AsyncRequest", "RequestCancelled", "RequestDeadlineExceeded"),
     "gfetch.crawler": ("crawl",),
     "gfetch.limits": ("RetryPolicy",),
     "gfetch.session": ("Session",),
@@ -88,6 +88,7 @@ __all__ = [
     "Pool",
     "Queue",
     "RequestCancelled",
+    "RequestDeadlineExceeded",
     "RetryPolicy",
     "Semaphore",
     "Session",

@@ -95,6 +95,7 @@ def map(  # noqa: A001 - grequests' name
     exception_handler: ExceptionHandler | None = None,
     gtimeout: float | None = None,
     *,
+    deadline: float | None = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
@@ -118,6 +119,11 @@ def map(  # noqa: A001 - grequests' name
             A ``callback`` that raises only fails its own request.
         gtimeout: seconds for the whole call; requests unfinished by then
             are cancelled and fail with ``RequestCancelled``.
+        deadline: seconds for each request on its own, for items without
+            their own ``deadline``: connect, send, response, body, retries
+            and their waits, from when it is sent (after any per_host/rate
+            wait). A request past it fails with ``RequestDeadlineExceeded``
+            (a ``requests.Timeout``); the others carry on.
         timeout: requests' ``timeout`` for items that set none; default
             (10, 30): 10 s to connect, 30 s between bytes. None: no timeout.
         per_host: at most this many requests in flight per scheme+host+port.
@@ -139,9 +145,9 @@ def map(  # noqa: A001 - grequests' name
     """
     items = list(requests)
     results: list[Any] = [None] * len(items)
-    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress, pool=pool)
+    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
+                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
+                    session=session, progress=progress, pool=pool)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         results[index] = value if deliver else None
@@ -155,6 +161,7 @@ def imap_enumerated(
     exception_handler: ExceptionHandler | None = None,
     *,
     gtimeout: float | None = None,
+    deadline: float | None = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
@@ -172,9 +179,9 @@ def imap_enumerated(
     ``(index, None)``, or the exception (``return_exceptions``), or the
     exception_handler's value when it is not None (as grequests does).
     """
-    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress, pool=pool)
+    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
+                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
+                    session=session, progress=progress, pool=pool)
     total = len(requests) if hasattr(requests, "__len__") else None
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
@@ -195,6 +202,7 @@ def imap(
     exception_handler: ExceptionHandler | None = None,
     *,
     gtimeout: float | None = None,
+    deadline: float | None = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
@@ -214,7 +222,8 @@ def imap(
     logged as a warning on the ``gfetch`` logger.
     """
     enumerated = imap_enumerated(
-        requests, stream, size, exception_handler, gtimeout=gtimeout, timeout=timeout, per_host=per_host,
+        requests, stream, size, exception_handler, gtimeout=gtimeout, deadline=deadline, timeout=timeout,
+        per_host=per_host,
         rate=rate, per_host_rate=per_host_rate, retries=retries, session=session, progress=progress,
         return_exceptions=return_exceptions, pool=pool,
     )

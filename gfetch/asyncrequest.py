@@ -1,6 +1,7 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
-Layer 4. Imports requests and gfetch.session.
+Layer 4. Imports requests, urllib3 (one exception type), gfetch.session and
+gfetch.greenlets.
 """
 
 from __future__ import annotations
@@ -11,10 +12,20 @@ import traceback
 from typing import Any, Callable
 
 import requests
+from urllib3.exceptions import LocationParseError
 
+from gfetch.greenlets import Timeout
 from gfetch.session import Session
 
-__all__ = ["AsyncRequest", "RequestCancelled", "coerce_request", "default_session"]
+__all__ = [
+    "AsyncRequest",
+    "Deadline",
+    "RequestCancelled",
+    "RequestDeadlineExceeded",
+    "UnusableItem",
+    "coerce_request",
+    "default_session",
+]
 
 _local = threading.local()
 DEFAULT_POOL_MAXSIZE = 1000
@@ -41,13 +52,22 @@ class RequestCancelled(requests.exceptions.Timeout):
     """The request was cancelled because the call's ``gtimeout`` expired."""
 
 
+class RequestDeadlineExceeded(requests.exceptions.Timeout):
+    """The request did not finish within its ``deadline=`` (connect, send,
+    response, body, retries and their waits, all together)."""
+
+
 class AsyncRequest:
-    """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, **kwargs)``.
+    """A request to send later: ``AsyncRequest(method, url, session=None, callback=None, *,
+    deadline=None, **kwargs)``.
 
     ``kwargs`` are those of ``requests.Session.request``. ``callback`` is
-    installed as a response hook, as grequests does. After :meth:`send`,
-    exactly one of ``response`` and ``exception`` is set (``traceback`` holds
-    the formatted traceback of the exception).
+    installed as a response hook, as grequests does. ``deadline`` (seconds)
+    bounds the whole request: connect, send, response, body and, in a
+    fan-out, its retries and their waits; past it the request fails with
+    :class:`RequestDeadlineExceeded`. After :meth:`send`, exactly one of
+    ``response`` and ``exception`` is set (``traceback`` holds the formatted
+    traceback of the exception).
     """
 
     def __init__(
@@ -56,12 +76,17 @@ class AsyncRequest:
         url: str,
         session: requests.Session | None = None,
         callback: Callable[..., Any] | None = None,
+        *,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
         self.method = method
         self.url = url
         self.session = session
         self.callback = callback
+        self.deadline = deadline
         if callback is not None:
             kwargs["hooks"] = {"response": _closing_on_error(callback)}
         self.kwargs = kwargs
@@ -73,14 +98,21 @@ class AsyncRequest:
         return f"<AsyncRequest {self.method} {self.url}>"
 
     def send(self, **kwargs: Any) -> AsyncRequest:
-        """Send now (parking only this greenlet); ``kwargs`` override the request's.
+        """Send now (parking only this greenlet), within the request's ``deadline``;
+        ``kwargs`` override the request's.
 
         Never raises an ``Exception``: a failure is stored in ``exception``.
         """
-        return self.send_with(kwargs)
+        if self.deadline is None:
+            return self.send_with(kwargs)
+        with Deadline(self, self.deadline) as deadline:
+            deadline.start()
+            self.send_with(kwargs)
+        return self
 
     def send_with(self, overrides: dict[str, Any]) -> AsyncRequest:
-        """:meth:`send` with the overrides as one dictionary.
+        """One attempt: :meth:`send` with the overrides as one dictionary,
+        without the deadline (a fan-out applies it around all the attempts).
 
         Discussion: a ``**kwargs`` call nests a C-level interpreter frame,
         about 1 KiB of C stack that greenlet copies aside for as long as the
@@ -91,9 +123,73 @@ class AsyncRequest:
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
-            self.exception = exc
-            self.traceback = traceback.format_exc()
+            self.fail(_as_request_error(exc, self.url))
         return self
+
+    def fail(self, exc: BaseException) -> None:
+        """Make ``exc`` this request's outcome, closing a response it may have got.
+
+        Call it inside the ``except`` block, so ``traceback`` is the failure's.
+        """
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+        self.exception = exc
+        self.traceback = traceback.format_exc()
+
+
+class Deadline:
+    """The deadline of one request, armed by :meth:`start`; use as ``with Deadline(...)``.
+
+    Leaving the ``with`` block disarms it; if it fired inside, the block
+    ends there and ``request`` fails with :class:`RequestDeadlineExceeded`.
+
+    Discussion: the interruption is a :class:`gfetch.Timeout`, a
+    BaseException, so urllib3 closes the connection on the way out (as for a
+    kill) and no ``except Exception`` on the way can swallow it; it becomes
+    a requests exception only here, at the top. A class rather than a
+    generator-based context manager: a waiting request keeps no extra frame.
+    """
+
+    __slots__ = ("request", "seconds", "_timer")
+
+    def __init__(self, request: AsyncRequest, seconds: float) -> None:
+        self.request = request
+        self.seconds = seconds
+        self._timer = Timeout(seconds)
+
+    def start(self) -> None:
+        """Start counting, in the current greenlet; later calls do nothing."""
+        if not self._timer.pending:
+            self._timer.start()
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self._timer.cancel()
+        if exc is not self._timer:
+            return False
+        request = self.request
+        request.fail(RequestDeadlineExceeded(
+            f"deadline={self.seconds} s expired before {request.method} {request.url} finished"
+        ))
+        return True
+
+
+def _as_request_error(exc: Exception, url: str) -> Exception:
+    """``exc``, or requests' InvalidURL when it says the URL's host cannot be used.
+
+    Discussion: a DNS label over 63 characters fails while the host name is
+    encoded for the resolver (a UnicodeError from the idna codec; urllib3
+    wraps it as LocationParseError, which requests lets through): neither is
+    a RequestException, yet it is the URL at fault.
+    """
+    if isinstance(exc, LocationParseError) or (isinstance(exc, UnicodeError) and "idna" in str(exc)):
+        error = requests.exceptions.InvalidURL(f"Invalid URL {url!r}: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
 
 
 def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,3 +231,14 @@ def coerce_request(item: Any) -> AsyncRequest:
         f"cannot fetch {item!r}: pass URL strings, gfetch.AsyncRequest (gfetch.get(...)) "
         "or requests.Request objects"
     )
+
+
+class UnusableItem(AsyncRequest):
+    """A fan-out's input item that is no request, failed with why; never sent.
+
+    Create it inside the ``except`` block that caught ``exc``.
+    """
+
+    def __init__(self, item: Any, exc: Exception) -> None:
+        super().__init__("GET", repr(item))
+        self.fail(exc)

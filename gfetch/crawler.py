@@ -38,6 +38,7 @@ def crawl(
     session: requests.Session | None = None,
     progress: bool = False,
     gtimeout: float | None = None,
+    deadline: float | None = None,
     key: Callable[[AsyncRequest], Any] = _default_key,
     return_exceptions: bool = False,
 ) -> Iterator[Any]:
@@ -45,7 +46,8 @@ def crawl(
 
     Every request is fetched at most once (deduplicated by ``key``: method
     and URL without fragment), within the same limits as :func:`gfetch.map`
-    (``size`` in flight, default 100; ``per_host``, ``rate``, ``retries``...),
+    (``size`` in flight, default 100; ``per_host``, ``rate``, ``retries``,
+    ``deadline``...),
     and at most ``max_requests`` in all. Responses are yielded as they
     complete; ``follow`` runs in the iterating greenlet as each one is
     yielded, so it may parse JSON, inspect headers or stop early by
@@ -77,8 +79,9 @@ def crawl(
     enqueue(seeds)
     if not counts["queued"]:
         return
-    fanout = FanOut(size=size, timeout=timeout, gtimeout=gtimeout, per_host=per_host, rate=rate,
-                    per_host_rate=per_host_rate, retries=retries, session=session, progress=progress)
+    fanout = FanOut(size=size, timeout=timeout, gtimeout=gtimeout, deadline=deadline, per_host=per_host,
+                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
+                    progress=progress)
     for _, request in fanout.run(source()):
         counts["finished"] += 1
         if request.response is not None:

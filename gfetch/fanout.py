@@ -20,6 +20,7 @@ reported with a :class:`RequestCancelled`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Iterable, Iterator
 
@@ -29,7 +30,7 @@ from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, RequestCancelled, coerce_request
+from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
@@ -52,6 +53,7 @@ class FanOut:
         stream: bool = False,
         timeout: Any = DEFAULT_TIMEOUT,
         gtimeout: float | None = None,
+        deadline: float | None = None,
         per_host: int | None = None,
         rate: float | None = None,
         per_host_rate: float | None = None,
@@ -65,7 +67,10 @@ class FanOut:
         self.pool = pool if pool is not None else Pool(size or DEFAULT_SIZE)
         self.stream = stream
         self.timeout = timeout
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
         self.gtimeout = gtimeout
+        self.deadline = deadline
         self.limits = HostLimits(per_host, rate, per_host_rate)
         self.retry = retries if isinstance(retries, RetryPolicy) else RetryPolicy(retries or 0)
         self.session = session
@@ -73,7 +78,25 @@ class FanOut:
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
-        """Send ``request`` within the limits, retrying per the policy."""
+        """Send ``request`` within the limits and its deadline, retrying per the policy.
+
+        Never raises an ``Exception``: whatever goes wrong with this one item
+        (its URL, the limits, the retry policy, a hook, decoding) becomes its
+        failure, so no item can end a worker, and with it the call.
+        """
+        if isinstance(request, UnusableItem):
+            return
+        try:
+            seconds = request.deadline if request.deadline is not None else self.deadline
+            if seconds is None:
+                self._attempts(request, None)
+            else:
+                with Deadline(request, seconds) as deadline:
+                    self._attempts(request, deadline)
+        except Exception as exc:
+            request.fail(exc)
+
+    def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         overrides: dict[str, Any] = {"stream": self.stream}
         if "timeout" not in request.kwargs:
             overrides["timeout"] = self.timeout
@@ -82,6 +105,8 @@ class FanOut:
         attempt = 0
         while True:
             with self.limits.slot(request.url):
+                if deadline is not None:
+                    deadline.start()  # once: waits for a first slot do not count
                 request.send_with(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
                 return
@@ -102,6 +127,7 @@ class FanOut:
         With ``report_unsent`` the input left over after a gtimeout is still
         read and reported as cancelled (map needs a slot per input).
         """
+        _finish_abandoned_cleanups()
         done: Queue[Any] = Queue()
         source = iter(items)
         taking = Semaphore(1)  # a generator input may park; one reader at a time
@@ -126,7 +152,7 @@ class FanOut:
             with taking:
                 try:
                     if not state["exhausted"]:
-                        request = coerce_request(next(source))
+                        request = _coerce(next(source))
                         index = state["taken"]
                         state["taken"] = index + 1
                         state["exhausted"] = index + 1 == known_length
@@ -191,12 +217,12 @@ class FanOut:
                 yield entry
             # gtimeout expired: cancel everything still running or waiting.
             state["exhausted"] = True
-            killall(list(workers))
+            _raise_if_any(_finish_off(workers, block=True))
             leftovers = [e for e in _drain(done) if e is not _END]
             leftovers.extend(running.items())
             if report_unsent:
                 start = state["taken"]
-                leftovers.extend((i, coerce_request(item)) for i, item in enumerate(source, start))
+                leftovers.extend((i, _coerce(item)) for i, item in enumerate(source, start))
             for index, request in sorted(leftovers, key=lambda e: e[0]):
                 if request.response is None and request.exception is None:
                     request.exception = RequestCancelled(
@@ -209,9 +235,13 @@ class FanOut:
             # rest. A generator may be closed by the garbage collector while
             # the hub runs, where blocking is not allowed.
             state["exhausted"] = True
-            killall(list(workers), block=getcurrent() is not get_hub())
+            closing = _closing_calls()
+            closing.append(workers)
+            interrupted = _finish_off(workers, block=getcurrent() is not get_hub())
+            _forget(closing, workers)
             if progress is not None:
                 progress.close()
+            _raise_if_any(interrupted)
 
     @staticmethod
     def _report(request: AsyncRequest, progress: Any) -> None:
@@ -219,6 +249,72 @@ class FanOut:
             progress.update(failed=request.response is None)
         if request.exception is not None:
             logger.debug("%s %s failed: %r", request.method, request.url, request.exception)
+
+
+# Per thread: the workers of the calls whose cleanup has begun and not ended.
+_cleanups = threading.local()
+
+
+def _closing_calls() -> list[set[Greenlet]]:
+    try:
+        return _cleanups.calls  # type: ignore[no-any-return]
+    except AttributeError:
+        calls = _cleanups.calls = []
+        return calls
+
+
+def _forget(closing: list[set[Greenlet]], workers: set[Greenlet]) -> None:
+    closing[:] = [calls for calls in closing if calls is not workers]
+
+
+def _finish_off(workers: set[Greenlet], block: bool) -> BaseException | None:
+    """Kill ``workers`` and, with ``block``, wait until every one has died.
+
+    Returns the first KeyboardInterrupt or SystemExit that arrived meanwhile,
+    for the caller to raise once its cleanup is done.
+
+    Discussion: a second Ctrl-C landing while the first one's cleanup waits
+    for the workers used to end that wait, leaving requests running with
+    their sockets open, out of reach of ``Session.close()``. So the wait
+    goes on until the last worker has died, killing the survivors again
+    each time (a kill whose wake-up the interrupt lost is re-sent), and the
+    call raises the interrupt once. Where even the cleanup's own first steps
+    were cut short, the thread's next fan-out finishes it
+    (:func:`_finish_abandoned_cleanups`).
+    """
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            alive = [glet for glet in workers if not glet.dead]
+            if not alive:
+                break
+            killall(alive, block=block)
+            if not block:
+                break
+        except (KeyboardInterrupt, SystemExit) as exc:
+            interrupted = interrupted or exc
+    return interrupted
+
+
+def _finish_abandoned_cleanups() -> None:
+    """Finish what an interrupted cleanup of an earlier call on this thread left running."""
+    closing = _closing_calls()
+    for workers in list(closing):
+        _raise_if_any(_finish_off(workers, block=True))
+        _forget(closing, workers)
+
+
+def _raise_if_any(exc: BaseException | None) -> None:
+    if exc is not None:
+        raise exc
+
+
+def _coerce(item: Any) -> AsyncRequest:
+    """The item as an AsyncRequest; an item that is none fails on its own."""
+    try:
+        return coerce_request(item)
+    except Exception as exc:
+        return UnusableItem(item, exc)
 
 
 def _drain(queue: Queue[Any]) -> list[Any]:

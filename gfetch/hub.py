@@ -1,6 +1,7 @@
 """The hub: one event loop greenlet per OS thread.
 
-Layer 1 (bottom). Imports only the stdlib, greenlet and gfetch.errors.
+Layer 1 (bottom). Imports only the stdlib, greenlet, gfetch.errors and
+gfetch.resources.
 
 General theory of operation
 ---------------------------
@@ -28,6 +29,13 @@ One pass of the loop (``_run_once``):
    they add wait for the next pass. So ``sleep(0)`` round-robins fairly and
    nothing starves I/O.
 
+A greenlet that never has to wait (a socket that always has data) never
+enters the loop by itself, so timers would not fire and nobody else would
+run. Loops whose operations did not wait call :meth:`Hub.checkpoint` every
+``CHECK_EVERY`` operations: it looks at the clock and yields to the loop
+once when a timer is due, or when others wait and this pass has run
+``_SLICE``.
+
 When the ready queue, the timers, the fd waits and the pending thread jobs
 are all empty, nothing can ever wake anybody: the hub throws
 :class:`~gfetch.errors.LoopExit` into the root greenlet instead of sleeping
@@ -51,8 +59,10 @@ from typing import Any, Callable
 from greenlet import greenlet, getcurrent
 
 from gfetch.errors import ConcurrentObjectUseError, LoopExit
+from gfetch.resources import open_fd
 
 __all__ = [
+    "CHECK_EVERY",
     "Hub",
     "Timer",
     "Waiter",
@@ -65,6 +75,12 @@ __all__ = [
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
 _monotonic = time.monotonic
+# Loops that may never wait call checkpoint() every CHECK_EVERY operations
+# (a 64 KiB read each: about a millisecond of work); it lets the loop run
+# once a timer is due, or once a pass has run _SLICE seconds while others
+# wait (each other request waiting for its turn then waits about that long).
+CHECK_EVERY = 16
+_SLICE = 0.01
 
 
 class Timer:
@@ -204,7 +220,15 @@ class Hub(greenlet):
             root = root.parent
         super().__init__(parent=root)
         self.thread_ident = threading.get_ident()
-        self.selector = selector if selector is not None else selectors.DefaultSelector()
+        # Three descriptors (selector, wake socketpair): at EMFILE raise the
+        # soft limit, else fail with the advice a request gets (gfetch.resources).
+        self.selector = selector if selector is not None else open_fd(selectors.DefaultSelector)
+        try:
+            self._wake_r, self._wake_w = open_fd(socket.socketpair)
+        except BaseException:
+            if selector is None:
+                self.selector.close()
+            raise
         self._ready: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._timers: list[tuple[float, int, Timer]] = []  # a heap
         self._timer_sequence = itertools.count()
@@ -215,7 +239,7 @@ class Hub(greenlet):
         self._pending_throws: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._pass_started = 0.0
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)
@@ -287,6 +311,36 @@ class Hub(greenlet):
 
     def thread_job_finished(self) -> None:
         self._thread_jobs -= 1
+
+    def checkpoint(self) -> None:
+        """Let the loop run once if it is due; for loops that may never wait.
+
+        Yields to the loop once if a timer is due (a Timeout, a read
+        timeout, a gtimeout) or if others wait and the current pass has run
+        ``_SLICE`` seconds; else returns at once. So a read loop over a
+        socket that always has data still lets deadlines fire and other
+        requests run. Callers count their operations and call it every
+        ``CHECK_EVERY`` of them. Does nothing in the hub greenlet itself.
+        """
+        now = _monotonic()
+        timers = self._timers
+        if (timers and timers[0][0] <= now) or (
+            now - self._pass_started >= _SLICE
+            and (self._ready or self._fds or self._from_threads or self._thread_jobs)
+        ):
+            if getcurrent() is not self:
+                self._yield_once(now)
+
+    def _yield_once(self, now: float) -> None:
+        # Discussion: resumed by a timer at ``now``, not from the ready
+        # queue, so the timers already due fire first in that pass: a
+        # Timeout then finds this greenlet parked and raises here at once.
+        waiter = Waiter(self)
+        timer = Timer(self, now, Waiter.switch_now, waiter)
+        try:
+            waiter.get()
+        finally:
+            timer.cancel()
 
     # -- fd readiness ---------------------------------------------------
     def wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
@@ -439,6 +493,7 @@ class Hub(greenlet):
 
     def _run_once(self) -> None:
         ready = self._ready
+        self._pass_started = _monotonic()
         if self._fd_changes:
             self._apply_fd_changes()
         for key, mask in self.selector.select(self._poll_timeout()):

@@ -26,9 +26,17 @@ _UNLIMITED: AbstractContextManager[None] = nullcontext()
 
 
 def host_key(url: str) -> str:
-    """``scheme://host:port`` of ``url``, the unit of per-host limits."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """``scheme://host:port`` of ``url``, the unit of per-host limits.
+
+    Raises:
+        requests.exceptions.InvalidURL: the URL cannot be split (a port out
+            of range, an unclosed IPv6 bracket), as requests would say.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: {exc}") from exc
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
@@ -133,10 +141,10 @@ def _retry_after_seconds(response: Any) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": isdigit() alone admits it, float() does not
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when.timestamp() - time.time())

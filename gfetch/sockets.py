@@ -12,6 +12,11 @@ Expiry raises ``socket.timeout("timed out")`` (``TimeoutError``). In
 blocking mode ``BlockingIOError`` never escapes ``recv_into``: http.client's
 ``SocketIO`` would turn it into a ``None`` read and a bogus "bad status line".
 
+Reads and sends that did not have to wait call ``Hub.checkpoint`` every
+``CHECK_EVERY`` times, so a peer that always has data ready cannot keep
+timers (a Timeout, a gtimeout) from firing or other requests from running
+(see gfetch.hub). TLSSocket reads through ``recv`` here, so TLS is covered.
+
 Closing a socket that another greenlet waits on wakes that greenlet with
 EBADF before the fd number can be reused (``Hub.notify_closing``).
 
@@ -32,7 +37,7 @@ import time
 from typing import Any
 
 from gfetch.dns import getaddrinfo
-from gfetch.hub import get_hub, notify_closing
+from gfetch.hub import CHECK_EVERY, get_hub, notify_closing
 from gfetch.resources import open_fd
 
 __all__ = ["GreenSocket", "create_connection"]
@@ -48,7 +53,7 @@ _CONNECT_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
 class GreenSocket(_socket.socket):
     """A ``socket.socket`` whose blocking calls park only the current greenlet."""
 
-    __slots__ = ("_green_timeout",)
+    __slots__ = ("_green_timeout", "_unchecked")
 
     def __init__(
         self,
@@ -59,6 +64,7 @@ class GreenSocket(_socket.socket):
     ) -> None:
         super().__init__(family, type, proto, fileno)
         self._green_timeout: float | None = _socket.getdefaulttimeout()
+        self._unchecked = CHECK_EVERY  # operations left until the next Hub.checkpoint
         super().setblocking(False)
 
     def __repr__(self) -> str:
@@ -138,12 +144,23 @@ class GreenSocket(_socket.socket):
         deadline = None
         while True:
             try:
-                return operation(self, *args)
+                result = operation(self, *args)
             except BlockingIOError:
                 if self._green_timeout == 0.0:
                     raise
+            else:
+                # Data may pour in without a single wait: let due timers fire.
+                self._checkpoint()
+                return result
             deadline = deadline or self._deadline()
             get_hub().wait_fd(self.fileno(), event, self._remaining(deadline))
+
+    def _checkpoint(self) -> None:
+        """Count an operation that did not wait; every CHECK_EVERY let due timers fire."""
+        self._unchecked -= 1
+        if self._unchecked <= 0:
+            self._unchecked = CHECK_EVERY
+            get_hub().checkpoint()
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         return self._park_until_done(_csocket.socket.recv, _READ, bufsize, flags)  # type: ignore[no-any-return]
@@ -168,9 +185,11 @@ class GreenSocket(_socket.socket):
         while sent < total:
             try:
                 sent += super().send(view[sent:], flags)
-                continue
             except BlockingIOError:
                 pass
+            else:
+                self._checkpoint()
+                continue
             get_hub().wait_fd(self.fileno(), _WRITE, self._remaining(deadline))
         return None
 

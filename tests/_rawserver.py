@@ -34,10 +34,13 @@ __all__ = [
     "head",
     "hold",
     "keep_alive",
+    "pour",
     "reset",
+    "route",
     "script",
     "send",
     "server_context",
+    "stall",
     "trickle",
 ]
 
@@ -130,6 +133,15 @@ class Peer:
                 return
             self.sock.sendall(bytes([byte]))
 
+    def pour(self, chunk: bytes = b"x" * (1 << 20), total: int | None = None) -> None:
+        """Send ``chunk`` after ``chunk`` as fast as the client reads, until
+        ``total`` bytes were sent (None: until the client leaves or the server stops)."""
+        sent = 0
+        while (total is None or sent < total) and not self._stopping.is_set():
+            piece = chunk if total is None else chunk[: total - sent]
+            self.sock.sendall(piece)
+            sent += len(piece)
+
     def reset(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send a RST."""
         raw = self.sock
@@ -166,10 +178,12 @@ class RawServer:
         tls: a server-side SSLContext; None for plain TCP.
         read_head: read the request head before calling the behaviour.
         host: the loopback address to listen on, "127.0.0.1" or "::1".
+        keep_peers: keep every Peer in ``peers``; False for long runs, whose
+            thousands of connections would otherwise grow the test's memory.
 
     Attributes:
         connections: the number of connections accepted so far.
-        peers: the Peer of each connection, in accept order.
+        peers: the Peer of each connection, in accept order (with ``keep_peers``).
     """
 
     def __init__(
@@ -179,6 +193,7 @@ class RawServer:
         tls: ssl.SSLContext | None = None,
         read_head: bool = True,
         host: str = "127.0.0.1",
+        keep_peers: bool = True,
     ) -> None:
         self._behaviour = behaviour
         self._tls = tls
@@ -191,13 +206,16 @@ class RawServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._keep_peers = keep_peers
+        self._accepted = 0
+        self._open: set[Peer] = set()  # connections not yet closed, for stop()
         self.peers: list[Peer] = []
         self.errors: list[BaseException] = []
 
     @property
     def connections(self) -> int:
         with self._lock:
-            return len(self.peers)
+            return self._accepted
 
     def url(self, path: str = "/", scheme: str = "") -> str:
         """The URL of ``path``; ``scheme`` defaults to https with ``tls=``, else http."""
@@ -215,7 +233,7 @@ class RawServer:
         if self._threads:
             self._threads[0].join(_IO_TIMEOUT)  # the accept loop: no new peers after it
         with self._lock:
-            peers = list(self.peers)
+            peers = list(self._open)
             threads = list(self._threads)
         for peer in peers:
             try:
@@ -243,6 +261,9 @@ class RawServer:
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=f"rawserver-{self.port}", daemon=True)
         with self._lock:
+            # Forget finished connection threads (the first is the accept loop):
+            # a server of a long run would otherwise keep thousands.
+            self._threads[1:] = [t for t in self._threads[1:] if t.is_alive()]
             self._threads.append(thread)
         thread.start()
 
@@ -258,8 +279,11 @@ class RawServer:
                     continue
                 sock.settimeout(_IO_TIMEOUT)
                 with self._lock:
-                    peer = Peer(sock, len(self.peers), self._stopping)
-                    self.peers.append(peer)
+                    peer = Peer(sock, self._accepted, self._stopping)
+                    self._accepted += 1
+                    self._open.add(peer)
+                    if self._keep_peers:
+                        self.peers.append(peer)
                 self._spawn(self._serve, peer)
 
     def _serve(self, peer: Peer) -> None:
@@ -277,6 +301,8 @@ class RawServer:
         finally:
             peer.sock.close()
             raw.close()
+            with self._lock:
+                self._open.discard(peer)
 
 
 def server_context(cert: Any) -> ssl.SSLContext:
@@ -302,9 +328,37 @@ def trickle(data: bytes, interval: float) -> Behaviour:
     return lambda peer: peer.trickle(data, interval)
 
 
+def pour(data: bytes, body: int | None = None) -> Behaviour:
+    """Send ``data`` (a response head), then ``body`` bytes as fast as the
+    client reads them (None: endlessly, until the client leaves)."""
+
+    def run(peer: Peer) -> None:
+        peer.send(data)
+        peer.pour(total=body)
+
+    return run
+
+
 def hold(peer: Peer) -> None:
     """Stall until the server stops."""
     peer.hold()
+
+
+def stall(peer: Peer) -> None:
+    """Stall until the client gives up and closes (at most 30 s): no thread
+    is left holding a connection the client has left."""
+    peer.closed_by_client(_HOLD_LIMIT)
+
+
+def route(behaviours: dict[str, Behaviour]) -> Behaviour:
+    """Run the behaviour named by the request path's first segment (``/<name>/...``)."""
+
+    def run(peer: Peer) -> None:
+        request_line = peer.head.split(b"\r\n", 1)[0].decode("latin-1")
+        path = request_line.split(" ")[1] if request_line.count(" ") >= 2 else "/"
+        behaviours[path.lstrip("/").split("/", 1)[0]](peer)
+
+    return run
 
 
 def reset(peer: Peer) -> None:

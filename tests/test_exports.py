@@ -23,6 +23,15 @@ def test_all_matches_public_names() -> None:
         assert hasattr(gfetch, name), f"gfetch.__all__ names {name!r}, which gfetch lacks"
 
 
+def test_request_timeouts_are_requests_timeouts() -> None:
+    """Both gfetch-made failures are caught by ``except requests.Timeout``."""
+    import requests
+
+    for name in ("RequestCancelled", "RequestDeadlineExceeded"):
+        assert name in gfetch.__all__
+        assert issubclass(getattr(gfetch, name), requests.exceptions.Timeout)
+
+
 # Runs in a fresh interpreter: record stdlib objects, import all of gfetch,
 # report any that changed. Prints "ok" and exits 0 when nothing did.
 _IMPORT_CHECK = textwrap.dedent(
