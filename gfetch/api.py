@@ -88,6 +88,14 @@ def _outcome(
     return False, None
 
 
+def _log_failure(request: AsyncRequest) -> None:
+    """Warn that ``request`` failed and is reported as None, so it is never lost silently."""
+    logger.warning(
+        "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
+        "receive failures)", request.method, request.url, request.exception
+    )
+
+
 def map(  # noqa: A001 - grequests' name
     requests: Iterable[Any],
     stream: bool = False,
@@ -144,7 +152,10 @@ def map(  # noqa: A001 - grequests' name
                     progress=progress, pool=pool)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
-        results[index] = value if deliver else None
+        if deliver:
+            results[index] = value
+        elif exception_handler is None:
+            _log_failure(req)
     return results
 
 
@@ -181,10 +192,7 @@ def imap_enumerated(
         if deliver:
             yield index, value
         elif exception_handler is None:
-            logger.warning(
-                "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
-                "receive failures)", req.method, req.url, req.exception
-            )
+            _log_failure(req)
             yield index, None
 
 

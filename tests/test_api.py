@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -157,6 +158,25 @@ def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest
     got = list(gfetch.imap([REFUSED], return_exceptions=True))
     assert isinstance(got[0], requests.ConnectionError)
     assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
+
+
+def test_map_logs_each_failure_it_reports_as_none(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gfetch"):
+        assert gfetch.map([server.url("/json"), REFUSED])[1] is None
+    failures = [record for record in caplog.records if record.name == "gfetch"]
+    assert len(failures) == 1 and REFUSED in failures[0].getMessage()
+    assert "ConnectionError" in failures[0].getMessage()
+
+
+@pytest.mark.parametrize("taken_by", ["exception_handler", "return_exceptions"])
+def test_map_does_not_log_failures_the_caller_takes(taken_by: str, caplog: pytest.LogCaptureFixture) -> None:
+    options: dict[str, Any] = (
+        {"exception_handler": lambda request, exception: None} if taken_by == "exception_handler"
+        else {"return_exceptions": True}
+    )
+    with caplog.at_level(logging.WARNING, logger="gfetch"):
+        gfetch.map([REFUSED], **options)
+    assert not [record for record in caplog.records if record.name == "gfetch"]
 
 
 def test_failed_request_exception_is_reachable_from_its_request() -> None:
