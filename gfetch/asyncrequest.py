@@ -11,6 +11,7 @@ import traceback
 from typing import Any, Callable
 
 import requests
+from requests.cookies import RequestsCookieJar
 
 from gfetch.session import Session
 
@@ -27,8 +28,8 @@ def default_session() -> Session:
     (grequests opens a new Session, and TCP connection, per request). It
     keeps up to 1,000 idle connections per host, so a ``size=1000`` fan-out
     to one host reuses its connections instead of discarding them.
-    Cookies set by responses are shared by those requests too, as in any
-    requests.Session; pass ``session=`` to isolate them.
+    Its cookie jar is not used by them: each is sent with a jar of its own
+    (see :func:`_with_own_cookies`).
     """
     try:
         return _local.session  # type: ignore[no-any-return]
@@ -87,13 +88,31 @@ class AsyncRequest:
         request waits; fan-outs call this, a plain call, instead.
         """
         merged = {**self.kwargs, **overrides}
-        session = self.session if self.session is not None else default_session()
+        session = self.session if self.session is not None else _with_own_cookies(default_session())
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
             self.exception = exc
             self.traceback = traceback.format_exc()
         return self
+
+
+def _with_own_cookies(session: Session) -> Session:
+    """A view of ``session`` with an empty cookie jar of its own, for one request.
+
+    Discussion: grequests sends each request without ``session=`` on a
+    fresh Session, so a cookie one response sets is never sent by another
+    request; scripts rely on that (and on the cookie reaching the redirects
+    of its own request). The view shares everything else with ``session``
+    by reference, the adapters and so their pooled connections above all,
+    and the environment snapshot, made first so that every view reads the
+    same one instead of making its own.
+    """
+    session._snapshot()
+    view = Session.__new__(Session)
+    view.__dict__.update(session.__dict__)
+    view.cookies = RequestsCookieJar()
+    return view
 
 
 def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:

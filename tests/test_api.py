@@ -179,6 +179,33 @@ def test_map_does_not_log_failures_the_caller_takes(taken_by: str, caplog: pytes
     assert not [record for record in caplog.records if record.name == "gfetch"]
 
 
+def test_session_and_cookies(server: TestServer) -> None:
+    # grequests' own test: a request without session= never sees another one's cookies.
+    def get(url: str, **kwargs: Any) -> Any:
+        return grequests.map([grequests.get(url, **kwargs)])[0].json()
+
+    set_and_show = server.url("/cookies/set/redirect")
+    c1 = {"k1": "v1"}
+    assert get(set_and_show, params=c1)["cookies"] == c1  # within one request's redirects
+    s = gfetch.Session()
+    assert get(set_and_show, session=s, params=c1)["cookies"] == c1
+    assert dict(s.cookies) == c1
+    c2 = {"k2": "v2"}
+    assert get(set_and_show, params=c2)["cookies"] == c2
+    assert get(server.url("/cookies"))["cookies"] == {}
+    assert get(server.url("/cookies"), session=s)["cookies"] == c1  # a given session keeps its cookies
+    assert get(server.url("/cookies"), cookies={"own": "1"})["cookies"] == {"own": "1"}
+
+
+def test_requests_without_session_isolate_cookies_but_share_connections(fresh_server: TestServer) -> None:
+    urls = [fresh_server.url(f"/cookies/set/redirect?n={i}") for i in range(60)]
+    for _ in range(3):
+        responses = gfetch.map(urls, size=5)
+        assert [r.json()["cookies"] for r in responses] == [{"n": str(i)} for i in range(60)]
+    assert fresh_server.requests_served == 360
+    assert fresh_server.peak_connections <= 5  # the pooled connections served all three rounds
+
+
 def test_failed_request_exception_is_reachable_from_its_request() -> None:
     req = gfetch.get(REFUSED)
     assert gfetch.map([req]) == [None]
