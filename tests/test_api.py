@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 import requests
 import responses
+from urllib3.util.retry import Retry
 
 import gfetch
 import gfetch as grequests
+from _rawserver import RawServer
+from _rawserver import send as raw_send
+from gfetch.limits import retry_policy
 from gfetch.testserver import TestServer
 
 REFUSED = "http://127.0.0.1:1/"
@@ -293,6 +297,47 @@ def test_retries_recover_from_two_failures(fresh_server: TestServer) -> None:
 def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
     result = gfetch.map([gfetch.post(fresh_server.url("/flaky/1?key=p"))], retries=3)
     assert result[0].status_code == 503
+
+
+def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
+    def status_after(failures: int, retry: Retry, method: str = "GET") -> int:
+        url = fresh_server.url(f"/flaky/{failures}?key={random.random()}")
+        return gfetch.map([gfetch.request(method, url)], retries=retry)[0].status_code
+
+    status = Retry(total=5, status=2, status_forcelist=[503])
+    urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
+    assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
+    assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
+    assert status_after(3, status) == 503  # the status count is spent
+    assert status_after(2, Retry(total=1, status_forcelist=[503])) == 503  # so is total
+    # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.
+    assert status_after(1, Retry(total=1)) == 200
+    assert status_after(1, Retry(total=1, respect_retry_after_header=False)) == 503
+    assert status_after(1, Retry(3, status_forcelist=[503]), "POST") == 503  # not in allowed_methods
+    assert status_after(1, Retry(3, status_forcelist=[503], allowed_methods=None), "POST") == 200
+
+
+@pytest.mark.parametrize(("retry", "method", "sent"), [
+    (Retry(total=5, read=2), "GET", 3),
+    (Retry(total=1, read=2), "GET", 2),
+    (Retry(total=5, read=0), "GET", 1),
+    (Retry(total=5), "POST", 1),
+])
+def test_urllib3_retry_read_failures(retry: Retry, method: str, sent: int) -> None:
+    with RawServer(raw_send(b"")) as dropping:  # closes without answering: a read error
+        result = gfetch.map([gfetch.request(method, dropping.url())], retries=retry, return_exceptions=True)
+        assert isinstance(result[0], requests.ConnectionError)
+        assert dropping.connections == sent
+
+
+def test_urllib3_retry_connect_failures_and_backoff() -> None:
+    refused = gfetch.map([REFUSED], return_exceptions=True)[0]
+    policy = retry_policy(Retry(total=5, connect=1, backoff_factor=0.5, backoff_max=3))
+    assert policy.should_retry("POST", None, refused, 0)  # never sent: retried whatever the method
+    assert not policy.should_retry("GET", None, refused, 1)
+    assert [policy.delay(None, attempt) for attempt in range(4)] == [0.0, 1.0, 2.0, 3.0]  # urllib3's backoff
+    assert not retry_policy(Retry(total=False)).should_retry("GET", None, refused, 0)
+    assert retry_policy(3).retries == 3 and retry_policy(None).retries == 0
 
 
 def test_imap_consumes_input_lazily(server: TestServer) -> None:
