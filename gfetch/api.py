@@ -6,7 +6,8 @@ unchanged; everything beyond grequests' signature is keyword-only.
 Differences from grequests, all on purpose:
 
 * items may be URL strings, AsyncRequests or ``requests.Request`` objects;
-* requests without ``session=`` share one pooled Session per thread;
+* requests without ``session=`` share one pooled Session per thread (its
+  connections, not its cookies: each has a jar of its own, as in grequests);
 * a default ``timeout`` of (10 s connect, 30 s read) applies to requests that
   set none (``timeout=None`` disables it);
 * ``size=None`` means 100 at a time, not unbounded;
