@@ -20,6 +20,7 @@ Run: python examples/aggregate_api.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from typing import Any
@@ -101,4 +102,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

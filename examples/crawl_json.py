@@ -21,6 +21,7 @@ Run: python examples/crawl_json.py
 
 from __future__ import annotations
 
+import argparse
 import collections
 import time
 from typing import Any
@@ -76,4 +77,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

@@ -16,6 +16,7 @@ Run: python examples/fetch_list.py [urls.txt [outdir]]
 
 from __future__ import annotations
 
+import argparse
 import re
 import socket
 import sys
@@ -124,15 +125,32 @@ def run(urls_file: Path, outdir: Path) -> None:
     print(f"elapsed {elapsed:.2f} s, {total / elapsed:.0f} requests/s")
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="fetch_list.py",
+        description="Fetch the URLs listed in a file (one a line, # comments) and save each body. "
+                    "Without arguments: a demo list against a local test server.",
+    )
+    parser.add_argument("urls_file", nargs="?", type=Path, help="the file of URLs (UTF-8)")
+    parser.add_argument("outdir", nargs="?", type=Path, help="where to save the bodies (default: a temporary "
+                                                              "directory, removed at the end)")
+    args = parser.parse_args(argv)
+    if args.urls_file is not None:
+        try:
+            args.urls_file.open("rb").close()
+        except OSError as exc:
+            parser.exit(2, f"{parser.prog}: error: cannot read {args.urls_file}: {exc.strerror}\n")
+    return args
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) > 2:
-        raise SystemExit("usage: python examples/fetch_list.py [urls.txt [outdir]]")
-    if len(argv) == 2:
-        run(Path(argv[0]), Path(argv[1]))
+    args = parse_args(argv)
+    if args.outdir is not None:
+        run(args.urls_file, args.outdir)
         return
     with tempfile.TemporaryDirectory(prefix="gfetch-fetch-list-") as tmp:
-        if argv:
-            run(Path(argv[0]), Path(tmp))
+        if args.urls_file is not None:
+            run(args.urls_file, Path(tmp))
         else:
             with TestServer() as server:
                 urls_file = Path(tmp) / "urls.txt"

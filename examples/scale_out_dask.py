@@ -28,9 +28,9 @@ Run: python examples/scale_out_dask.py [processes|threads]
 
 from __future__ import annotations
 
+import argparse
 import collections
 import os
-import sys
 import threading
 import time
 from typing import Any
@@ -69,8 +69,6 @@ def fetch_partition(urls: list[str], per_host: int) -> list[dict[str, Any]]:
 
 
 def main(scheduler: str) -> None:
-    if scheduler not in ("processes", "threads"):
-        raise SystemExit(f"usage: python {sys.argv[0]} [processes|threads] (got {scheduler!r})")
     with TestServer() as server:
         urls = [server.url(f"/delay/{DELAY}?n={n}") for n in range(URLS)]
         bag = db.from_sequence(urls, npartitions=PARTITIONS)
@@ -95,4 +93,7 @@ def main(scheduler: str) -> None:
 
 
 if __name__ == "__main__":  # required: the processes scheduler re-imports this file in each worker
-    main(sys.argv[1] if len(sys.argv) > 1 else "processes")
+    parser = argparse.ArgumentParser(description="Fetch 2,000 URLs with gfetch.map in dask workers.")
+    parser.add_argument("scheduler", nargs="?", choices=["processes", "threads"], default="processes",
+                        help="dask's local scheduler (default processes)")
+    main(parser.parse_args().scheduler)

@@ -10,6 +10,8 @@ Run: python examples/tutorial_greenlet_state.py
 
 from __future__ import annotations
 
+import argparse
+
 import gfetch
 
 
@@ -68,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

@@ -11,6 +11,8 @@ Run: python examples/tutorial_producer_consumer.py
 
 from __future__ import annotations
 
+import argparse
+
 import gfetch
 
 WORKERS = ("steve", "john", "nancy")
@@ -76,4 +78,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

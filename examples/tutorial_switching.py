@@ -9,6 +9,8 @@ Run: python examples/tutorial_switching.py
 
 from __future__ import annotations
 
+import argparse
+
 import gfetch
 
 
@@ -40,4 +42,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

@@ -11,6 +11,7 @@ Run: python examples/tutorial_sync_vs_async.py
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import gfetch
@@ -50,4 +51,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

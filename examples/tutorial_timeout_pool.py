@@ -11,6 +11,7 @@ Run: python examples/tutorial_timeout_pool.py
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import gfetch
@@ -72,4 +73,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n")[0].replace("``", "")).parse_args()  # --help
     main()

@@ -113,7 +113,7 @@ def map(  # noqa: A001 - grequests' name
     progress: bool = False,
     return_exceptions: bool = False,
     pool: Pool | None = None,
-) -> list[Any]:
+) -> list[requests.Response | None | Any]:
     """Send all ``requests`` concurrently; return their responses in input order.
 
     Args:
@@ -176,7 +176,7 @@ def imap_enumerated(
     progress: bool = False,
     return_exceptions: bool = False,
     pool: Pool | None = None,
-) -> Iterator[tuple[int, Any]]:
+) -> Iterator[tuple[int, requests.Response | None | Any]]:
     """Yield ``(index, response)`` in completion order; see :func:`map` for the options.
 
     The input is read lazily (at most ``size`` in flight), so a generator of
@@ -213,7 +213,7 @@ def imap(
     progress: bool = False,
     return_exceptions: bool = False,
     pool: Pool | None = None,
-) -> Iterator[Any]:
+) -> Iterator[requests.Response | Any]:
     """Yield responses in completion order; see :func:`map` for the options.
 
     ``size`` defaults to 2, as in grequests; raise it for real fan-out. The

@@ -6,6 +6,7 @@ follow gevent's, so its tutorials translate one to one.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterable, TypeVar
 
 from greenlet import GreenletExit, getcurrent, greenlet
@@ -168,9 +169,15 @@ class Greenlet(greenlet):
 
     # -- waiting --------------------------------------------------------
     def join(self, timeout: float | None = None) -> None:
-        """Wait until the greenlet finishes, or ``timeout`` seconds pass."""
+        """Wait until the greenlet finishes, or ``timeout`` seconds pass.
+
+        Raises:
+            RuntimeError: if called from another OS thread than the one whose
+                hub runs the greenlet (and it has not finished yet).
+        """
         if self._finished:
             return
+        _check_same_thread(self)
         waiter = Waiter(self._hub)
 
         def wake(_: Greenlet) -> None:
@@ -241,6 +248,22 @@ class Greenlet(greenlet):
         return glet
 
 
+def _check_same_thread(glet: Greenlet) -> None:
+    """Refuse to wait for ``glet`` from another OS thread than its hub's.
+
+    Discussion: a greenlet can only be switched to from its own thread;
+    greenlet's own error ("Cannot switch to a different thread") names
+    neither the greenlet nor the way out.
+    """
+    owner = glet._hub.thread_ident
+    if owner != threading.get_ident():
+        raise RuntimeError(
+            f"cannot wait for {glet!r} from another OS thread: it runs on the hub of thread {owner}. "
+            "Wait for it in that thread, and hand the result over with a queue.Queue or a "
+            "concurrent.futures.Future."
+        )
+
+
 def spawn(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Greenlet:
     """Create a Greenlet running ``func(*args, **kwargs)`` and schedule it.
 
@@ -279,6 +302,9 @@ def joinall(
     Returns after ``timeout`` seconds with whatever finished by then. With
     ``raise_error`` re-raise the first failure as soon as it happens. With
     ``count`` return once that many have finished.
+
+    Raises:
+        RuntimeError: if an unfinished greenlet belongs to another OS thread.
     """
     glets = list(greenlets)
     want = len(glets) if count is None else min(count, len(glets))
@@ -292,6 +318,8 @@ def joinall(
             waiter.switch()
 
     pending = [g for g in glets if not g.ready()]
+    for g in pending:
+        _check_same_thread(g)
     state["done"] = len(glets) - len(pending)
     failed = raise_error and any(g.exception is not None for g in glets if g.ready())
     if state["done"] < want and not failed:

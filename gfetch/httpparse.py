@@ -5,7 +5,8 @@ package (``email.parser.Parser(_class=HTTPMessage).parsestr``), a general MIME
 feed parser whose cost dwarfs the plain ``Name: value`` lines servers send,
 then looks headers up with ``Message.get``, a case-folding linear scan.
 
-Layer 3 helper. Imports the stdlib only; gfetch.transport sets it as its
+Layer 3 helper. Imports the stdlib and gfetch.http1 (the header-block
+parser both transports share); gfetch.transport sets it as its urllib3
 connections' ``response_class``.
 
 ``FastHTTPResponse`` overrides ``begin()`` only. For a header block of the
@@ -20,10 +21,10 @@ exceptions and ``_check_close`` are http.client's own.
 from __future__ import annotations
 
 import http.client
-import re
-from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, UnknownProtocol
 from typing import IO
+
+from gfetch.http1 import message_from_fields, parse_header_block
 
 __all__ = ["FastHTTPResponse"]
 
@@ -31,14 +32,6 @@ _CONTINUE = 100
 _NO_CONTENT = 204
 _NOT_MODIFIED = 304
 _BLOCK_ENDS = (b"\r\n", b"\n", b"")  # blank line or EOF
-
-# One line of the safe shape: ``name:value`` ended by CRLF or LF, the name
-# made of the characters email.feedparser's headerRE accepts (printable, no
-# space, no colon), no other CR. So no continuation line, no "From " envelope,
-# no empty name. For such a line compat32's header_source_parse stores
-# (name, value.lstrip(" \t").rstrip("\r\n")), which is what the groups hold.
-# Each match is one whole line, so a block is safe when every line matched.
-_fields = re.compile(r"(?m)^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n").findall
 
 
 def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
@@ -66,25 +59,13 @@ def _parse_header_block(lines: list[bytes]) -> tuple[HTTPMessage, dict[str, str]
     """Parse raw header lines (terminator included) as http.client does.
 
     Returns the message and, when the fast path was taken, a map from
-    lower-cased name to its first value: what ``msg.get(name)`` returns, as
-    compat32 hands back str values unchanged unless they hold surrogates,
-    which latin-1 decoding never produces.
+    lower-cased name to its first value (what ``msg.get(name)`` returns).
     """
-    text = b"".join(lines).decode("iso-8859-1")
-    fields = _fields(text)
-    if len(fields) == len(lines) - 1:
-        # Reversed, so the first occurrence of a name is the one kept.
-        first = {name.lower(): value for name, value in reversed(fields)}
-        ctype = first.get("content-type")
-        # A multipart/* or message/* type makes the email parser parse the
-        # (empty) body as MIME, adding defects: leave those to it.
-        if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
-            msg = HTTPMessage()
-            for name, value in fields:
-                msg.set_raw(name, value)
-            msg.set_payload("")
-            return msg, first
-    return Parser(_class=HTTPMessage).parsestr(text), None
+    parsed = parse_header_block(b"".join(lines), len(lines))
+    if isinstance(parsed, HTTPMessage):
+        return parsed, None
+    fields, first = parsed
+    return message_from_fields(fields), first
 
 
 class FastHTTPResponse(http.client.HTTPResponse):

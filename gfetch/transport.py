@@ -19,29 +19,33 @@ hooks small, stable methods (see shared/SEAMS.md) instead of copying
 from __future__ import annotations
 
 import inspect
-import queue
+import os
 import socket
 import sys
-import threading
-import time
-from collections import deque
 from typing import Any
+from urllib.parse import urlparse
 
+import requests
 import requests.adapters
-from requests.exceptions import InvalidSchema
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
+from urllib3 import PoolManager
+from urllib3._collections import RecentlyUsedContainer
+from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
-from urllib3.util.ssl_ import create_urllib3_context, resolve_cert_reqs, resolve_ssl_version
-from urllib3.util.url import parse_url
+from urllib3.util.url import _normalize_host
 
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
-from gfetch.hub import Hub, Waiter, get_hub
+from gfetch.connection import HeadResponse
+from gfetch.pool import LeanPool
+from gfetch.poolqueue import GreenPoolQueue
 from gfetch.sockets import create_connection
-from gfetch.tls import GreenSSLContext, owned_context
+from gfetch.tls import GreenSSLContext
+from gfetch.tlscontext import TLSSettings, green_context
 
 __all__ = [
     "GreenHTTPConnection",
@@ -112,36 +116,7 @@ class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConn
     def _green_context(self) -> GreenSSLContext:
         if self.ssl_context is not None:
             return GreenSSLContext(self.ssl_context)
-        key = (
-            resolve_cert_reqs(self.cert_reqs),
-            self.ssl_version,
-            self.ssl_minimum_version,
-            self.ssl_maximum_version,
-            self.ca_certs,
-            self.ca_cert_dir,
-            self.ca_cert_data,
-            self.cert_file,
-            self.key_file,
-            self.key_password,
-            self.assert_hostname is not None or bool(self.assert_fingerprint),
-        )
-        return owned_context(key, self._build_context)
-
-    def _build_context(self) -> Any:
-        # Exactly as urllib3 builds its default: cert_reqs decides the order
-        # of verify_mode/check_hostname (verify=False depends on it).
-        context = create_urllib3_context(
-            ssl_version=resolve_ssl_version(self.ssl_version),
-            ssl_minimum_version=self.ssl_minimum_version,
-            ssl_maximum_version=self.ssl_maximum_version,
-            cert_reqs=resolve_cert_reqs(self.cert_reqs),
-        )
-        if self.ca_certs or self.ca_cert_dir or self.ca_cert_data:
-            context.load_verify_locations(self.ca_certs, self.ca_cert_dir, self.ca_cert_data)
-        else:
-            # urllib3 only does this for contexts it creates itself.
-            context.load_default_certs()
-        return context
+        return green_context(TLSSettings(self))
 
     def connect(self) -> None:
         original = self.ssl_context
@@ -158,108 +133,6 @@ class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConn
         finally:
             self.ssl_context = original
             self.proxy_config = original_proxy_config
-
-
-class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
-    """The pool's connection queue; a blocking ``get`` parks the greenlet.
-
-    Discussion: urllib3 only blocks on ``get`` with ``pool_block=True``; the
-    stdlib queue would then put the whole OS thread to sleep while the
-    greenlet holding the connection can never run to return it. Parked
-    getters may belong to other threads' hubs (a Session shared by threads),
-    so ``put`` wakes them through their own hub. Once a second thread has
-    used the pool, a parked getter counts as an outstanding thread job of its hub:
-    the connection may come back from another thread, and a hub that saw
-    nothing else to wait for would raise LoopExit. In a pool used by one
-    thread only, a getter nothing can serve still raises LoopExit.
-    """
-
-    def _init(self, maxsize: int) -> None:
-        super()._init(maxsize)
-        self._green_getters: deque[tuple[Hub, Waiter]] = deque()
-        self._getter_threads: set[int] = set()
-        self._released = False
-        self._placeholders = 0  # None entries in the queue
-
-    def _put(self, item: Any) -> None:
-        super()._put(item)
-        self._placeholders += item is None
-
-    def _get(self) -> Any:
-        item = super()._get()
-        self._placeholders -= item is None
-        return item
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        with self.mutex:
-            # urllib3 puts a None placeholder back whenever getting a
-            # connection fails (a timeout, a kill, LoopExit), even though the
-            # getter took nothing; the connection returned later would then
-            # find the pool full. A real connection takes a placeholder's slot.
-            if item is not None and self._placeholders and self._qsize() >= self.maxsize > 0:
-                self.queue.remove(None)
-                self._placeholders -= 1
-        super().put(item, block=False)
-        with self.mutex:
-            getter = self._green_getters.popleft() if self._green_getters else None
-        if getter is not None:
-            _wake(*getter)
-
-    def release_getters(self) -> None:
-        """Wake every parked getter with None, so each opens a connection of its own.
-
-        For a pool being closed: its queue gets no connection back any more,
-        so nothing else would ever wake them.
-        """
-        with self.mutex:
-            self._released = True
-            getters = list(self._green_getters)
-            self._green_getters.clear()
-        for getter in getters:
-            _wake(*getter)
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        self._getter_threads.add(threading.get_ident())
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                return super().get(block=False)
-            except queue.Empty:
-                if not block:
-                    raise
-            if self._released:
-                return None  # the pool is closed: urllib3 opens a connection for this request
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise queue.Empty
-            hub = get_hub()
-            waiter = Waiter(hub)
-            entry = (hub, waiter)
-            with self.mutex:
-                if self._qsize():
-                    continue
-                self._green_getters.append(entry)
-                shared = len(self._getter_threads) > 1
-            timer = None if remaining is None else hub.call_later(remaining, waiter.switch)
-            if shared:
-                hub.thread_job_started()
-            try:
-                waiter.get()
-            finally:
-                if shared:
-                    hub.thread_job_finished()
-                if timer is not None:
-                    timer.cancel()
-                with self.mutex:
-                    if entry in self._green_getters:
-                        self._green_getters.remove(entry)
-
-
-def _wake(hub: Hub, waiter: Waiter) -> None:
-    if hub.thread_ident == threading.get_ident():
-        waiter.switch()
-    else:
-        hub.call_threadsafe(waiter.switch)
 
 
 class GreenHTTPConnectionPool(HTTPConnectionPool):
@@ -311,23 +184,30 @@ class GreenRetry(Retry):
         return cls(**{name: getattr(retry, name) for name in _RETRY_PARAMS})
 
 
-def _hide_password(url: str) -> str:
-    parsed = parse_url(url)
-    if parsed.auth:
-        user = parsed.auth.split(":", 1)[0]
-        return parsed._replace(auth=f"{user}:***").url
-    return url
+TRANSPORTS = ("auto", "urllib3")
+# The pool options init_poolmanager sets itself; any other (an ssl_context,
+# socket_options, ...) was added by the user for urllib3: leave it to urllib3.
+_OWN_POOL_OPTIONS = frozenset({"maxsize", "block"})
+_MAX_ORIGINS = 10_000
 
 
 class HTTPAdapter(requests.adapters.HTTPAdapter):
-    """requests' HTTPAdapter whose pools use cooperative connections.
+    """requests' HTTPAdapter on cooperative connections: gfetch's own pool, else urllib3's.
 
     Defaults are sized for fan-out: up to ``pool_maxsize`` (100) keep-alive
     connections per host and ``pool_connections`` (100) host pools. With
     ``pool_block=True`` a request waiting for a free connection parks only
     its greenlet. Integer or plain ``Retry`` ``max_retries`` become
     :class:`GreenRetry`, so backoff never blocks the hub.
+
+    ``transport="auto"`` (the default, or the ``GFETCH_TRANSPORT``
+    environment variable) sends plain http and https requests through
+    gfetch's own HTTP/1.1 pool (:class:`gfetch.pool.LeanPool`) and the rest
+    through urllib3: see :meth:`lean_pool_for`. ``"urllib3"`` sends
+    everything through urllib3.
     """
+
+    __attrs__ = [*requests.adapters.HTTPAdapter.__attrs__, "transport"]
 
     def __init__(
         self,
@@ -335,12 +215,15 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         pool_maxsize: int = 100,
         max_retries: int | Retry | None = 0,
         pool_block: bool = False,
+        transport: str | None = None,
     ) -> None:
+        self.transport = _transport(transport)
         super().__init__(pool_connections, pool_maxsize, max_retries or 0, pool_block)
         self.max_retries = GreenRetry.from_retry(self.max_retries)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self.transport = _transport(state.get("transport"))
         self.max_retries = GreenRetry.from_retry(self.max_retries)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
@@ -348,12 +231,110 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         # A new dict: PoolManager binds urllib3's module-level one, and
         # mutating that would change every PoolManager in the process.
         self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        self._lean_pools: RecentlyUsedContainer[Any, LeanPool] = RecentlyUsedContainer(
+            connections, dispose_func=LeanPool.close
+        )
+        self._tls_settings: dict[Any, TLSSettings] = {}
+
+    # -- choosing the pool ------------------------------------------------------
+    def get_connection_with_tls_context(
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """gfetch's own pool when :meth:`lean_pool_for` has one, else urllib3's, as requests does."""
+        pool = self.lean_pool_for(request, verify, proxies, cert)
+        if pool is not None:
+            return pool
+        return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+
+    def lean_pool_for(self, request: Any, verify: Any, proxies: Any, cert: Any) -> LeanPool | None:
+        """The LeanPool for this request, or None when urllib3 must send it.
+
+        gfetch's pool takes http and https requests sent directly (no proxy),
+        without a client certificate, with requests' default ``max_retries``
+        (0, or any Retry without retries that has no ``status_forcelist``),
+        on an adapter whose urllib3 pool options were not customised.
+        """
+        retries = self.max_retries
+        if (
+            self.transport != "auto" or cert is not None or retries.total != 0 or retries.status_forcelist
+            or self.poolmanager.connection_pool_kw.keys() - _OWN_POOL_OPTIONS
+            or (proxies and select_proxy(request.url, proxies))
+        ):
+            return None
+        origin = _origin(request.url)
+        if origin is None:
+            return None
+        scheme, host, port = origin
+        tls = self._tls_for(verify) if scheme == "https" else None
+        key = (scheme, host, port, verify if tls is not None else None)
+        pool = self._lean_pools.get(key)
+        if pool is None:
+            pool = LeanPool(scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
+            self._lean_pools[key] = pool
+        return pool
+
+    def _tls_for(self, verify: Any) -> TLSSettings:
+        """requests' ``cert_verify`` decisions for ``verify``, checked once per value."""
+        settings = self._tls_settings.get(verify)
+        if settings is None:
+            if not verify:
+                settings = TLSSettings(cert_reqs="CERT_NONE", checks_hostname=False)
+            else:
+                location = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+                if not location or not os.path.exists(location):
+                    raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}")
+                location = os.path.expanduser(location)
+                in_dir = os.path.isdir(location)
+                settings = TLSSettings(cert_reqs="CERT_REQUIRED", ca_certs=None if in_dir else location,
+                                       ca_cert_dir=location if in_dir else None, checks_hostname=False)
+            self._tls_settings[verify] = settings
+        return settings
+
+    def request_url(self, request: Any, proxies: Any) -> str:
+        """requests' choice of request target; without proxies, always the path."""
+        if not proxies:
+            return request.path_url  # type: ignore[no-any-return]
+        return super().request_url(request, proxies)  # type: ignore[no-any-return]
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """requests' Response; a response of gfetch's pool without Set-Cookie skips the cookie jar.
+
+        Discussion: requests' ``extract_cookies_to_jar`` wraps request and
+        response in mock objects and takes the jar's lock only to find no
+        Set-Cookie header: gfetch's pool knows that from the parsed head.
+        """
+        original = getattr(resp, "_original_response", None)
+        if type(original) is not HeadResponse or original.sets_cookies():
+            return super().build_response(req, resp)
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        response.request = req
+        response.connection = self
+        return response
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """requests' check for urllib3's pools; a LeanPool was checked when it was made."""
+        if not isinstance(conn, LeanPool):
+            super().cert_verify(conn, url, verify, cert)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         if proxy.lower().startswith("socks"):
-            raise InvalidSchema(
-                f"SOCKS proxies are not supported by gfetch: {_hide_password(proxy)}; use an HTTP(S) proxy"
-            )
+            if proxy not in self.proxy_manager:
+                from gfetch.socks import GreenSOCKSProxyManager  # it subclasses this module's classes
+
+                self.proxy_manager[proxy] = GreenSOCKSProxyManager(
+                    proxy,
+                    num_pools=self._pool_connections,
+                    maxsize=self._pool_maxsize,
+                    block=self._pool_block,
+                    **proxy_kwargs,
+                )
+            return self.proxy_manager[proxy]
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
         return manager
@@ -368,14 +349,59 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         ``Session.close()`` a fan-out's results kept each host's idle
         keep-alive sockets open. A connection still in use is closed when
         its response releases it into the closed pool, and a request parked
-        waiting for one (``pool_block``) opens its own.
+        waiting for one (``pool_block``) opens its own. Managers that are not
+        urllib3 PoolManagers (a test's mocks) are left to requests' own close.
         """
         managers = [self.poolmanager, *self.proxy_manager.values()]
-        pools = [pool for manager in managers for pool in map(manager.pools.get, manager.pools.keys())]
+        pools = [
+            pool
+            for manager in managers
+            if isinstance(manager, PoolManager)
+            for pool in map(manager.pools.get, manager.pools.keys())
+        ]
         super().close()
+        self._lean_pools.clear()
         for pool in pools:
             if pool is not None:
                 connections = pool.pool
                 pool.close()
                 if isinstance(connections, GreenPoolQueue):
                     connections.release_getters()
+
+
+_USER_AGENT = _get_default_user_agent()
+_origins: dict[str, tuple[str, str, int] | None] = {}
+
+
+def _transport(transport: str | None) -> str:
+    transport = transport or os.environ.get("GFETCH_TRANSPORT") or "auto"
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
+    return transport
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of a prepared URL as urllib3 keys its pools; None: not for LeanPool.
+
+    Cached per ``scheme://netloc`` prefix: a fan-out parses each origin once.
+    """
+    scheme_end = url.find("://")
+    path_start = url.find("/", scheme_end + 3) if scheme_end > 0 else -1
+    prefix = url[:path_start] if path_start >= 0 else url
+    try:
+        return _origins[prefix]
+    except KeyError:
+        pass
+    origin = None
+    try:
+        parsed = urlparse(prefix)
+        scheme = parsed.scheme.lower()
+        if scheme in ("http", "https") and parsed.hostname and not parsed.username and not parsed.password:
+            port = parsed.port or (443 if scheme == "https" else 80)
+            origin = (scheme, _normalize_host(parsed.hostname.lower(), scheme), port)
+    except (ValueError, UnicodeError):  # urllib3's path reports it as requests does
+        origin = None
+    if len(_origins) >= _MAX_ORIGINS:
+        _origins.clear()
+    _origins[prefix] = origin
+    return origin

@@ -1,51 +1,248 @@
-"""The gfetch command line and the demo."""
+"""The ``gfetch`` command, run as a user runs it: the installed script, in a subprocess.
+
+Every server is local (gfetch's TestServer, tests/_servers.py, tests/_rawserver.py).
+The subprocesses inherit conftest's cleaned environment (no proxy or CA-bundle
+variables) unless a test sets them on purpose.
+"""
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
+import trustme
+from _rawserver import Peer, RawServer, head, hold, reset, send
+from _servers import HTTPSServer, ProxyServer
 
-from gfetch.cli import main
 from gfetch.testserver import TestServer
 
-REFUSED = "http://127.0.0.1:1/"
+GFETCH = str(Path(sys.executable).with_name("gfetch"))
+BOUND = 60  # seconds: a backstop, never reached when things work
+RECORD_FIELDS = {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "error",
+                 "error_kind"}
 
 
-def run_cli(*argv: str, stdin: str = "") -> tuple[int, list[dict]]:
-    out = io.StringIO()
-    status = main(list(argv), stdin=io.StringIO(stdin), stdout=out)
-    return status, [json.loads(line) for line in out.getvalue().splitlines()]
+class Result(NamedTuple):
+    status: int
+    records: list[dict[str, Any]]
+    stderr: str
+
+    def by_url(self) -> dict[str, dict[str, Any]]:
+        return {record["url"]: record for record in self.records}
 
 
-def test_json_line_per_url(server: TestServer) -> None:
-    status, records = run_cli(server.url("/json"), server.url("/bytes/7"), REFUSED)
-    assert status == 0
-    by_url = {r["url"]: r for r in records}
-    assert by_url[server.url("/json")]["status"] == 200
-    assert by_url[server.url("/json")]["content_type"] == "application/json"
-    assert by_url[server.url("/bytes/7")]["bytes"] == 7
-    assert by_url[REFUSED]["status"] is None and "ConnectionError" in by_url[REFUSED]["error"]
-    assert set(records[0]) == {"url", "status", "elapsed_ms", "bytes", "content_type", "error"}
+def gfetch(*argv: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Result:
+    result = subprocess.run([GFETCH, *argv], capture_output=True, timeout=BOUND, env=env, input=stdin,
+                            stdin=None if stdin is not None else subprocess.DEVNULL)
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert "Traceback" not in stderr, stderr
+    return Result(result.returncode, [json.loads(line) for line in stdout.splitlines()], stderr)
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def https_server(ca: trustme.CA) -> Iterator[HTTPSServer]:
+    with HTTPSServer(ca.issue_cert("127.0.0.1")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def untrusting_bundle(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A CA bundle that does not trust the test CA."""
+    path = tmp_path_factory.mktemp("other-ca") / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+# -- point 1: -k ----------------------------------------------------------------
+def test_insecure_wins_over_ca_bundle_variables(https_server: HTTPSServer, untrusting_bundle: str) -> None:
+    env = {**os.environ, "REQUESTS_CA_BUNDLE": untrusting_bundle, "CURL_CA_BUNDLE": untrusting_bundle}
+    url = https_server.url("/")
+    verified = gfetch(url, env=env)
+    assert verified.status == 1 and verified.records[0]["error_kind"] == "tls"
+    insecure = gfetch("-k", url, env=env)
+    assert insecure.status == 0, insecure
+    assert insecure.records[0]["status"] == 200
+    assert "Warning" not in insecure.stderr  # asked for: no InsecureRequestWarning
+
+
+# -- point 2: exit status -------------------------------------------------------
+def test_exit_status(server: TestServer) -> None:
+    ok, not_found = server.url("/json"), server.url("/status/404")
+    refused = f"http://127.0.0.1:{closed_port()}/"
+    assert gfetch(ok, not_found).status == 0
+    assert gfetch(ok, not_found, "--fail").status == 1
+    assert gfetch(ok, "--fail").status == 0
+    assert gfetch(ok, refused).status == 1
+    assert gfetch(refused).status == 1
+
+
+def test_help_documents_exit_status_kinds_and_options() -> None:
+    result = subprocess.run([GFETCH, "--help"], capture_output=True, text=True, timeout=BOUND)
+    assert result.returncode == 0
+    for text in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
+                 "--data", "--output-dir", "--progress", "--fail", "--ordered", "--proxy", "examples:",
+                 "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts"):
+        assert text in result.stdout, text
+
+
+# -- point 3: no tracebacks -----------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--concurrency", "0"], "expected an integer >= 1, got '0'"),
+        (["-c", "abc", "http://x"], "expected an integer >= 1, got 'abc'"),
+        (["--retries", "-1", "http://x"], "expected an integer >= 0, got '-1'"),
+        (["--timeout", "nan", "http://x"], "expected a number > 0, got 'nan'"),
+        (["-H", "no-colon", "http://x"], "expected 'Name: value'"),
+        (["-H", "Bad Name: v", "http://x"], "invalid header name 'Bad Name'"),
+        (["-X", "GET /", "http://x"], "invalid method"),
+        (["--proxy", "nonsense", "http://x"], "expected a proxy URL"),
+        ([], "no URLs given"),
+        (["-i", "/nonexistent/urls.txt"], "cannot read /nonexistent/urls.txt"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_give_one_line(argv: list[str], message: str) -> None:
+    result = gfetch(*argv)
+    assert result.status == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "_positive" not in lines[0] and "_number" not in lines[0]
+
+
+def test_input_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    bad = b"http://127.0.0.1:1/\n\xff\n"
+    path = tmp_path / "urls.txt"
+    path.write_bytes(bad)
+    for result in (gfetch("-i", str(path)), gfetch("-i", "-", stdin=bad)):
+        assert result.status == 2 and result.records == []
+        assert "not UTF-8 text: byte 0xff at offset 20" in result.stderr
+
+
+def test_unusable_output_dir_is_a_usage_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for target in (a_file, a_file / "sub"):
+        result = gfetch("--output-dir", str(target), "http://127.0.0.1:1/")
+        assert result.status == 2 and f"cannot use --output-dir {target}" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+
+
+def test_closed_output_ends_quietly(server: TestServer, tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(server.url(f"/bytes/{i}") + "\n" for i in range(300)))
+    with subprocess.Popen([GFETCH, "-i", str(urls), "-c", "5"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["status"] == 200
+        proc.stdout.close()  # as `| head -1` does
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(BOUND) == 141
+    assert stderr == ""
+
+
+def test_ctrl_c_cancels_flushes_and_exits_130(server: TestServer) -> None:
+    slow = [server.url(f"/delay/30?i={i}") for i in range(5)]
+    with subprocess.Popen([GFETCH, server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = json.loads(proc.stdout.readline())  # printed and flushed before the interrupt
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(10)  # far less than the 30 s the slow answers take
+        rest, stderr = proc.stdout.read().decode(), proc.stderr.read().decode()
+    assert first["status"] == 200 and status == 130 and rest == ""
+    assert stderr == "gfetch: interrupted: 1 of 6 results printed, the rest cancelled\n"
+
+
+# -- point 4: error and error_kind ---------------------------------------------
+def _slow_503_then_200(peer: Peer) -> None:
+    if peer.index < 2:
+        peer.hold(0.25)
+        peer.send(head(503, "Retry-After: 0", "Content-Length: 0", "Connection: close"))
+    else:
+        peer.send(head(200, "Content-Length: 2", "Connection: close") + b"ok")
+
+
+def test_error_text_and_kind(ca: trustme.CA, https_server: HTTPSServer) -> None:
+    refused = f"http://127.0.0.1:{closed_port()}/"
+    tls_untrusted = https_server.url("/")  # the test CA is not in certifi's bundle
+    with RawServer(hold) as stalled, RawServer(reset) as resetting, \
+            RawServer(send(b"garbage\r\n\r\n")) as garbage:
+        expected = {
+            refused: ("refused", "ConnectionError: [Errno 111] Connection refused"),
+            "http://no-such-host.invalid/": ("dns", "ConnectionError: [Errno -2] Name or service not known"),
+            "notaurl": ("invalid_url", "MissingSchema: Invalid URL 'notaurl'"),
+            stalled.url("/"): ("timeout", "ReadTimeout: timed out"),
+            resetting.url("/"): ("reset", "ConnectionError: [Errno 104] Connection reset by peer"),
+            garbage.url("/"): ("protocol", "ConnectionError: BadStatusLine"),
+            tls_untrusted: ("tls", "SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        }
+        result = gfetch("--timeout", "0.5", *expected)
+    assert result.status == 1
+    records = result.by_url()
+    for url, (kind, text) in expected.items():
+        assert records[url]["error_kind"] == kind, records[url]
+        assert records[url]["error"].startswith(text), records[url]
+        assert "Green" not in records[url]["error"] and "Max retries" not in records[url]["error"]
+        assert "_ssl.c" not in records[url]["error"]
+    assert records[refused]["error"] == "ConnectionError: [Errno 111] Connection refused"
+
+
+def test_library_exceptions_keep_requests_classes() -> None:
+    import requests
+
+    import gfetch as gf
+
+    (failure,) = gf.map([f"http://127.0.0.1:{closed_port()}/"], return_exceptions=True)
+    assert type(failure) is requests.ConnectionError
+
+
+# -- point 5: records -----------------------------------------------------------
+def test_record_has_final_url_attempts_and_total_elapsed(server: TestServer) -> None:
+    redirect = server.url("/redirect/2")
+    with RawServer(_slow_503_then_200) as flaky:
+        result = gfetch("--retries", "2", redirect, flaky.url("/"))
+    assert result.status == 0
+    records = result.by_url()
+    assert set(records[redirect]) == RECORD_FIELDS
+    assert records[redirect]["final_url"] == server.url("/json") and records[redirect]["attempts"] == 1
+    retried = records[flaky.url("/")]
+    assert retried["status"] == 200 and retried["attempts"] == 3 and retried["bytes"] == 2
+    assert retried["elapsed_ms"] >= 500  # two 250 ms answers before the last one, not just the last
+
+
+# -- point 6: progress ------------------------------------------------------------
+def test_progress_shows_the_total(server: TestServer) -> None:
+    result = gfetch("--progress", server.url("/json"), server.url("/bytes/3"), server.url("/"))
+    assert result.status == 0 and len(result.records) == 3
+    assert "3/3" in result.stderr, result.stderr
+
+
+# -- the rest of the options --------------------------------------------------------
 def test_ordered_follows_input(server: TestServer) -> None:
-    urls = [server.url(f"/delay/{d}") for d in (0.2, 0.0, 0.1)]
-    _, unordered = run_cli(*urls, "-c", "3")
-    assert [r["url"] for r in unordered] == [urls[1], urls[2], urls[0]]
-    _, ordered = run_cli(*urls, "-c", "3", "--ordered")
-    assert [r["url"] for r in ordered] == urls
+    urls = [server.url(f"/delay/{d}") for d in (0.3, 0.0, 0.15)]
+    assert [r["url"] for r in gfetch(*urls, "-c", "3").records] == [urls[1], urls[2], urls[0]]
+    assert [r["url"] for r in gfetch(*urls, "-c", "3", "--ordered").records] == urls
 
 
 def test_input_from_stdin_and_output_dir(server: TestServer, tmp_path: Path) -> None:
-    stdin = f"{server.url('/bytes/3')}\n# a comment\n\n{server.url('/bytes/5')}\n"
-    status, records = run_cli("-i", "-", "--output-dir", str(tmp_path), stdin=stdin)
-    assert status == 0 and len(records) == 2
+    stdin = f"{server.url('/bytes/3')}\n# a comment\n\n{server.url('/bytes/5')}\n".encode()
+    result = gfetch("-i", "-", "--output-dir", str(tmp_path), stdin=stdin)
+    assert result.status == 0 and len(result.records) == 2
     assert sorted(p.stat().st_size for p in tmp_path.iterdir()) == [3, 5]
 
 
@@ -53,54 +250,25 @@ def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
     body = tmp_path / "body.json"
     body.write_text('{"q": 1}')
     out = tmp_path / "out"
-    status, _ = run_cli("-X", "post", "-H", "X-Test: yes", "--data", f"@{body}", "--output-dir", str(out),
-                        server.url("/echo"))
+    result = gfetch("-X", "post", "-H", "X-Test: yes", "--data", f"@{body}", "--output-dir", str(out),
+                    server.url("/echo"))
     echoed = json.loads(next(out.iterdir()).read_text())
-    assert status == 0
-    assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes" and echoed["body"] == '{"q": 1}'
+    assert result.status == 0
+    assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes"
+    assert echoed["body"] == '{"q": 1}'
 
 
-def test_fail_flag(server: TestServer) -> None:
-    assert run_cli(server.url("/json"), REFUSED)[0] == 0
-    assert run_cli(server.url("/json"), REFUSED, "--fail")[0] == 1
-    assert run_cli(server.url("/status/404"), "--fail")[0] == 1
-    assert run_cli(server.url("/json"), "--fail")[0] == 0
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--concurrency", "0"], "must be >= 1"),
-        (["-H", "no-colon", "http://x"], "expected 'Name: value'"),
-        ([], "no URLs given"),
-        (["-i", "/nonexistent/urls.txt"], "cannot read"),
-        (["--bogus"], "unrecognized arguments"),
-    ],
-)
-def test_bad_arguments_give_one_line(argv: list[str], message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "gfetch", *argv], capture_output=True, text=True, timeout=60,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
-
-
-def test_help_reads_like_curl() -> None:
-    result = subprocess.run([sys.executable, "-m", "gfetch", "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0
-    for option in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
-                   "--data", "--output-dir", "--progress", "--fail", "--ordered", "examples:"):
-        assert option in result.stdout
-
-
-def test_demo_runs_offline() -> None:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    result = subprocess.run(
-        [sys.executable, "-m", "gfetch", "demo", "-n", "60", "--delay", "0.05", "--sample", "3", "--threads", "10",
-         "--size", "60", "--no-progress"],
-        capture_output=True, text=True, timeout=120, env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "requests, one after another" in result.stdout
-    assert "ThreadPoolExecutor(10)" in result.stdout
-    assert "gfetch.map(urls, size=60)" in result.stdout
+def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server: HTTPSServer) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    env = {**os.environ, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead}
+    with ProxyServer() as proxy:
+        result = gfetch("--proxy", proxy.url, "-k", server.url("/json"), https_server.url("/"), env=env)
+        seen = proxy.seen
+    assert result.status == 0, result
+    assert [r["status"] for r in result.records] == [200, 200]
+    assert ("GET", server.url("/json")) in [(method, target) for method, target, _ in seen]
+    assert ("CONNECT", f"127.0.0.1:{https_server.port}") in [(method, target) for method, target, _ in seen]
+    through_dead = gfetch("--proxy", dead, server.url("/json"))
+    assert through_dead.status == 1
+    assert through_dead.records[0]["error_kind"] == "proxy"
+    assert through_dead.records[0]["error"] == "ProxyError: [Errno 111] Connection refused"

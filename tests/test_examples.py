@@ -90,11 +90,17 @@ def _requirements(path: Path) -> list[str]:
     return modules
 
 
-def _run(path: Path) -> subprocess.CompletedProcess[str]:
+def _skip_unless_importable(path: Path) -> None:
+    for module in _requirements(path):
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            pytest.skip(f"{path.name} requires {module}, which is not installed")
+
+
+def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)  # already stripped of proxies by conftest's clean_env
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, str(path.relative_to(ROOT))],
+        [sys.executable, str(path.relative_to(ROOT)), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -110,9 +116,7 @@ def test_examples_are_present() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_runs(path: Path) -> None:
-    for module in _requirements(path):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            pytest.skip(f"{path.name} requires {module}, which is not installed")
+    _skip_unless_importable(path)
     result = _run(path)
     assert result.returncode == 0, f"{path.name} exited {result.returncode}:\n{result.stderr}"
     assert result.stdout.strip(), f"{path.name} printed nothing"
@@ -128,3 +132,18 @@ def test_sync_vs_async_timings() -> None:
     # Generous bounds: the point is overlap, not speed (see benchmarks/).
     assert times["synchronous"] >= 1.9
     assert times["asynchronous"] < 1.0
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_help(path: Path) -> None:
+    _skip_unless_importable(path)
+    result = _run(path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: ") and "``" not in result.stdout
+
+
+def test_fetch_list_reports_a_missing_file_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-urls.txt"
+    result = _run(ROOT / "examples" / "fetch_list.py", str(missing))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"fetch_list.py: error: cannot read {missing}: No such file or directory\n"

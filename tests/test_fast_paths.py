@@ -15,6 +15,7 @@ import requests
 
 import gfetch
 from _rawserver import RawServer, send
+from gfetch.connection import HeadResponse
 from gfetch.httpparse import FastHTTPResponse
 
 URLS = [
@@ -215,9 +216,11 @@ REPLIES = [
 
 
 @pytest.mark.parametrize("reply", REPLIES, ids=range(len(REPLIES)))
-def test_response_heads_match_requests(reply):
-    """The same reply through gfetch (FastHTTPResponse) and through plain
-    requests (http.client's parser) gives the same Response."""
+@pytest.mark.parametrize(("transport", "original_class"), [("auto", HeadResponse), ("urllib3", FastHTTPResponse)])
+def test_response_heads_match_requests(reply, transport, original_class):
+    """The same reply through gfetch (its own pool, or urllib3 with
+    FastHTTPResponse) and through plain requests (http.client's parser)
+    gives the same Response."""
 
     def seen(response):
         original = response.raw._original_response
@@ -233,10 +236,11 @@ def test_response_heads_match_requests(reply):
             [r.status_code for r in response.history],
         )
 
-    with RawServer(send(reply)) as server, requests.Session() as plain, gfetch.Session() as green:
+    with RawServer(send(reply)) as server, requests.Session() as plain, \
+            gfetch.Session(transport=transport) as green:
         url = server.url("/")
         expected = plain.get(url, timeout=5, allow_redirects=False)
         got = green.get(url, timeout=5, allow_redirects=False)
-    assert type(got.raw._original_response) is FastHTTPResponse
+    assert type(got.raw._original_response) is original_class
     assert type(expected.raw._original_response) is not FastHTTPResponse
     assert seen(got) == seen(expected)

@@ -19,7 +19,7 @@ from unittest import mock
 
 import pytest
 
-from gfetch import httpparse
+from gfetch import http1, httpparse
 from gfetch.httpparse import FastHTTPResponse
 
 MAXLINE = http.client._MAXLINE
@@ -268,7 +268,7 @@ def test_stock_begin_unchanged_in_shape() -> None:
 
 
 def test_fast_path_taken_for_typical_block() -> None:
-    with mock.patch.object(httpparse, "Parser", side_effect=AssertionError("email parser used")):
+    with mock.patch.object(http1, "Parser", side_effect=AssertionError("email parser used")):
         resp = FastHTTPResponse(FakeSocket(NGINX))
         resp.begin()
     assert type(resp.msg) is http.client.HTTPMessage
@@ -277,7 +277,7 @@ def test_fast_path_taken_for_typical_block() -> None:
 
 
 def test_fallback_for_folded_block() -> None:
-    with mock.patch.object(httpparse, "Parser", wraps=httpparse.Parser) as parser:
+    with mock.patch.object(http1, "Parser", wraps=http1.Parser) as parser:
         FastHTTPResponse(FakeSocket(block(b"X-Folded: a", b" b"))).begin()
     assert parser.call_count == 1
 
@@ -319,7 +319,7 @@ def random_response(rng: random.Random) -> bytes:
 
 def test_fuzz_same_as_http_client() -> None:
     rng = random.Random(20240514)
-    with mock.patch.object(httpparse, "Parser", wraps=httpparse.Parser) as parser:
+    with mock.patch.object(http1, "Parser", wraps=http1.Parser) as parser:
         for _ in range(2000):
             raw = random_response(rng)
             method = "HEAD" if rng.random() < 0.1 else None

@@ -1,0 +1,310 @@
+"""gfetch's own HTTP/1.1 connection pool: urllib3's ``urlopen`` contract, as requests calls it.
+
+Layer 3. Imports urllib3 (Retry, Timeout, HTTPResponse, exceptions),
+gfetch.connection, gfetch.http1 and gfetch.poolqueue.
+
+``HTTPAdapter.send`` (requests' own, which ``responses`` patches) gets a
+:class:`LeanPool` from ``get_connection_with_tls_context`` and calls
+``urlopen(method, url, body, headers, redirect=False, assert_same_host=False,
+preload_content=False, decode_content=False, retries=..., timeout=...,
+chunked=...)``. The pool answers with a real ``urllib3.HTTPResponse`` (so
+``r.raw`` streams, decodes gzip/deflate/br/zstd and releases its connection as
+always) and fails with the exceptions urllib3 raises for the same fault, run
+through the same ``Retry.increment``, so requests maps them unchanged. The
+adapter only hands out a LeanPool for what it covers (see
+``HTTPAdapter.lean_pool_for``); everything else goes through urllib3.
+
+Differences from urllib3, on purpose:
+
+* no poll of an idle connection before each reuse (a syscall per request):
+  an idempotent request whose reused connection turns out closed by the
+  server (nothing received) is sent once more on a new connection, as
+  aiohttp does; other methods still check first, as urllib3 does;
+* a connection goes back to the pool only if its response was read to the
+  end with nothing left over, else it is closed;
+* every interim 1xx response but 101 is skipped (see gfetch.http1).
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import logging
+import queue
+import sys
+import warnings
+import weakref
+from http.client import HTTPException
+from ssl import SSLError as BaseSSLError
+from typing import Any
+
+from urllib3 import connection as urllib3_connection
+from urllib3._collections import HTTPHeaderDict
+from urllib3.exceptions import (
+    ClosedPoolError,
+    EmptyPoolError,
+    InsecureRequestWarning,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+from urllib3.response import HTTPResponse
+from urllib3.util.request import body_to_chunks
+from urllib3.util.retry import Retry
+from urllib3.util.ssl_match_hostname import CertificateError
+from urllib3.util.timeout import Timeout
+from urllib3.util.url import _encode_target, parse_url
+
+from gfetch.connection import Connection, HeadResponse
+from gfetch.http1 import ResponseHead, encode_request
+from gfetch.tlscontext import TLSSettings
+from gfetch.poolqueue import GreenPoolQueue
+
+__all__ = ["LeanPool"]
+
+log = logging.getLogger("urllib3.connectionpool")  # urllib3's own logger and records
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_SWALLOWED_SEND_ERRNOS = {errno.EPROTOTYPE, errno.ECONNRESET}  # urllib3 reads the reply anyway
+_BLOCKING_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK}
+_SMALL_BODY = 65536  # sent in the same write as the head
+# What urllib3's _encode_target leaves alone ("%" excluded: it upper-cases escapes).
+_TARGET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?")
+# What urllib3's urlopen catches and runs through Retry.increment.
+_RETRYABLE = (Urllib3TimeoutError, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError, CertificateError)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _StaleConnection(Exception):
+    """A reused connection was found closed before any reply: send again on a new one."""
+
+
+class LeanPool:
+    """Keep-alive connections to one origin and TLS configuration.
+
+    ``maxsize`` connections are kept idle; with ``block`` no more than
+    ``maxsize`` exist and a request waits (cooperatively) for one, as in
+    urllib3. Thread-safe in the way urllib3's pool is: a pool may be shared by
+    threads, a connection is used by one request at a time.
+    """
+
+    def __init__(self, scheme: str, host: str, port: int, tls: TLSSettings | None, maxsize: int,
+                 block: bool, user_agent: str) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.block = block
+        self.pool: GreenPoolQueue | None = GreenPoolQueue(maxsize)
+        for _ in range(maxsize):
+            self.pool.put(None)
+        # As urllib3 does: a pool dropped without close() still closes its idle connections.
+        weakref.finalize(self, _close_idle, self.pool)
+        host_text = host.rstrip(".")
+        if ":" in host_text:
+            host_text = f"[{host_text}]"
+        self._host_header = host_text if port == _DEFAULT_PORTS[scheme] else f"{host_text}:{port}"
+        self._user_agent = user_agent
+
+    def __str__(self) -> str:
+        kind = "HTTPSConnectionPool" if self.tls is not None else "HTTPConnectionPool"
+        return f"{kind}(host={self.host!r}, port={self.port!r})"
+
+    __repr__ = __str__
+
+    # -- connections --------------------------------------------------------
+    def _get_conn(self) -> Connection | None:
+        """An idle connection, or None for a new one."""
+        pool = self.pool
+        if pool is None:
+            raise ClosedPoolError(self, "Pool is closed.")  # type: ignore[arg-type]
+        try:
+            return pool.get(block=self.block)  # type: ignore[no-any-return]
+        except queue.Empty:
+            if self.block:
+                raise EmptyPoolError(
+                    self, "Pool is empty and a new connection can't be opened due to blocking mode."  # type: ignore[arg-type]
+                ) from None
+            return None  # beyond maxsize: a connection that will not be kept
+
+    def _put_conn(self, conn: Connection | None) -> None:
+        """Take back a connection (urllib3's name: HTTPResponse.release_conn calls it)."""
+        if conn is not None and not conn.reusable():
+            conn.close()
+            conn = None
+        pool = self.pool
+        if pool is not None:
+            try:
+                pool.put(conn, block=False)
+                return
+            except queue.Full:
+                log.warning("Connection pool is full, discarding connection: %s. Connection pool size: %s",
+                            self.host, pool.qsize())
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections; those in use close when their responses release them."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            _close_idle(pool)
+
+    # -- a request ------------------------------------------------------------
+    def urlopen(self, method: str, url: str, body: Any = None, headers: Any = None, retries: Any = None,
+                redirect: bool = True, assert_same_host: bool = True, timeout: Any = None,
+                pool_timeout: Any = None, release_conn: Any = None, chunked: bool = False,
+                body_pos: Any = None, preload_content: bool = True, decode_content: bool = True,
+                **response_kw: Any) -> HTTPResponse:
+        """Send one request and return its response, its body unread unless ``preload_content``.
+
+        Raises what urllib3's ``HTTPConnectionPool.urlopen`` raises for the
+        same fault (``MaxRetryError`` for connection failures, ``ProtocolError``
+        and ``ReadTimeoutError`` for failures after connecting, ...).
+        """
+        if not isinstance(retries, Retry):
+            retries = Retry.from_int(retries, redirect=redirect, default=Retry.DEFAULT)
+        if not isinstance(timeout, Timeout):
+            timeout = Timeout.from_float(timeout)
+        if timeout.total is not None:
+            timeout = timeout.clone()
+            timeout.start_connect()
+        headers = headers if headers is not None else {}
+        if not url.startswith("/"):
+            url = parse_url(url).url
+        elif not _TARGET_SAFE.issuperset(url):
+            url = _encode_target(url)
+        chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
+        head, chunked = encode_request(
+            method, url, headers, self._host_header, self._user_agent, chunks_and_length.content_length,
+            chunks_and_length.chunks is not None, chunked,
+        )
+        while True:
+            try:
+                return self._exchange(method, url, head, chunks_and_length.chunks, chunked, timeout, retries,
+                                      preload_content, decode_content)
+            except _StaleConnection:
+                continue
+            except _RETRYABLE as e:
+                new_e: Exception = e
+                if isinstance(e, (BaseSSLError, CertificateError)):
+                    new_e = SSLError(e)
+                elif isinstance(e, (OSError, HTTPException)):
+                    new_e = ProtocolError("Connection aborted.", e)
+                retries = retries.increment(method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2])  # type: ignore[arg-type]
+                retries.sleep()
+
+    def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
+                  retries: Retry, preload_content: bool, decode_content: bool) -> HTTPResponse:
+        """One attempt: a connection, the request, the response head."""
+        conn = self._get_conn()
+        # Sending again is safe for an idempotent method with a body that can be sent again.
+        may_retry = conn is not None and method in _IDEMPOTENT and (chunks is None or type(chunks) is tuple)
+        if conn is None or (method not in _IDEMPOTENT and conn.dropped()):
+            if conn is not None:
+                conn.close()
+            conn = Connection(self.host, self.port, self.tls)
+            may_retry = False
+        handed_over = False
+        try:
+            connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
+            if conn.sock is None:
+                self._connect(conn, url, connect_timeout)
+            if self.tls is not None and not conn.verified:
+                warnings.warn(
+                    f"Unverified HTTPS request is being made to host '{self.host.rstrip('.')}'. Adding "
+                    "certificate verification is strongly advised. See: "
+                    "https://urllib3.readthedocs.io/en/latest/advanced-usage.html#tls-warnings",
+                    InsecureRequestWarning,
+                )
+            conn.sock.settimeout(connect_timeout)
+            self._send(conn, head, chunks, chunked, may_retry)
+            conn.sock.settimeout(Timeout.resolve_default_timeout(timeout.read_timeout))
+            head_ = self._read_head(conn, method, url, timeout.read_timeout, may_retry)
+            original = HeadResponse(conn.body_reader(head_), head_, method, url)
+            response = HTTPResponse(
+                body=original, headers=_headers(head_), status=head_.status, version=head_.version,
+                version_string="HTTP/1.1", reason=head_.reason, preload_content=preload_content,
+                decode_content=decode_content, original_response=original, pool=self,  # type: ignore[arg-type]
+                connection=conn, retries=retries, enforce_content_length=True,  # type: ignore[arg-type]
+                request_method=method, request_url=url, sock_shutdown=conn.sock.shutdown,
+            )
+            handed_over = True
+        finally:
+            if not handed_over:
+                conn.close()
+                self._put_conn(None)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug('%s://%s:%s "%s %s %s" %s %s', self.scheme, self.host, self.port, method, url,
+                      response.version_string, response.status, response.length_remaining)
+        return response
+
+    def _connect(self, conn: Connection, url: str, connect_timeout: float | None) -> None:
+        """Connect as urllib3's ``_validate_conn`` does: a stalled TLS handshake is a read timeout."""
+        try:
+            conn.connect(connect_timeout)
+        except (TimeoutError, BaseSSLError) as e:
+            if isinstance(e, TimeoutError) or getattr(e, "errno", None) in _BLOCKING_ERRNOS:
+                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={connect_timeout})") from e  # type: ignore[arg-type]
+            raise
+
+    def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool, may_retry: bool) -> None:
+        try:
+            if chunks is None:
+                conn.send(head)
+            elif type(chunks) is tuple and not chunked and len(chunks[0]) <= _SMALL_BODY:
+                conn.send(head + bytes(chunks[0]))
+            else:
+                conn.send(head)
+                _send_body(conn, chunks, chunked)
+        except OSError as e:
+            if may_retry and isinstance(e, (BrokenPipeError, ConnectionResetError)):
+                raise _StaleConnection from e
+            if not isinstance(e, BrokenPipeError) and e.errno not in _SWALLOWED_SEND_ERRNOS:
+                raise
+            # The server may close after a complete reply: read it, as urllib3 does.
+
+    def _read_head(self, conn: Connection, method: str, url: str, read_timeout: Any,
+                   may_retry: bool) -> ResponseHead:
+        try:
+            return conn.read_head(method)
+        except (BaseSSLError, OSError, HTTPException) as e:
+            if may_retry and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError)):
+                raise _StaleConnection from e
+            if isinstance(e, TimeoutError) or getattr(e, "errno", None) in _BLOCKING_ERRNOS:
+                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})") from e  # type: ignore[arg-type]
+            raise
+
+
+def _close_idle(pool: GreenPoolQueue) -> None:
+    try:
+        while True:
+            conn = pool.get(block=False)
+            if conn is not None:
+                conn.close()
+    except queue.Empty:
+        pass
+    pool.release_getters()
+
+
+def _send_body(conn: Connection, chunks: Any, chunked: bool) -> None:
+    """urllib3's body loop: str chunks as UTF-8, empty chunks skipped, chunked framing."""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8")
+        if chunked:
+            conn.send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            conn.send(chunk)
+    if chunked:
+        conn.send(b"0\r\n\r\n")
+
+
+def _headers(head: ResponseHead) -> HTTPHeaderDict:
+    if head.message is None:
+        return HTTPHeaderDict(head.fields)
+    # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
+    normalize = getattr(urllib3_connection, "_normalize_header_values", None)
+    return HTTPHeaderDict(normalize(head.message) if normalize is not None else head.message.items())
