@@ -104,11 +104,14 @@ def _with_own_cookies(session: Session) -> Session:
     fresh Session, so a cookie one response sets is never sent by another
     request; scripts rely on that (and on the cookie reaching the redirects
     of its own request). The view shares everything else with ``session``
-    by reference, the adapters and so their pooled connections above all,
-    and the environment snapshot, made first so that every view reads the
-    same one instead of making its own.
+    by reference, the adapters and so their pooled connections above all.
+    Session's per-session caches (the environment snapshot, the validated
+    headers) are filled in ``session`` first, so that every view reads
+    them instead of building its own for its one request.
     """
     session._snapshot()
+    if session._session_headers is None:
+        session._prepared_session_headers()
     view = Session.__new__(Session)
     view.__dict__.update(session.__dict__)
     view.cookies = RequestsCookieJar()
