@@ -31,7 +31,6 @@ _CLEARED = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GFETCH_TRANSPORT")
 
 
 def main(sdist: Path, results: Path) -> int:
-    deselected = _deselected()
     base_env = {
         name: value
         for name, value in os.environ.items()
@@ -44,9 +43,10 @@ def main(sdist: Path, results: Path) -> int:
         log = path.with_suffix(".log")
         path.unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "pytest", "tests", "-q", "-rfE", "-p", "no:cacheprovider",
-            "-p", "compat_plugin", "--compat-results", str(path), "--timeout", "120",
-            *(f"--deselect={nodeid}" for nodeid in deselected), *extra,
+            # requests' own configuration and rootdir, whatever paths the options name
+            sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", ".", "tests",
+            "-q", "-rfE", "-p", "no:cacheprovider", "--timeout", "120", "-p", "compat_plugin",
+            f"--compat-results={path}", f"--compat-deselect={HERE / 'deselect.txt'}", *extra,
         ]
         with open(log, "w") as out:
             subprocess.run(command, cwd=sdist, env={**base_env, **overrides}, stdout=out, stderr=subprocess.STDOUT)
@@ -56,11 +56,6 @@ def main(sdist: Path, results: Path) -> int:
         runs[name] = json.loads(path.read_text())
         print(f"compat: {name}: {_summary_line(log)}")
     return _report(runs)
-
-
-def _deselected() -> list[str]:
-    lines = (HERE / "deselect.txt").read_text().splitlines()
-    return [line.split("  #")[0].strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _summary_line(log: Path) -> str:

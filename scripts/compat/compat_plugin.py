@@ -39,6 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gfetch compat")
     group.addoption("--gfetch-session", action="store_true", help="replace requests.Session by gfetch.Session")
     group.addoption("--compat-results", help="write {nodeid: outcome} and non-loopback attempts to this JSON file")
+    group.addoption("--compat-deselect", help="deselect the tests this file names (and their parametrizations)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +92,24 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what deselect.txt names, exactly: pytest's --deselect matches prefixes, and would
+    drop test_proxy_error_on_bad_url along with test_proxy_error."""
+    path = config.getoption("--compat-deselect")
+    if not path:
+        return
+    with open(path) as listing:
+        names = {line.split("  #")[0].strip() for line in listing if line.strip() and not line.startswith("#")}
+    keep, drop = [], []
+    for item in items:
+        (drop if item.nodeid in names or item.nodeid.split("[")[0] in names else keep).append(item)
+    unknown = names - {item.nodeid for item in drop} - {item.nodeid.split("[")[0] for item in drop}
+    if unknown:
+        raise pytest.UsageError(f"deselect.txt names tests that do not exist: {sorted(unknown)}")
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
 
 
 @pytest.hookimpl(wrapper=True)
