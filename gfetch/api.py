@@ -6,7 +6,8 @@ unchanged; everything beyond grequests' signature is keyword-only.
 Differences from grequests, all on purpose:
 
 * items may be URL strings, AsyncRequests or ``requests.Request`` objects;
-* requests without ``session=`` share one pooled Session per thread;
+* requests without ``session=`` share one pooled Session per thread (its
+  connections, not its cookies: each has a jar of its own, as in grequests);
 * a default ``timeout`` of (10 s connect, 30 s read) applies to requests that
   set none (``timeout=None`` disables it);
 * ``size=None`` means 100 at a time, not unbounded;
@@ -88,6 +89,14 @@ def _outcome(
     return False, None
 
 
+def _log_failure(request: AsyncRequest) -> None:
+    """Warn that ``request`` failed and is reported as None, so it is never lost silently."""
+    logger.warning(
+        "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
+        "receive failures)", request.method, request.url, request.exception
+    )
+
+
 def map(  # noqa: A001 - grequests' name
     requests: Iterable[Any],
     stream: bool = False,
@@ -150,7 +159,10 @@ def map(  # noqa: A001 - grequests' name
                     session=session, progress=progress, pool=pool)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
-        results[index] = value if deliver else None
+        if deliver:
+            results[index] = value
+        elif exception_handler is None:
+            _log_failure(req)
     return results
 
 
@@ -188,10 +200,7 @@ def imap_enumerated(
         if deliver:
             yield index, value
         elif exception_handler is None:
-            logger.warning(
-                "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
-                "receive failures)", req.method, req.url, req.exception
-            )
+            _log_failure(req)
             yield index, None
 
 

@@ -12,6 +12,7 @@ import traceback
 from typing import Any, Callable
 
 import requests
+from requests.cookies import RequestsCookieJar
 from urllib3.exceptions import LocationParseError
 
 from gfetch.greenlets import Timeout
@@ -38,8 +39,8 @@ def default_session() -> Session:
     (grequests opens a new Session, and TCP connection, per request). It
     keeps up to 1,000 idle connections per host, so a ``size=1000`` fan-out
     to one host reuses its connections instead of discarding them.
-    Cookies set by responses are shared by those requests too, as in any
-    requests.Session; pass ``session=`` to isolate them.
+    Its cookie jar is not used by them: each is sent with a jar of its own
+    (see :func:`_with_own_cookies`).
     """
     try:
         return _local.session  # type: ignore[no-any-return]
@@ -119,7 +120,7 @@ class AsyncRequest:
         request waits; fan-outs call this, a plain call, instead.
         """
         merged = {**self.kwargs, **overrides}
-        session = self.session if self.session is not None else default_session()
+        session = self.session if self.session is not None else _with_own_cookies(default_session())
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
@@ -190,6 +191,27 @@ def _as_request_error(exc: Exception, url: str) -> Exception:
         error.__cause__ = exc
         return error
     return exc
+
+
+def _with_own_cookies(session: Session) -> Session:
+    """A view of ``session`` with an empty cookie jar of its own, for one request.
+
+    Discussion: grequests sends each request without ``session=`` on a
+    fresh Session, so a cookie one response sets is never sent by another
+    request; scripts rely on that (and on the cookie reaching the redirects
+    of its own request). The view shares everything else with ``session``
+    by reference, the adapters and so their pooled connections above all.
+    Session's per-session caches (the environment snapshot, the validated
+    headers) are filled in ``session`` first, so that every view reads
+    them instead of building its own for its one request.
+    """
+    session._snapshot()
+    if session._session_headers is None:
+        session._prepared_session_headers()
+    view = Session.__new__(Session)
+    view.__dict__.update(session.__dict__)
+    view.cookies = RequestsCookieJar()
+    return view
 
 
 def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from requests.utils import get_environ_proxies, get_netrc_auth
+from requests import sessions as requests_sessions
 
 __all__ = ["EnvironmentSnapshot"]
 
@@ -34,9 +35,8 @@ class EnvironmentSnapshot:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proxies: dict[tuple[str, str | None], dict[str, str]] = {}
-        self._netrc: dict[str, tuple[str, str] | None] = {}
+        self._proxies = _Answers("get_environ_proxies")
+        self._netrc = _Answers("get_netrc_auth")
         self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
     def proxies_for(self, url: str, no_proxy: str | None) -> dict[str, str]:
@@ -47,26 +47,48 @@ class EnvironmentSnapshot:
         try:
             key = (urlsplit(url).netloc, no_proxy)
         except ValueError:
-            return get_environ_proxies(url, no_proxy=no_proxy)
-        try:
-            return self._proxies[key]
-        except KeyError:
-            return self._remember(self._proxies, key, get_environ_proxies(url, no_proxy=no_proxy))
+            key = None
+        return self._proxies.get(key, url, no_proxy=no_proxy)
 
     def netrc_auth(self, url: str | bytes) -> tuple[str, str] | None:
         """The (login, password) the netrc file holds for ``url``'s host."""
         try:
             key = urlsplit(url.decode() if isinstance(url, bytes) else url).netloc
         except (ValueError, UnicodeDecodeError):
-            return get_netrc_auth(url)
-        try:
-            return self._netrc[key]
-        except KeyError:
-            return self._remember(self._netrc, key, get_netrc_auth(url))
+            key = None
+        return self._netrc.get(key, url)
 
-    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> Any:
+
+class _Answers:
+    """One of requests' environment functions' answers, by key.
+
+    Discussion: the function is looked up where requests' Session looks it
+    up, in ``requests.sessions``, at every call, so a test or a program that
+    replaces it there (as requests' own tests do) is obeyed; the answers
+    kept are dropped when it is replaced. The lookup costs one attribute
+    read, keeping the cache's speed.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._function: Callable[..., Any] | None = None
+        self._answers: dict[Any, Any] = {}
+
+    def get(self, key: Any, url: str | bytes, **kwargs: Any) -> Any:
+        """The function's answer for ``key``, computed for ``url`` once (never kept for key None)."""
+        function = getattr(requests_sessions, self._name)
+        if function is self._function and key is not None:
+            try:
+                return self._answers[key]
+            except KeyError:
+                pass
+        value = function(url, **kwargs)
+        if key is None:
+            return value
         with self._lock:
-            if len(cache) >= _MAX_HOSTS:
-                cache.clear()
-            cache[key] = value
+            if function is not self._function or len(self._answers) >= _MAX_HOSTS:
+                self._answers = {}
+                self._function = function
+            self._answers[key] = value
         return value

@@ -28,7 +28,7 @@ from greenlet import getcurrent
 
 from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
-from gfetch.limits import HostLimits, RetryPolicy
+from gfetch.limits import HostLimits, RetryPolicy, retry_policy
 from gfetch.progress import make_progress
 from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
 from gfetch.sync import Empty, Pool, Queue, Semaphore
@@ -72,7 +72,7 @@ class FanOut:
         self.gtimeout = gtimeout
         self.deadline = deadline
         self.limits = HostLimits(per_host, rate, per_host_rate)
-        self.retry = retries if isinstance(retries, RetryPolicy) else RetryPolicy(retries or 0)
+        self.retry = retry_policy(retries)
         self.session = session
         self.progress = progress
 

@@ -126,7 +126,9 @@ class Queue(Generic[T]):
 
     ``maxsize`` None or <= 0 means unbounded. ``get``/``put`` park the caller
     and raise the stdlib ``queue.Empty``/``queue.Full`` on timeout or with
-    ``block=False``.
+    ``block=False``. Iterating gets items until one is ``StopIteration``
+    (the class or an instance), as in gevent, so a producer ends a
+    consumer's ``for item in queue`` by putting it.
     """
 
     def __init__(self, maxsize: int | None = None) -> None:
@@ -204,7 +206,10 @@ class Queue(Generic[T]):
         return self
 
     def __next__(self) -> T:
-        return self.get()
+        item = self.get()
+        if item is StopIteration or isinstance(item, StopIteration):
+            raise StopIteration
+        return item
 
 
 class LifoQueue(Queue[T]):

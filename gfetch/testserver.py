@@ -14,6 +14,7 @@ only and understands just enough HTTP for these routes::
     /redirect/<n>       302 to /redirect/<n-1>, then /json at 0
     /redirect-to?url=U  302 to U
     /cookies/set?k=v    Set-Cookie k=v, answer {"set": {...}}
+    /cookies/set/redirect?k=v  Set-Cookie k=v, 302 to /cookies (as httpbin's /cookies/set)
     /cookies            the cookies sent, as JSON
     /flaky/<n>?key=K    503 (with Retry-After: 0) for the first n hits of K, then 200
     /tree/<id>?fanout=F&size=N  JSON node with links to its children (a crawl tree)
@@ -292,6 +293,8 @@ class TestServer:
     def _cookies(request: _Request, args: list[str]) -> Reply:
         if args and args[0] == "set":
             headers = {"Set-Cookie": "; ".join(f"{k}={v}" for k, v in request.query.items()) + "; Path=/"}
+            if args[1:] == ["redirect"]:
+                return 302, {**headers, "Location": "/cookies"}, b""
             return _json({"set": request.query}, headers=headers)
         raw = request.headers.get("cookie", "")
         cookies = dict(item.strip().split("=", 1) for item in raw.split(";") if "=" in item)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import Any
 
 import pytest
 import requests
 import responses
+from urllib3.util.retry import Retry
 
 import gfetch
 import gfetch as grequests
+from _rawserver import RawServer
+from _rawserver import send as raw_send
+from gfetch.limits import retry_policy
 from gfetch.testserver import TestServer
 
 REFUSED = "http://127.0.0.1:1/"
@@ -159,6 +164,52 @@ def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest
     assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
 
 
+def test_map_logs_each_failure_it_reports_as_none(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gfetch"):
+        assert gfetch.map([server.url("/json"), REFUSED])[1] is None
+    failures = [record for record in caplog.records if record.name == "gfetch"]
+    assert len(failures) == 1 and REFUSED in failures[0].getMessage()
+    assert "ConnectionError" in failures[0].getMessage()
+
+
+@pytest.mark.parametrize("taken_by", ["exception_handler", "return_exceptions"])
+def test_map_does_not_log_failures_the_caller_takes(taken_by: str, caplog: pytest.LogCaptureFixture) -> None:
+    options: dict[str, Any] = (
+        {"exception_handler": lambda request, exception: None} if taken_by == "exception_handler"
+        else {"return_exceptions": True}
+    )
+    with caplog.at_level(logging.WARNING, logger="gfetch"):
+        gfetch.map([REFUSED], **options)
+    assert not [record for record in caplog.records if record.name == "gfetch"]
+
+
+def test_session_and_cookies(server: TestServer) -> None:
+    # grequests' own test: a request without session= never sees another one's cookies.
+    def get(url: str, **kwargs: Any) -> Any:
+        return grequests.map([grequests.get(url, **kwargs)])[0].json()
+
+    set_and_show = server.url("/cookies/set/redirect")
+    c1 = {"k1": "v1"}
+    assert get(set_and_show, params=c1)["cookies"] == c1  # within one request's redirects
+    s = gfetch.Session()
+    assert get(set_and_show, session=s, params=c1)["cookies"] == c1
+    assert dict(s.cookies) == c1
+    c2 = {"k2": "v2"}
+    assert get(set_and_show, params=c2)["cookies"] == c2
+    assert get(server.url("/cookies"))["cookies"] == {}
+    assert get(server.url("/cookies"), session=s)["cookies"] == c1  # a given session keeps its cookies
+    assert get(server.url("/cookies"), cookies={"own": "1"})["cookies"] == {"own": "1"}
+
+
+def test_requests_without_session_isolate_cookies_but_share_connections(fresh_server: TestServer) -> None:
+    urls = [fresh_server.url(f"/cookies/set/redirect?n={i}") for i in range(60)]
+    for _ in range(3):
+        responses = gfetch.map(urls, size=5)
+        assert [r.json()["cookies"] for r in responses] == [{"n": str(i)} for i in range(60)]
+    assert fresh_server.requests_served == 360
+    assert fresh_server.peak_connections <= 5  # the pooled connections served all three rounds
+
+
 def test_failed_request_exception_is_reachable_from_its_request() -> None:
     req = gfetch.get(REFUSED)
     assert gfetch.map([req]) == [None]
@@ -246,6 +297,47 @@ def test_retries_recover_from_two_failures(fresh_server: TestServer) -> None:
 def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
     result = gfetch.map([gfetch.post(fresh_server.url("/flaky/1?key=p"))], retries=3)
     assert result[0].status_code == 503
+
+
+def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
+    def status_after(failures: int, retry: Retry, method: str = "GET") -> int:
+        url = fresh_server.url(f"/flaky/{failures}?key={random.random()}")
+        return gfetch.map([gfetch.request(method, url)], retries=retry)[0].status_code
+
+    status = Retry(total=5, status=2, status_forcelist=[503])
+    urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
+    assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
+    assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
+    assert status_after(3, status) == 503  # the status count is spent
+    assert status_after(2, Retry(total=1, status_forcelist=[503])) == 503  # so is total
+    # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.
+    assert status_after(1, Retry(total=1)) == 200
+    assert status_after(1, Retry(total=1, respect_retry_after_header=False)) == 503
+    assert status_after(1, Retry(3, status_forcelist=[503]), "POST") == 503  # not in allowed_methods
+    assert status_after(1, Retry(3, status_forcelist=[503], allowed_methods=None), "POST") == 200
+
+
+@pytest.mark.parametrize(("retry", "method", "sent"), [
+    (Retry(total=5, read=2), "GET", 3),
+    (Retry(total=1, read=2), "GET", 2),
+    (Retry(total=5, read=0), "GET", 1),
+    (Retry(total=5), "POST", 1),
+])
+def test_urllib3_retry_read_failures(retry: Retry, method: str, sent: int) -> None:
+    with RawServer(raw_send(b"")) as dropping:  # closes without answering: a read error
+        result = gfetch.map([gfetch.request(method, dropping.url())], retries=retry, return_exceptions=True)
+        assert isinstance(result[0], requests.ConnectionError)
+        assert dropping.connections == sent
+
+
+def test_urllib3_retry_connect_failures_and_backoff() -> None:
+    refused = gfetch.map([REFUSED], return_exceptions=True)[0]
+    policy = retry_policy(Retry(total=5, connect=1, backoff_factor=0.5, backoff_max=3))
+    assert policy.should_retry("POST", None, refused, 0)  # never sent: retried whatever the method
+    assert not policy.should_retry("GET", None, refused, 1)
+    assert [policy.delay(None, attempt) for attempt in range(4)] == [0.0, 1.0, 2.0, 3.0]  # urllib3's backoff
+    assert not retry_policy(Retry(total=False)).should_retry("GET", None, refused, 0)
+    assert retry_policy(3).retries == 3 and retry_policy(None).retries == 0
 
 
 def test_imap_consumes_input_lazily(server: TestServer) -> None:

@@ -184,6 +184,23 @@ def test_netrc_is_read_once_per_session(monkeypatch, tmp_path):
     assert sess.prepare_request(request).headers["Authorization"] != first
 
 
+def test_netrc_lookup_replaced_in_requests_sessions_is_obeyed(monkeypatch, server):
+    # requests' own test_basicauth_with_netrc replaces requests.sessions.get_netrc_auth.
+    url = server.url()
+    with gfetch.Session() as sess:
+        assert "Authorization" not in sess.get(url).request.headers  # the cache now holds "no netrc"
+        monkeypatch.setattr(requests.sessions, "get_netrc_auth", lambda url: ("user", "pass"))
+        assert sess.get(url).request.headers["Authorization"] == requests.auth._basic_auth_str("user", "pass")
+
+
+def test_environ_proxies_lookup_replaced_in_requests_sessions_is_obeyed(monkeypatch):
+    sess = gfetch.Session()
+    assert sess.merge_environment_settings("http://example.test/", {}, None, None, None)["proxies"] == {}
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda url, no_proxy: {"http": "http://p.test:1"})
+    settings = sess.merge_environment_settings("http://example.test/", {}, None, None, None)
+    assert settings["proxies"] == {"http": "http://p.test:1"}
+
+
 # -- response heads: gfetch's parser against http.client's, end to end --------
 REPLIES = [
     b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"

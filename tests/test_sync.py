@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import random
 import time
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,23 @@ def test_queue_join_task_done() -> None:
 
     gfetch.spawn(worker)
     assert q.join(timeout=2)
+
+
+@pytest.mark.parametrize("end", [StopIteration, StopIteration()], ids=["class", "instance"])
+def test_iterating_a_queue_stops_at_stop_iteration(end: Any) -> None:
+    # gevent's producer/consumer idiom: the producer ends the consumer's for-loop.
+    q: Queue[Any] = Queue()
+
+    def producer() -> None:
+        for i in range(3):
+            q.put(i)
+            gfetch.sleep(0)
+        q.put(end)
+
+    gfetch.spawn(producer)
+    with Timeout(5):
+        assert list(q) == [0, 1, 2]
+    assert q.empty()
 
 
 def test_pool_never_exceeds_size() -> None:
