@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=_number(float, 0, inclusive=False), metavar="S",
                         help=f"connect and read timeout in seconds (default {gfetch.DEFAULT_TIMEOUT[0]:g} "
                              f"connect, {gfetch.DEFAULT_TIMEOUT[1]:g} read)")
+    parser.add_argument("--deadline", type=_number(float, 0, inclusive=False), metavar="S",
+                        help="give up on a request after S seconds in all (connect, answer, body and "
+                             "retries); it fails with error_kind timeout")
     parser.add_argument("--retries", type=_number(int, 0), default=0, metavar="N",
                         help="retry idempotent requests on errors/429/5xx up to N times")
     parser.add_argument("-X", "--method", type=_method, default="GET", help="HTTP method (default GET)")
@@ -324,6 +327,7 @@ def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout
             rate=args.rate,
             timeout=args.timeout if args.timeout else gfetch.DEFAULT_TIMEOUT,
             retries=args.retries,
+            deadline=args.deadline,
             session=session,
             progress=args.progress,
             return_exceptions=True,

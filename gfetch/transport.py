@@ -29,7 +29,6 @@ import requests
 import requests.adapters
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager
-from urllib3._collections import RecentlyUsedContainer
 from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -230,9 +229,6 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         # A new dict: PoolManager binds urllib3's module-level one, and
         # mutating that would change every PoolManager in the process.
         self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-        self._lean_pools: RecentlyUsedContainer[Any, LeanPool] = RecentlyUsedContainer(
-            connections, dispose_func=LeanPool.close
-        )
         self._tls_settings: dict[Any, TLSSettings] = {}
 
     # -- choosing the pool ------------------------------------------------------
@@ -265,12 +261,15 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             return None
         scheme, host, port = origin
         tls = self._tls_for(verify) if scheme == "https" else None
-        key = (scheme, host, port, verify if tls is not None else None)
-        pool = self._lean_pools.get(key)
+        # Kept among urllib3's pools (under keys of their own): one LRU of
+        # ``pool_connections`` origins, closed by close() and counted as
+        # requests counts them.
+        key = ("gfetch", scheme, host, port, verify if tls is not None else None)
+        pools = self.poolmanager.pools
+        pool = pools.get(key)
         if pool is None:
-            pool = LeanPool(scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
-            self._lean_pools[key] = pool
-        return pool
+            pool = pools[key] = LeanPool(scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
+        return pool  # type: ignore[no-any-return]
 
     def _tls_for(self, verify: Any) -> TLSSettings:
         """requests' ``cert_verify`` decisions for ``verify``, checked once per value."""
@@ -359,7 +358,6 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             for pool in map(manager.pools.get, manager.pools.keys())
         ]
         super().close()
-        self._lean_pools.clear()
         for pool in pools:
             if pool is not None:
                 connections = pool.pool

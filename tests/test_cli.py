@@ -13,13 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 import trustme
-from _rawserver import Peer, RawServer, head, hold, reset, send
+from _rawserver import Peer, RawServer, head, hold, reset, send, trickle
 from _servers import HTTPSServer, ProxyServer
 
 from gfetch.testserver import TestServer
@@ -223,6 +224,22 @@ def test_record_has_final_url_attempts_and_total_elapsed(server: TestServer) -> 
     retried = records[flaky.url("/")]
     assert retried["status"] == 200 and retried["attempts"] == 3 and retried["bytes"] == 2
     assert retried["elapsed_ms"] >= 500  # two 250 ms answers before the last one, not just the last
+
+
+def test_deadline_ends_a_trickling_answer_alone(server: TestServer) -> None:
+    """--deadline bounds each request in all, where the read timeout never fires."""
+    body = b"x" * 40
+    reply = head(200, f"Content-Length: {len(body)}") + body
+    with RawServer(trickle(reply, 0.1)) as slow:
+        started = time.monotonic()
+        result = gfetch("--deadline", "0.8", "--timeout", "5", slow.url("/"), server.url("/json"))
+        took = time.monotonic() - started
+    assert result.status == 1
+    records = result.by_url()
+    assert records[server.url("/json")]["status"] == 200
+    late = records[slow.url("/")]
+    assert late["error_kind"] == "timeout" and "deadline=0.8" in late["error"], late
+    assert took < 3.5  # the trickle alone would take 7 s
 
 
 # -- point 6: progress ------------------------------------------------------------
