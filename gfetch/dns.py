@@ -21,7 +21,7 @@ import socket
 import threading
 from typing import Any, Callable
 
-from gfetch.hub import Waiter, get_hub
+from gfetch.hub import TIMED_OUT, Hub, Waiter, get_hub
 
 __all__ = ["getaddrinfo", "run_in_thread"]
 
@@ -45,8 +45,15 @@ def _worker() -> None:
             outcome: tuple[bool, Any] = (True, func(*args))
         except BaseException as exc:  # handed to the waiting greenlet
             outcome = (False, exc)
-        hub.call_threadsafe(waiter.switch, outcome)
+        hub.call_threadsafe(_deliver, (hub, waiter, outcome))
         del func, args, hub, waiter, outcome
+
+
+def _deliver(result: tuple[Hub, Waiter, tuple[bool, Any]]) -> None:
+    """In the caller's hub: wake it with the outcome, ending its thread job (see Hub.park)."""
+    hub, waiter, outcome = result
+    if waiter.switch(outcome):
+        hub.thread_job_finished()
 
 
 def _ensure_worker() -> None:
@@ -68,16 +75,15 @@ def run_in_thread(func: Callable[..., Any], *args: Any, timeout: float | None = 
     """
     hub = get_hub()
     waiter = Waiter(hub)
-    hub.thread_job_started()
-    timer = None if timeout is None else hub.call_later(timeout, _expire, waiter)
-    try:
-        _jobs.put((func, args, hub, waiter))
-        _ensure_worker()
-        ok, value = waiter.get()
-    finally:
-        hub.thread_job_finished()
-        if timer is not None:
-            timer.cancel()
+    _jobs.put((func, args, hub, waiter))
+    _ensure_worker()
+    hub.thread_job_started()  # the result is delivered in the hub, after this
+    # A late result finds the waiter fired and is dropped; the thread job
+    # is over for this hub either way.
+    outcome = hub.park(waiter, timeout, hub.thread_job_finished)
+    if outcome is TIMED_OUT:
+        raise socket.timeout("timed out")
+    ok, value = outcome
     if ok:
         return value
     raise value
@@ -87,10 +93,6 @@ def _is_invalid(host: str) -> bool:
     """Whether ``host`` is ``invalid`` or a name under it (RFC 6761)."""
     name = host.rstrip(".").lower()
     return name == "invalid" or name.endswith(".invalid")
-
-
-def _expire(waiter: Waiter) -> None:
-    waiter.throw(socket.timeout("timed out"))
 
 
 def getaddrinfo(

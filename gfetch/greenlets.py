@@ -19,38 +19,6 @@ T = TypeVar("T")
 _UNSET: Any = object()
 
 
-def _interrupt(hub: Hub, target: greenlet, exc: BaseException, is_live: Callable[[], bool]) -> None:
-    """Throw ``exc`` into ``target`` at its current wait, from the hub.
-
-    Discussion: the target may already have been woken (its waiter fired and
-    the wake-up is queued, e.g. a semaphore slot handed over). Overwriting
-    that wake-up would lose the slot. Retrying on later passes until the
-    target is parked un-woken can starve: a fan-out's feeder, parked on a
-    Pool slot, is woken by some finishing worker in nearly every pass, and
-    Ctrl-C took up to 13 s to get through. So the wake-up is delivered and
-    ``exc`` is raised at the target's next wait (``Hub.throw_on_park``).
-    ``is_live`` lets a cancelled Timeout withdraw it. Should the wake-up
-    have been lost (a KeyboardInterrupt landing in the hub between firing a
-    waiter and resuming its greenlet), the target would never wait again:
-    if it still sits on that fired waiter a pass later, throw it there.
-    """
-    if not is_live() or target.dead:
-        return
-    waiter = hub._parked.get(target)
-    if waiter is not None and not waiter.fired:
-        waiter.throw(exc)
-        return
-    hub.throw_on_park(target, exc, is_live)
-    if waiter is not None:
-        hub.call_soon(lambda _: _rescue(hub, target, waiter, exc))
-
-
-def _rescue(hub: Hub, target: greenlet, waiter: Waiter, exc: BaseException) -> None:
-    """Throw ``exc`` into ``target`` if its queued wake-up was lost (see _interrupt)."""
-    if hub._parked.get(target) is waiter and hub.discard_pending_throw(target, exc):
-        waiter._resume_throw(exc)
-
-
 class Greenlet(greenlet):
     """A unit of work run by the hub: ``Greenlet(func, *args, **kwargs)``.
 
@@ -122,8 +90,7 @@ class Greenlet(greenlet):
         self._exception = exception
         self._finished = True
         self._func = self.args = self.kwargs = None  # type: ignore[assignment]
-        if self._hub._pending_throws:
-            self._hub.discard_pending_throw(self)
+        self._hub.greenlet_finished(self)
         if self._links:
             self._hub.call_soon(self._notify_links)
 
@@ -179,18 +146,9 @@ class Greenlet(greenlet):
             return
         _check_same_thread(self)
         waiter = Waiter(self._hub)
-
-        def wake(_: Greenlet) -> None:
-            waiter.switch()
-
+        wake = waiter.switch  # the link list is emptied when it is called
         self.link(wake)
-        timer = None if timeout is None else self._hub.call_later(timeout, waiter.switch_now)
-        try:
-            waiter.get()
-        finally:
-            self.unlink(wake)
-            if timer is not None:
-                timer.cancel()
+        self._hub.park(waiter, timeout, lambda: self.unlink(wake))
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Return the greenlet's value or re-raise its exception.
@@ -237,7 +195,7 @@ class Greenlet(greenlet):
         if getcurrent() is self:
             raise exc
         hub = self._hub
-        hub.call_soon(lambda _: _interrupt(hub, self, exc, lambda: True))
+        hub.call_soon(lambda _: hub.interrupt(self, exc))
         if block:
             self.join(timeout)
 
@@ -282,13 +240,9 @@ def sleep(seconds: float = 0) -> None:
     waiter = Waiter(hub)
     if seconds <= 0:
         waiter.switch()
-        waiter.get()
-        return
-    timer = hub.call_later(seconds, waiter.switch_now)
-    try:
-        waiter.get()
-    finally:
-        timer.cancel()
+        hub.park(waiter)
+    else:
+        hub.park(waiter, seconds)
 
 
 def joinall(
@@ -310,29 +264,26 @@ def joinall(
     want = len(glets) if count is None else min(count, len(glets))
     hub = get_hub()
     waiter = Waiter(hub)
-    state = {"done": 0}
-
-    def on_finish(glet: Greenlet) -> None:
-        state["done"] += 1
-        if (raise_error and glet.exception is not None) or state["done"] >= want:
-            waiter.switch()
-
     pending = [g for g in glets if not g.ready()]
     for g in pending:
         _check_same_thread(g)
-    state["done"] = len(glets) - len(pending)
+    done = len(glets) - len(pending)
+
+    def on_finish(glet: Greenlet) -> None:
+        nonlocal done
+        done += 1
+        if ((raise_error and glet.exception is not None) or done >= want) and waiter.switch():
+            unlink_all()
+
+    def unlink_all() -> None:
+        for g in pending:
+            g.unlink(on_finish)
+
     failed = raise_error and any(g.exception is not None for g in glets if g.ready())
-    if state["done"] < want and not failed:
+    if done < want and not failed:
         for g in pending:
             g.link(on_finish)
-        timer = None if timeout is None else hub.call_later(timeout, waiter.switch_now)
-        try:
-            waiter.get()
-        finally:
-            if timer is not None:
-                timer.cancel()
-            for g in pending:
-                g.unlink(on_finish)
+        hub.park(waiter, timeout, unlink_all)
     if raise_error:
         for g in glets:
             if g.ready() and g.exception is not None:
@@ -413,7 +364,7 @@ class Timeout(BaseException):
             exc = self.exception(str(self))
         else:
             exc = self.exception
-        _interrupt(hub, target, exc, lambda: self._target is target)
+        hub.interrupt(target, exc, lambda: self._target is target)
 
     def cancel(self) -> None:
         """Disarm; safe to call more than once or after firing."""

@@ -11,9 +11,10 @@ root greenlet, and every greenlet gfetch spawns has the hub as its parent, so
 a finished greenlet falls back into the loop.
 
 A greenlet that must wait creates a :class:`Waiter`, arranges for some event
-source (a timer, fd readiness, another greenlet, another thread) to call
-``waiter.switch(value)`` or ``waiter.throw(exc)``, and calls ``waiter.get()``,
-which switches to the hub. Sources never switch directly: they append the
+source (fd readiness, another greenlet, another thread) to call
+``waiter.switch(value)`` or ``waiter.throw(exc)``, and calls
+:meth:`Hub.park` (with a timeout and an abort hook), which switches to the
+hub; its docstring states the rules every wait follows. Sources never switch directly: they append the
 wake-up to the hub's ready queue, so a source may fire from inside a
 callback, a ``close()`` that holds a ``threading.Lock`` (urllib3, cookiejar),
 or the hub itself, without re-entering anything. Plain synchronous code is
@@ -63,6 +64,7 @@ from gfetch.resources import open_fd
 
 __all__ = [
     "CHECK_EVERY",
+    "TIMED_OUT",
     "Hub",
     "Timer",
     "Waiter",
@@ -84,7 +86,7 @@ _SLICE = 0.01
 
 
 class Timer:
-    """A call scheduled on the hub at creation; :meth:`cancel` is idempotent."""
+    """A call scheduled on the hub (:meth:`Hub.call_later`); :meth:`cancel` is idempotent."""
 
     __slots__ = ("deadline", "callback", "arg", "active", "_hub")
 
@@ -94,59 +96,52 @@ class Timer:
         self.arg = arg
         self.active = True
         self._hub = hub
-        # The heap holds (deadline, sequence, timer): compared in C, and
-        # equal deadlines fire in the order they were set.
-        heapq.heappush(hub._timers, (deadline, next(hub._timer_sequence), self))
-        hub._active_timers += 1
 
     def cancel(self) -> None:
         if self.active:
-            self.active = False
-            self.callback = self.arg = None  # drop references early
-            hub = self._hub
-            hub._active_timers -= 1
-            # Discussion: cancelled timers stay in the heap until their
-            # deadline (lazy deletion). A fan-out sets and cancels a 30 s read
-            # timer per socket operation, so rebuild the heap when dead
-            # entries dominate.
-            if len(hub._timers) > 256 and hub._active_timers * 2 < len(hub._timers):
-                hub._timers = [entry for entry in hub._timers if entry[2].active]
-                heapq.heapify(hub._timers)
+            self._hub.cancel_timer(self)
+
+
+class _TimedOut:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TIMED_OUT"
+
+
+TIMED_OUT: Any = _TimedOut()
+"""What :meth:`Hub.park` returns when its timeout expired before any wake-up."""
 
 
 class Waiter:
-    """A one-shot slot through which the hub resumes one parked greenlet.
+    """The wake-up slot of one :meth:`Hub.park`: wakers call ``switch``/``throw``.
 
     ``switch``/``throw`` may be called from any greenlet on the hub's thread
-    (they only queue the wake-up) and only the first call counts. ``get`` runs
-    in the greenlet that waits, never in the hub. A wake-up that arrives after
-    the wait ended (the greenlet was interrupted by something else) is
-    dropped, so stale events can never resume a greenlet in the wrong place.
+    (they only queue the wake-up); only the first call counts and returns
+    True. See :meth:`Hub.park` for the rules.
     """
 
-    __slots__ = ("hub", "greenlet", "fired")
+    __slots__ = ("hub", "greenlet", "fired", "abort")
 
     def __init__(self, hub: Hub | None = None) -> None:
         self.hub = hub if hub is not None else get_hub()
         self.greenlet: greenlet | None = None
         self.fired = False
+        self.abort: Callable[[], Any] | None = None
 
-    def switch(self, value: Any = None) -> None:
-        if not self.fired:
-            self.fired = True
-            self.hub._ready.append((self._resume, value))
+    def switch(self, value: Any = None) -> bool:
+        if self.fired:
+            return False
+        self.fired = True
+        self.hub._ready.append((self._resume, value))
+        return True
 
-    def throw(self, exc: BaseException) -> None:
-        if not self.fired:
-            self.fired = True
-            self.hub._ready.append((self._resume_throw, exc))
-
-    def switch_now(self, value: Any = None) -> None:
-        """From the hub only (a timer callback): resume at once, skipping a
-        trip through the ready queue."""
-        if not self.fired:
-            self.fired = True
-            self._resume(value)
+    def throw(self, exc: BaseException) -> bool:
+        if self.fired:
+            return False
+        self.fired = True
+        self.hub._ready.append((self._resume_throw, exc))
+        return True
 
     def _resume(self, value: Any) -> None:
         glet = self.greenlet
@@ -157,36 +152,6 @@ class Waiter:
         glet = self.greenlet
         if glet is not None:
             glet.throw(exc)
-
-    def get(self) -> Any:
-        """Park the current greenlet until ``switch`` or ``throw`` is called.
-
-        An exception queued for this greenlet by :meth:`Hub.throw_on_park`
-        is raised at once instead.
-
-        Raises:
-            RuntimeError: when called from the hub greenlet itself.
-            LoopExit: when nothing can ever wake the (root) greenlet.
-        """
-        hub = self.hub
-        current = getcurrent()
-        if current is hub:
-            raise RuntimeError(
-                "cannot block inside the hub (called from a hub callback?); spawn a greenlet instead"
-            )
-        if hub._pending_throws:
-            exc = hub._take_pending_throw(current)
-            if exc is not None:
-                self.fired = True
-                raise exc
-        self.greenlet = current
-        hub._parked[current] = self
-        try:
-            return hub.switch()
-        finally:
-            self.greenlet = None
-            self.fired = True
-            hub._parked.pop(current, None)
 
 
 class _FdWaiters:
@@ -236,7 +201,7 @@ class Hub(greenlet):
         self._fds: dict[int, _FdWaiters] = {}  # fds somebody waits on
         self._fd_changes: deque[_FdWaiters] = deque()  # for the selector, at the next pass
         self._parked: dict[greenlet, Waiter] = {}
-        self._pending_throws: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
+        self._interrupts: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._pass_started = 0.0
@@ -257,7 +222,29 @@ class Hub(greenlet):
 
     def call_later(self, seconds: float, callback: Callable[[Any], Any], arg: Any = None) -> Timer:
         """Run ``callback(arg)`` in the hub after ``seconds``; returns the Timer."""
-        return Timer(self, _monotonic() + max(seconds, 0.0), callback, arg)
+        return self._schedule(_monotonic() + max(seconds, 0.0), callback, arg)
+
+    def _schedule(self, deadline: float, callback: Callable[[Any], Any], arg: Any) -> Timer:
+        timer = Timer(self, deadline, callback, arg)
+        # The heap holds (deadline, sequence, timer): compared in C, and
+        # equal deadlines fire in the order they were set.
+        heapq.heappush(self._timers, (deadline, next(self._timer_sequence), timer))
+        self._active_timers += 1
+        return timer
+
+    def cancel_timer(self, timer: Timer) -> None:
+        """Cancel ``timer`` if it is still pending (what :meth:`Timer.cancel` calls)."""
+        if timer.active:
+            timer.active = False
+            timer.callback = timer.arg = None  # drop references early
+            self._active_timers -= 1
+            # Discussion: cancelled timers stay in the heap until their
+            # deadline (lazy deletion). A fan-out sets and cancels a 30 s read
+            # timer per socket operation, so rebuild the heap when dead
+            # entries dominate.
+            if len(self._timers) > 256 and self._active_timers * 2 < len(self._timers):
+                self._timers = [entry for entry in self._timers if entry[2].active]
+                heapq.heapify(self._timers)
 
     def call_threadsafe(self, callback: Callable[[Any], Any], arg: Any = None) -> None:
         """From any OS thread: run ``callback(arg)`` in this hub soon.
@@ -271,39 +258,139 @@ class Hub(greenlet):
         except (BlockingIOError, OSError):
             pass  # a full buffer already guarantees a wake-up; a closed one a dead hub
 
-    def throw_on_park(self, glet: greenlet, exc: BaseException, is_live: Callable[[], bool]) -> None:
-        """Raise ``exc`` in ``glet`` at its next wait, if ``is_live()`` is still true then.
+    # -- parking ----------------------------------------------------------
+    def park(self, waiter: Waiter, timeout: float | None = None, abort: Callable[[], Any] | None = None) -> Any:
+        """Park the current greenlet until ``waiter`` is woken; the one way to block.
 
-        For interrupting a greenlet whose wake-up is already queued (see
-        ``gfetch.greenlets._interrupt``): the wake-up is delivered, then the
-        exception lands where the greenlet parks next.
+        The caller first registers ``waiter`` where a waker will find it (an
+        fd entry, a queue of waiters, a link, a thread job), then parks. The
+        rules, which every wait in gfetch relies on:
+
+        * **Wake exactly once.** Whoever fires ``waiter`` first owns the
+          ending: a waker's ``waiter.switch(value)`` (the park returns
+          ``value``) or ``waiter.throw(exc)`` (it raises ``exc``), the
+          timeout, or an interruption. Every later wake-up is dropped
+          (``switch``/``throw`` return False), so a stale event can never
+          resume a greenlet in the wrong place. Wakers only queue the
+          wake-up, never switch, so they may fire from hub callbacks, under
+          a ``threading.Lock`` or from another thread via ``call_threadsafe``.
+        * **Registration.** A waker that fires ``waiter`` removes the
+          registration itself. Otherwise ``abort()`` removes it, exactly
+          once and before the greenlet runs again: at once when the
+          timeout or an interruption fires the waiter (in the hub), or in
+          the greenlet when an exception is thrown straight into it
+          (KeyboardInterrupt/LoopExit to the root greenlet, GreenletExit at
+          garbage collection) or when the park is refused. ``abort`` must
+          not switch.
+        * **Timeout.** After ``timeout`` seconds (None: never) the timer
+          fires the waiter, calls ``abort`` and resumes the greenlet
+          directly, without a trip through the ready queue: the park
+          returns :data:`TIMED_OUT`.
+        * **Interruption** (``kill``, :class:`~gfetch.greenlets.Timeout`)
+          goes through :meth:`interrupt` only: an un-woken park is fired
+          with the exception (``abort`` runs, the exception is raised
+          here); a park whose wake-up is already queued keeps it (a slot
+          handed over is not lost) and the exception is raised at the
+          greenlet's next park instead, before it registers anew, after
+          ``abort``.
+
+        Raises:
+            RuntimeError: when called from the hub greenlet itself.
+            LoopExit: when nothing can ever wake the (root) greenlet.
+            whatever the waker throws or an interruption delivers.
         """
-        self._pending_throws.setdefault(glet, []).append((exc, is_live))
+        current = getcurrent()
+        if current is self or self._interrupts:
+            self._before_park(current, waiter, abort)
+        waiter.greenlet = current
+        waiter.abort = abort
+        parked = self._parked
+        parked[current] = waiter
+        timer = None if timeout is None else self._schedule(_monotonic() + max(timeout, 0.0), _time_out, waiter)
+        try:
+            return self.switch()
+        except BaseException:
+            if not waiter.fired:  # thrown straight in: nobody removed the registration
+                waiter.fired = True
+                if abort is not None:
+                    abort()
+            raise
+        finally:
+            waiter.greenlet = waiter.abort = None
+            waiter.fired = True
+            del parked[current]
+            if timer is not None and timer.active:
+                self.cancel_timer(timer)
 
-    def discard_pending_throw(self, glet: greenlet, exc: BaseException | None = None) -> bool:
-        """Forget ``exc`` (or, with None, everything) queued for ``glet``; True if it was queued."""
-        pending = self._pending_throws.get(glet)
-        if pending is None:
-            return False
-        found = exc is None or any(queued is exc for queued, _ in pending)
-        if exc is None:
-            pending.clear()
+    def _before_park(self, current: greenlet, waiter: Waiter, abort: Callable[[], Any] | None) -> None:
+        """Refuse a park in the hub; raise an interruption pending for ``current``."""
+        exc: BaseException | None
+        if current is self:
+            exc = RuntimeError(
+                "cannot block inside the hub (called from a hub callback?); spawn a greenlet instead"
+            )
         else:
-            pending[:] = [entry for entry in pending if entry[0] is not exc]
-        if not pending:
-            del self._pending_throws[glet]
-        return found
+            exc = self._take_interrupt(current)
+        if exc is not None:
+            waiter.fired = True
+            if abort is not None:
+                abort()
+            raise exc
 
-    def _take_pending_throw(self, glet: greenlet) -> BaseException | None:
-        pending = self._pending_throws.get(glet)
+    def interrupt(self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = lambda: True) -> None:
+        """Raise ``exc`` in ``target`` at its current park (the only way in). From the hub.
+
+        ``is_live()`` false by the time it lands withdraws it (a cancelled
+        Timeout).
+
+        Discussion: the target may already have been woken (its waiter fired,
+        the wake-up queued: e.g. a semaphore slot handed over). Overwriting
+        that wake-up would lose the slot, and retrying on later passes until
+        the target is parked un-woken can starve: a fan-out's feeder, parked
+        on a Pool slot, is woken in nearly every pass (Ctrl-C took up to
+        13 s). So the wake-up is delivered and ``exc`` raised at the
+        target's next park. Should the wake-up have been lost (a
+        KeyboardInterrupt landing in the hub between firing a waiter and
+        resuming its greenlet), the target would never park again: if it
+        still sits on that fired waiter a pass later, it is thrown there.
+        """
+        if not is_live() or target.dead:
+            return
+        waiter = self._parked.get(target)
+        if waiter is not None and not waiter.fired:
+            waiter.fired = True
+            if waiter.abort is not None:
+                waiter.abort()
+            self._ready.append((waiter._resume_throw, exc))
+            return
+        self._interrupts.setdefault(target, []).append((exc, is_live))
+        if waiter is not None:
+            self._ready.append((self._rescue, (target, waiter, exc)))
+
+    def _rescue(self, lost: tuple[greenlet, Waiter, BaseException]) -> None:
+        target, waiter, exc = lost
+        pending = self._interrupts.get(target)
+        if self._parked.get(target) is waiter and pending and any(queued is exc for queued, _ in pending):
+            pending[:] = [entry for entry in pending if entry[0] is not exc]
+            if not pending:
+                del self._interrupts[target]
+            waiter._resume_throw(exc)
+
+    def _take_interrupt(self, glet: greenlet) -> BaseException | None:
+        pending = self._interrupts.get(glet)
         exc = None
         while pending and exc is None:
             queued, is_live = pending.pop(0)
             if is_live():
                 exc = queued
         if not pending:
-            self._pending_throws.pop(glet, None)
+            self._interrupts.pop(glet, None)
         return exc
+
+    def greenlet_finished(self, glet: greenlet) -> None:
+        """Forget interruptions still pending for ``glet``, which will never park again."""
+        if self._interrupts:
+            self._interrupts.pop(glet, None)
 
     def thread_job_started(self) -> None:
         """Count an outstanding thread job, so the loop waits for it."""
@@ -329,18 +416,10 @@ class Hub(greenlet):
             and (self._ready or self._fds or self._from_threads or self._thread_jobs)
         ):
             if getcurrent() is not self:
-                self._yield_once(now)
-
-    def _yield_once(self, now: float) -> None:
-        # Discussion: resumed by a timer at ``now``, not from the ready
-        # queue, so the timers already due fire first in that pass: a
-        # Timeout then finds this greenlet parked and raises here at once.
-        waiter = Waiter(self)
-        timer = Timer(self, now, Waiter.switch_now, waiter)
-        try:
-            waiter.get()
-        finally:
-            timer.cancel()
+                # Discussion: resumed by its timeout, not from the ready
+                # queue, so the timers already due fire first in that pass:
+                # a Timeout then finds this greenlet parked and raises here.
+                self.park(Waiter(self), 0.0)
 
     # -- fd readiness ---------------------------------------------------
     def wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
@@ -357,31 +436,29 @@ class Hub(greenlet):
         entry = self._fds.get(fd)
         if entry is None:
             entry = self._fds[fd] = _FdWaiters(fd)
-        waiter = Waiter(self)
         reading = event == _EVENT_READ
         if (entry.reader if reading else entry.writer) is not None:
             raise ConcurrentObjectUseError(
                 f"another greenlet is already waiting to {'read' if reading else 'write'} fd {fd}"
             )
+        waiter = Waiter(self)
         if reading:
             entry.reader = waiter
         else:
             entry.writer = waiter
         self._fd_changed(entry)
-        # Not call_later: one frame less before the park.
-        timer = None if timeout is None else Timer(self, _monotonic() + max(timeout, 0.0), _expire_io, waiter)
-        try:
-            waiter.get()
-        finally:
-            if reading and entry.reader is waiter:
-                entry.reader = None
-            elif not reading and entry.writer is waiter:
-                entry.writer = None
-            if not (entry.reader or entry.writer) and self._fds.get(fd) is entry:
-                del self._fds[fd]
-            self._fd_changed(entry)
-            if timer is not None:
-                timer.cancel()
+        if self.park(waiter, timeout, lambda: self._end_fd_wait(entry, waiter)) is TIMED_OUT:
+            raise socket.timeout("timed out")
+
+    def _end_fd_wait(self, entry: _FdWaiters, waiter: Waiter) -> None:
+        """Remove ``waiter`` from ``entry``, and the entry once nobody waits on it."""
+        if entry.reader is waiter:
+            entry.reader = None
+        elif entry.writer is waiter:
+            entry.writer = None
+        if not (entry.reader or entry.writer) and self._fds.get(entry.fd) is entry:
+            del self._fds[entry.fd]
+        self._fd_changed(entry)
 
     def _fd_changed(self, entry: _FdWaiters) -> None:
         if not entry.queued:
@@ -501,10 +578,14 @@ class Hub(greenlet):
             if entry is None:
                 self._drain_wake_socket()
                 continue
-            if mask & _EVENT_READ and entry.reader is not None:
-                entry.reader.switch()
-            if mask & _EVENT_WRITE and entry.writer is not None:
-                entry.writer.switch()
+            # The wake ends the wait's registration (see park).
+            reader, writer = entry.reader, entry.writer
+            if mask & _EVENT_READ and reader is not None:
+                self._end_fd_wait(entry, reader)
+                reader.switch()
+            if mask & _EVENT_WRITE and writer is not None:
+                self._end_fd_wait(entry, writer)
+                writer.switch()
         from_threads = self._from_threads
         while from_threads:
             ready.append(from_threads.popleft())
@@ -559,10 +640,15 @@ class Hub(greenlet):
         self._wake_w.close()
 
 
-def _expire_io(waiter: Waiter) -> None:
+def _time_out(waiter: Waiter) -> None:
+    """A park's timeout: fire ``waiter``, end its registration, resume it at once."""
     if not waiter.fired:
         waiter.fired = True
-        waiter._resume_throw(socket.timeout("timed out"))
+        if waiter.abort is not None:
+            waiter.abort()
+        glet = waiter.greenlet
+        if glet is not None:
+            glet.switch(TIMED_OUT)
 
 
 _local = threading.local()

@@ -9,11 +9,14 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Tuple
 
 from gfetch.hub import Hub, Waiter, get_hub
 
 __all__ = ["GreenPoolQueue"]
+
+# A parked getter: its hub, its waiter, and whether it counts as a thread job.
+_Getter = Tuple[Hub, Waiter, bool]
 
 
 class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
@@ -32,7 +35,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
 
     def _init(self, maxsize: int) -> None:
         super()._init(maxsize)
-        self._green_getters: deque[tuple[Hub, Waiter]] = deque()
+        self._green_getters: deque[_Getter] = deque()
         self._getter_threads: set[int] = set()
         self._released = False
         self._placeholders = 0  # None entries in the queue
@@ -59,7 +62,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
         with self.mutex:
             getter = self._green_getters.popleft() if self._green_getters else None
         if getter is not None:
-            _wake(*getter)
+            _wake(getter)
 
     def release_getters(self) -> None:
         """Wake every parked getter with None, so each opens a connection of its own.
@@ -72,7 +75,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             getters = list(self._green_getters)
             self._green_getters.clear()
         for getter in getters:
-            _wake(*getter)
+            _wake(getter)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._getter_threads.add(threading.get_ident())
@@ -89,30 +92,39 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             if remaining is not None and remaining <= 0:
                 raise queue.Empty
             hub = get_hub()
-            waiter = Waiter(hub)
-            entry = (hub, waiter)
             with self.mutex:
                 if self._qsize():
                     continue
+                entry = (hub, Waiter(hub), len(self._getter_threads) > 1)
                 self._green_getters.append(entry)
-                shared = len(self._getter_threads) > 1
-            timer = None if remaining is None else hub.call_later(remaining, waiter.switch)
-            if shared:
+            if entry[2]:
                 hub.thread_job_started()
-            try:
-                waiter.get()
-            finally:
-                if shared:
-                    hub.thread_job_finished()
-                if timer is not None:
-                    timer.cancel()
-                with self.mutex:
-                    if entry in self._green_getters:
-                        self._green_getters.remove(entry)
+            # On a timeout the loop above raises queue.Empty.
+            hub.park(entry[1], remaining, lambda: self._forget_getter(entry))
+
+    def _forget_getter(self, entry: _Getter) -> None:
+        """The park's abort hook: unregister a getter nobody woke.
+
+        A ``put`` in another thread may have taken it off the list already,
+        its wake-up still on the way to this hub (it will be dropped).
+        """
+        with self.mutex:
+            if entry in self._green_getters:
+                self._green_getters.remove(entry)
+        if entry[2]:
+            entry[0].thread_job_finished()
 
 
-def _wake(hub: Hub, waiter: Waiter) -> None:
+def _wake(getter: _Getter) -> None:
+    """Wake a getter already taken off the queue's list, through its own hub."""
+    hub = getter[0]
     if hub.thread_ident == threading.get_ident():
-        waiter.switch()
+        _wake_in_hub(getter)
     else:
-        hub.call_threadsafe(waiter.switch)
+        hub.call_threadsafe(_wake_in_hub, getter)
+
+
+def _wake_in_hub(getter: _Getter) -> None:
+    hub, waiter, shared = getter
+    if waiter.switch() and shared:
+        hub.thread_job_finished()

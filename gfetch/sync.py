@@ -1,8 +1,10 @@
 """Synchronisation for greenlets: Event, Semaphore, Queue, Pool.
 
 Layer 1. Imports only gfetch.hub and gfetch.greenlets. Every wait is a
-:class:`~gfetch.hub.Waiter`, so each of these honours :class:`Timeout` and
-``kill()``, and a deadlock surfaces as LoopExit rather than a hang. None of
+:meth:`~gfetch.hub.Hub.park`, so each of these honours :class:`Timeout` and
+``kill()``, and a deadlock surfaces as LoopExit rather than a hang. A waker
+takes the waiter off its deque; a timeout or interruption takes it off
+through the park's abort hook. None of
 them is thread-safe: they coordinate greenlets of one hub.
 """
 
@@ -13,7 +15,7 @@ from collections import deque
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from gfetch.greenlets import Greenlet, joinall
-from gfetch.hub import Waiter, get_hub
+from gfetch.hub import TIMED_OUT, Waiter, get_hub
 
 __all__ = ["BoundedSemaphore", "Event", "LifoQueue", "Pool", "Queue", "Semaphore"]
 
@@ -31,16 +33,15 @@ def _park(waiters: deque[Waiter], timeout: float | None) -> bool:
     hub = get_hub()
     waiter = Waiter(hub)
     waiters.append(waiter)
-    timer = None if timeout is None else hub.call_later(timeout, waiter.switch_now, False)
-    try:
-        return waiter.get() is not False
-    finally:
-        if timer is not None:
-            timer.cancel()
-        try:
-            waiters.remove(waiter)
-        except ValueError:
-            pass
+    return hub.park(waiter, timeout, lambda: waiters.remove(waiter)) is not TIMED_OUT
+
+
+def _wake_first(waiters: deque[Waiter]) -> bool:
+    """Take waiters off ``waiters`` until one accepts a wake-up; False if none did."""
+    while waiters:
+        if waiters.popleft().switch(True):
+            return True
+    return False
 
 
 class Event:
@@ -93,12 +94,8 @@ class Semaphore:
         return _park(self._waiters, timeout)
 
     def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.fired:
-                waiter.switch(True)
-                return
-        self.counter += 1
+        if not _wake_first(self._waiters):
+            self.counter += 1
 
     def __enter__(self) -> Semaphore:
         self.acquire()
@@ -168,22 +165,15 @@ class Queue(Generic[T]):
         self._push(item)
         self._unfinished += 1
         self._all_done.clear()
-        self._wake_one(self._getters)
+        _wake_first(self._getters)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         while not self.queue:
             if not block or not _park(self._getters, timeout):
                 raise Empty
         item = self._pop()
-        self._wake_one(self._putters)
+        _wake_first(self._putters)
         return item
-
-    @staticmethod
-    def _wake_one(waiters: deque[Waiter]) -> None:
-        for waiter in waiters:
-            if not waiter.fired:
-                waiter.switch(True)
-                return
 
     def put_nowait(self, item: T) -> None:
         self.put(item, block=False)
