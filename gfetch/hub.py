@@ -258,8 +258,10 @@ class Hub(greenlet):
         except (BlockingIOError, OSError):
             pass  # a full buffer already guarantees a wake-up; a closed one a dead hub
 
-    # -- parking ----------------------------------------------------------
-    def park(self, waiter: Waiter, timeout: float | None = None, abort: Callable[[], Any] | None = None) -> Any:
+    # -- parking --------------------------------------------------------
+    def park(
+        self, waiter: Waiter, timeout: float | None = None, abort: Callable[[], Any] | None = None
+    ) -> Any:
         """Park the current greenlet until ``waiter`` is woken; the one way to block.
 
         The caller first registers ``waiter`` where a waker will find it (an
@@ -306,7 +308,9 @@ class Hub(greenlet):
         waiter.abort = abort
         parked = self._parked
         parked[current] = waiter
-        timer = None if timeout is None else self._schedule(_monotonic() + max(timeout, 0.0), _time_out, waiter)
+        timer = None if timeout is None else self._schedule(
+            _monotonic() + max(timeout, 0.0), _time_out, waiter
+        )
         try:
             return self.switch()
         except BaseException:
@@ -337,7 +341,9 @@ class Hub(greenlet):
                 abort()
             raise exc
 
-    def interrupt(self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = lambda: True) -> None:
+    def interrupt(
+        self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = lambda: True
+    ) -> None:
         """Raise ``exc`` in ``target`` at its current park (the only way in). From the hub.
 
         ``is_live()`` false by the time it lands withdraws it (a cancelled

@@ -9,14 +9,15 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Any, Tuple
+from functools import partial
+from typing import Any
 
 from gfetch.hub import Hub, Waiter, get_hub
 
 __all__ = ["GreenPoolQueue"]
 
 # A parked getter: its hub, its waiter, and whether it counts as a thread job.
-_Getter = Tuple[Hub, Waiter, bool]
+_Getter = tuple[Hub, Waiter, bool]
 
 
 class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
@@ -100,7 +101,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             if entry[2]:
                 hub.thread_job_started()
             # On a timeout the loop above raises queue.Empty.
-            hub.park(entry[1], remaining, lambda: self._forget_getter(entry))
+            hub.park(entry[1], remaining, partial(self._forget_getter, entry))
 
     def _forget_getter(self, entry: _Getter) -> None:
         """The park's abort hook: unregister a getter nobody woke.

@@ -1,0 +1,210 @@
+"""Hub.park, the one way to block: the rules in its docstring, and the waits built on it."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from greenlet import GreenletExit
+
+import gfetch
+from gfetch.dns import run_in_thread
+from gfetch.errors import LoopExit
+from gfetch.hub import TIMED_OUT, Waiter, get_hub
+from gfetch.poolqueue import GreenPoolQueue
+
+
+class Registration:
+    """A wait's registration that counts how often the abort hook removed it."""
+
+    def __init__(self) -> None:
+        self.registered = True
+        self.aborts = 0
+
+    def abort(self) -> None:
+        self.aborts += 1
+        self.registered = False
+
+
+def _park_in_greenlet(timeout: float | None) -> tuple[Waiter, Registration, gfetch.Greenlet]:
+    hub = get_hub()
+    waiter, registration = Waiter(hub), Registration()
+    glet = gfetch.spawn(hub.park, waiter, timeout, registration.abort)
+    gfetch.sleep(0)  # now it is parked
+    return waiter, registration, glet
+
+
+# -- the primitive ----------------------------------------------------------------
+
+
+def test_a_wake_counts_once_and_later_wakes_are_dropped() -> None:
+    waiter, registration, glet = _park_in_greenlet(None)
+    assert waiter.switch("first") is True
+    assert waiter.switch("second") is False
+    assert waiter.throw(ValueError("late")) is False
+    assert glet.get(timeout=5) == "first"
+    assert registration.aborts == 0  # the waker owns the registration
+
+
+def test_timeout_returns_timed_out_after_aborting_once() -> None:
+    waiter, registration, glet = _park_in_greenlet(0.01)
+    assert glet.get(timeout=5) is TIMED_OUT
+    assert (registration.aborts, registration.registered) == (1, False)
+    assert waiter.switch("late") is False
+    gfetch.sleep(0)
+    assert registration.aborts == 1
+
+
+@pytest.mark.parametrize("interrupt", ["kill", "timeout"])
+def test_interruption_aborts_once_and_drops_a_later_wake(interrupt: str) -> None:
+    hub = get_hub()
+    waiter, registration = Waiter(hub), Registration()
+    outcome: list[Any] = []
+
+    def parked() -> None:
+        try:
+            with gfetch.Timeout(0.01 if interrupt == "timeout" else None):
+                hub.park(waiter, None, registration.abort)
+        except BaseException as exc:
+            outcome.append(type(exc))
+            raise
+
+    glet = gfetch.spawn(parked)
+    gfetch.sleep(0)
+    if interrupt == "kill":
+        glet.kill(block=False)
+        gfetch.sleep(0)  # the kill lands: waiter fired, abort run, the throw queued
+        assert (registration.aborts, registration.registered) == (1, False)
+        assert waiter.switch("too late") is False
+    glet.join(timeout=5)
+    assert outcome == [GreenletExit if interrupt == "kill" else gfetch.Timeout]
+    assert registration.aborts == 1
+    assert waiter.switch("too late") is False
+
+
+def test_wake_and_timeout_in_the_same_pass_wake_first() -> None:
+    hub = get_hub()
+    waiter, registration = Waiter(hub), Registration()
+    hub.call_later(0.0, lambda _: waiter.switch("woken"))  # due first
+    glet = gfetch.spawn(hub.park, waiter, 0.001, registration.abort)
+    time.sleep(0.05)  # both are due when the loop next looks at the clock
+    assert glet.get(timeout=5) == "woken"
+    assert registration.aborts == 0
+
+
+def test_wake_and_timeout_in_the_same_pass_timeout_first() -> None:
+    waiter, registration, glet = _park_in_greenlet(0.001)
+    late: list[bool] = []
+    get_hub().call_later(0.002, lambda _: late.append(waiter.switch("woken")))
+    time.sleep(0.05)
+    assert glet.get(timeout=5) is TIMED_OUT
+    gfetch.sleep(0)
+    assert late == [False]
+    assert registration.aborts == 1
+
+
+def test_exception_thrown_straight_in_aborts() -> None:
+    # The root greenlet, with nothing that could wake it: the hub throws LoopExit in.
+    hub = get_hub()
+    registration = Registration()
+    with pytest.raises(LoopExit):
+        hub.park(Waiter(hub), None, registration.abort)
+    assert registration.aborts == 1
+
+
+def test_park_refused_in_the_hub_aborts() -> None:
+    hub = get_hub()
+    registration = Registration()
+    errors: list[BaseException] = []
+
+    def in_hub(_: Any) -> None:
+        try:
+            hub.park(Waiter(hub), None, registration.abort)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    hub.call_soon(in_hub)
+    gfetch.sleep(0.01)
+    assert len(errors) == 1 and "cannot block inside the hub" in str(errors[0])
+    assert registration.aborts == 1
+
+
+def test_interruption_of_a_woken_greenlet_lands_at_its_next_park() -> None:
+    # The semaphore slot handed over is not lost; the kill raises at the next wait.
+    slots = gfetch.Semaphore(0)
+    stages: list[str] = []
+
+    def taker() -> None:
+        slots.acquire()
+        stages.append("got the slot")
+        try:
+            gfetch.sleep(10)
+        finally:
+            slots.release()
+
+    glet = gfetch.spawn(taker)
+    gfetch.sleep(0)
+    slots.release()  # wake-up queued
+    get_hub().interrupt(glet, GreenletExit())
+    glet.join(timeout=5)
+    assert stages == ["got the slot"]
+    assert glet.dead and slots.counter == 1
+
+
+# -- the waits built on it leave no registration behind -----------------------------
+
+
+def test_interrupted_semaphore_acquire_does_not_swallow_the_next_release() -> None:
+    slots = gfetch.Semaphore(0)
+    with pytest.raises(gfetch.Timeout):
+        with gfetch.Timeout(0.01):
+            slots.acquire()
+    slots.release()
+    assert slots.acquire(blocking=False)
+
+
+def test_timed_out_queue_get_does_not_take_the_next_item() -> None:
+    items: gfetch.Queue[int] = gfetch.Queue()
+    with pytest.raises(queue.Empty):
+        items.get(timeout=0.01)
+    items.put(1)
+    assert items.get(block=False) == 1
+
+
+def test_timed_out_join_unlinks() -> None:
+    event = gfetch.Event()
+    glet = gfetch.spawn(event.wait)
+    glet.join(timeout=0.01)
+    gfetch.joinall([glet], timeout=0.01)
+    assert not glet._links
+    event.set()
+    glet.join(timeout=5)
+
+
+def test_timed_out_thread_wait_no_longer_keeps_the_loop_alive() -> None:
+    release = threading.Event()
+    try:
+        with pytest.raises(socket.timeout):
+            run_in_thread(release.wait, 5, timeout=0.01)
+        started = time.monotonic()
+        with pytest.raises(LoopExit):  # the abandoned thread job counts no more
+            gfetch.Event().wait()
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+
+
+def test_timed_out_pool_checkout_of_a_shared_pool_leaves_no_thread_job() -> None:
+    pool: GreenPoolQueue = GreenPoolQueue(1)
+    other = threading.Thread(target=lambda: pytest.raises(queue.Empty, pool.get, block=False))
+    other.start()
+    other.join(5)  # a second thread used the pool: parked getters count as thread jobs
+    with pytest.raises(queue.Empty):
+        pool.get(timeout=0.01)
+    assert not pool._green_getters
+    with pytest.raises(LoopExit):
+        gfetch.Event().wait()
