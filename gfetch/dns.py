@@ -49,6 +49,11 @@ def _worker() -> None:
         del func, args, hub, waiter, outcome
 
 
+def _abandon(waiter: Waiter) -> None:
+    """The park's abort hook: the caller gave up, its thread job is over for the hub."""
+    waiter.hub.thread_job_finished()
+
+
 def _deliver(result: tuple[Hub, Waiter, tuple[bool, Any]]) -> None:
     """In the caller's hub: wake it with the outcome, ending its thread job (see Hub.park)."""
     hub, waiter, outcome = result
@@ -76,11 +81,15 @@ def run_in_thread(func: Callable[..., Any], *args: Any, timeout: float | None = 
     hub = get_hub()
     waiter = Waiter(hub)
     _jobs.put((func, args, hub, waiter))
-    _ensure_worker()
+    try:
+        _ensure_worker()
+    except BaseException:
+        waiter.fired = True  # never parked: a late result must not end a thread job
+        raise
     hub.thread_job_started()  # the result is delivered in the hub, after this
     # A late result finds the waiter fired and is dropped; the thread job
     # is over for this hub either way.
-    outcome = hub.park(waiter, timeout, hub.thread_job_finished)
+    outcome = hub.park(waiter, timeout, _abandon)
     if outcome is TIMED_OUT:
         raise socket.timeout("timed out")
     ok, value = outcome

@@ -146,9 +146,11 @@ class Greenlet(greenlet):
             return
         _check_same_thread(self)
         waiter = Waiter(self._hub)
-        wake = waiter.switch  # the link list is emptied when it is called
-        self.link(wake)
-        self._hub.park(waiter, timeout, lambda: self.unlink(wake))
+        self.link(waiter.switch)  # the link list is emptied when it is called
+        self._hub.park(waiter, timeout, self._unlink_waiter)
+
+    def _unlink_waiter(self, waiter: Waiter) -> None:
+        self.unlink(waiter.switch)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Return the greenlet's value or re-raise its exception.
@@ -273,9 +275,9 @@ def joinall(
         nonlocal done
         done += 1
         if ((raise_error and glet.exception is not None) or done >= want) and waiter.switch():
-            unlink_all()
+            unlink_all(waiter)
 
-    def unlink_all() -> None:
+    def unlink_all(_: Waiter) -> None:
         for g in pending:
             g.unlink(on_finish)
 

@@ -127,7 +127,7 @@ class Waiter:
         self.hub = hub if hub is not None else get_hub()
         self.greenlet: greenlet | None = None
         self.fired = False
-        self.abort: Callable[[], Any] | None = None
+        self.abort: Callable[[Waiter], Any] | None = None
 
     def switch(self, value: Any = None) -> bool:
         if self.fired:
@@ -157,9 +157,10 @@ class Waiter:
 class _FdWaiters:
     """The reader and writer parked on one fd, and what the selector has of it."""
 
-    __slots__ = ("fd", "reader", "writer", "registered", "queued")
+    __slots__ = ("hub", "fd", "reader", "writer", "registered", "queued")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, hub: Hub, fd: int) -> None:
+        self.hub = hub
         self.fd = fd
         self.reader: Waiter | None = None
         self.writer: Waiter | None = None
@@ -168,6 +169,17 @@ class _FdWaiters:
 
     def mask(self) -> int:
         return (_EVENT_READ if self.reader else 0) | (_EVENT_WRITE if self.writer else 0)
+
+    def forget(self, waiter: Waiter) -> None:
+        """End ``waiter``'s wait on this fd; the hub forgets the fd once nobody waits on it."""
+        if self.reader is waiter:
+            self.reader = None
+        elif self.writer is waiter:
+            self.writer = None
+        self.hub.fd_wait_ended(self)
+
+    # The entry itself is the park's abort hook: no bound method allocated per wait.
+    __call__ = forget
 
 
 class Hub(greenlet):
@@ -260,7 +272,7 @@ class Hub(greenlet):
 
     # -- parking --------------------------------------------------------
     def park(
-        self, waiter: Waiter, timeout: float | None = None, abort: Callable[[], Any] | None = None
+        self, waiter: Waiter, timeout: float | None = None, abort: Callable[[Waiter], Any] | None = None
     ) -> Any:
         """Park the current greenlet until ``waiter`` is woken; the one way to block.
 
@@ -277,7 +289,7 @@ class Hub(greenlet):
           wake-up, never switch, so they may fire from hub callbacks, under
           a ``threading.Lock`` or from another thread via ``call_threadsafe``.
         * **Registration.** A waker that fires ``waiter`` removes the
-          registration itself. Otherwise ``abort()`` removes it, exactly
+          registration itself. Otherwise ``abort(waiter)`` removes it, exactly
           once and before the greenlet runs again: at once when the
           timeout or an interruption fires the waiter (in the hub), or in
           the greenlet when an exception is thrown straight into it
@@ -306,8 +318,7 @@ class Hub(greenlet):
             self._before_park(current, waiter, abort)
         waiter.greenlet = current
         waiter.abort = abort
-        parked = self._parked
-        parked[current] = waiter
+        self._parked[current] = waiter
         timer = None if timeout is None else self._schedule(
             _monotonic() + max(timeout, 0.0), _time_out, waiter
         )
@@ -317,16 +328,16 @@ class Hub(greenlet):
             if not waiter.fired:  # thrown straight in: nobody removed the registration
                 waiter.fired = True
                 if abort is not None:
-                    abort()
+                    abort(waiter)
             raise
         finally:
             waiter.greenlet = waiter.abort = None
             waiter.fired = True
-            del parked[current]
+            del self._parked[current]
             if timer is not None and timer.active:
                 self.cancel_timer(timer)
 
-    def _before_park(self, current: greenlet, waiter: Waiter, abort: Callable[[], Any] | None) -> None:
+    def _before_park(self, current: greenlet, waiter: Waiter, abort: Callable[[Waiter], Any] | None) -> None:
         """Refuse a park in the hub; raise an interruption pending for ``current``."""
         exc: BaseException | None
         if current is self:
@@ -338,7 +349,7 @@ class Hub(greenlet):
         if exc is not None:
             waiter.fired = True
             if abort is not None:
-                abort()
+                abort(waiter)
             raise exc
 
     def interrupt(
@@ -365,9 +376,9 @@ class Hub(greenlet):
         waiter = self._parked.get(target)
         if waiter is not None and not waiter.fired:
             waiter.fired = True
-            if waiter.abort is not None:
-                waiter.abort()
             self._ready.append((waiter._resume_throw, exc))
+            if waiter.abort is not None:
+                waiter.abort(waiter)
             return
         self._interrupts.setdefault(target, []).append((exc, is_live))
         if waiter is not None:
@@ -441,7 +452,7 @@ class Hub(greenlet):
             raise ValueError(f"Invalid file descriptor: {fd}")
         entry = self._fds.get(fd)
         if entry is None:
-            entry = self._fds[fd] = _FdWaiters(fd)
+            entry = self._fds[fd] = _FdWaiters(self, fd)
         reading = event == _EVENT_READ
         if (entry.reader if reading else entry.writer) is not None:
             raise ConcurrentObjectUseError(
@@ -453,15 +464,11 @@ class Hub(greenlet):
         else:
             entry.writer = waiter
         self._fd_changed(entry)
-        if self.park(waiter, timeout, lambda: self._end_fd_wait(entry, waiter)) is TIMED_OUT:
+        if self.park(waiter, timeout, entry) is TIMED_OUT:
             raise socket.timeout("timed out")
 
-    def _end_fd_wait(self, entry: _FdWaiters, waiter: Waiter) -> None:
-        """Remove ``waiter`` from ``entry``, and the entry once nobody waits on it."""
-        if entry.reader is waiter:
-            entry.reader = None
-        elif entry.writer is waiter:
-            entry.writer = None
+    def fd_wait_ended(self, entry: _FdWaiters) -> None:
+        """Forget ``entry`` once nobody waits on its fd; tell the selector at the next pass."""
         if not (entry.reader or entry.writer) and self._fds.get(entry.fd) is entry:
             del self._fds[entry.fd]
         self._fd_changed(entry)
@@ -587,10 +594,10 @@ class Hub(greenlet):
             # The wake ends the wait's registration (see park).
             reader, writer = entry.reader, entry.writer
             if mask & _EVENT_READ and reader is not None:
-                self._end_fd_wait(entry, reader)
+                entry.forget(reader)
                 reader.switch()
             if mask & _EVENT_WRITE and writer is not None:
-                self._end_fd_wait(entry, writer)
+                entry.forget(writer)
                 writer.switch()
         from_threads = self._from_threads
         while from_threads:
@@ -650,11 +657,13 @@ def _time_out(waiter: Waiter) -> None:
     """A park's timeout: fire ``waiter``, end its registration, resume it at once."""
     if not waiter.fired:
         waiter.fired = True
-        if waiter.abort is not None:
-            waiter.abort()
         glet = waiter.greenlet
-        if glet is not None:
-            glet.switch(TIMED_OUT)
+        try:
+            if waiter.abort is not None:
+                waiter.abort(waiter)
+        finally:
+            if glet is not None:
+                glet.switch(TIMED_OUT)
 
 
 _local = threading.local()

@@ -103,7 +103,7 @@ class GreenPoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
             # On a timeout the loop above raises queue.Empty.
             hub.park(entry[1], remaining, partial(self._forget_getter, entry))
 
-    def _forget_getter(self, entry: _Getter) -> None:
+    def _forget_getter(self, entry: _Getter, _: Waiter) -> None:
         """The park's abort hook: unregister a getter nobody woke.
 
         A ``put`` in another thread may have taken it off the list already,

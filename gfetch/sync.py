@@ -28,15 +28,26 @@ Empty = _stdlib_queue.Empty
 Full = _stdlib_queue.Full
 
 
-def _park(waiters: deque[Waiter], timeout: float | None) -> bool:
+class _Waiters(deque[Waiter]):
+    """Parked waiters, FIFO; called with a waiter (the park's abort hook), it removes it.
+
+    Discussion: the deque itself is the hook, so a wait allocates no bound
+    method that would stay alive as long as it is parked.
+    """
+
+    __slots__ = ()
+    __call__ = deque.remove
+
+
+def _park(waiters: _Waiters, timeout: float | None) -> bool:
     """Queue a waiter on ``waiters`` and park; False when ``timeout`` expired."""
     hub = get_hub()
     waiter = Waiter(hub)
     waiters.append(waiter)
-    return hub.park(waiter, timeout, lambda: waiters.remove(waiter)) is not TIMED_OUT
+    return hub.park(waiter, timeout, waiters) is not TIMED_OUT
 
 
-def _wake_first(waiters: deque[Waiter]) -> bool:
+def _wake_first(waiters: _Waiters) -> bool:
     """Take waiters off ``waiters`` until one accepts a wake-up; False if none did."""
     while waiters:
         if waiters.popleft().switch(True):
@@ -49,7 +60,7 @@ class Event:
 
     def __init__(self) -> None:
         self._flag = False
-        self._waiters: deque[Waiter] = deque()
+        self._waiters = _Waiters()
 
     def is_set(self) -> bool:
         return self._flag
@@ -59,7 +70,7 @@ class Event:
 
     def set(self) -> None:
         self._flag = True
-        waiters, self._waiters = self._waiters, deque()
+        waiters, self._waiters = self._waiters, _Waiters()
         for waiter in waiters:
             waiter.switch(True)
 
@@ -78,7 +89,7 @@ class Semaphore:
         if value < 0:
             raise ValueError(f"semaphore initial value must be >= 0, got {value}")
         self.counter = value
-        self._waiters: deque[Waiter] = deque()
+        self._waiters = _Waiters()
 
     def locked(self) -> bool:
         return self.counter <= 0
@@ -131,8 +142,8 @@ class Queue(Generic[T]):
     def __init__(self, maxsize: int | None = None) -> None:
         self.maxsize = maxsize if maxsize and maxsize > 0 else 0
         self.queue: Any = self._make_container()
-        self._getters: deque[Waiter] = deque()
-        self._putters: deque[Waiter] = deque()
+        self._getters = _Waiters()
+        self._putters = _Waiters()
         self._unfinished = 0
         self._all_done = Event()
         self._all_done.set()

@@ -25,7 +25,8 @@ class Registration:
         self.registered = True
         self.aborts = 0
 
-    def abort(self) -> None:
+    def abort(self, waiter: Waiter) -> None:
+        assert waiter.fired  # a wake-up arriving from now on is dropped
         self.aborts += 1
         self.registered = False
 
