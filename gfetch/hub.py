@@ -303,10 +303,11 @@ class Hub(greenlet):
         * **Interruption** (``kill``, :class:`~gfetch.greenlets.Timeout`)
           goes through :meth:`interrupt` only: an un-woken park is fired
           with the exception (``abort`` runs, the exception is raised
-          here); a park whose wake-up is already queued keeps it (a slot
-          handed over is not lost) and the exception is raised at the
-          greenlet's next park instead, before it registers anew, after
-          ``abort``.
+          here). A park whose wake-up is already queued keeps it (a slot
+          handed over is not lost); the exception is raised by the
+          greenlet's next park instead, which then ends at once (its
+          ``abort`` runs). KeyboardInterrupt/SystemExit caught by the hub
+          are thrown straight into the root greenlet (see above).
 
         Raises:
             RuntimeError: when called from the hub greenlet itself.
@@ -592,13 +593,17 @@ class Hub(greenlet):
                 self._drain_wake_socket()
                 continue
             # The wake ends the wait's registration (see park).
+            # The wake ends the wait's registration (see park); inline, as
+            # this runs for every wake-up of every socket.
             reader, writer = entry.reader, entry.writer
             if mask & _EVENT_READ and reader is not None:
-                entry.forget(reader)
+                entry.reader = None
                 reader.switch()
             if mask & _EVENT_WRITE and writer is not None:
-                entry.forget(writer)
+                entry.writer = None
                 writer.switch()
+            if entry.reader is not reader or entry.writer is not writer:
+                self.fd_wait_ended(entry)
         from_threads = self._from_threads
         while from_threads:
             ready.append(from_threads.popleft())
