@@ -91,7 +91,7 @@ def run_in_thread(func: Callable[..., Any], *args: Any, timeout: float | None = 
     # is over for this hub either way.
     outcome = hub.park(waiter, timeout, _abandon)
     if outcome is TIMED_OUT:
-        raise socket.timeout("timed out")
+        raise socket.timeout("timed out") from None
     ok, value = outcome
     if ok:
         return value

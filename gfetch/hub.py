@@ -466,7 +466,9 @@ class Hub(greenlet):
             entry.writer = waiter
         self._fd_changed(entry)
         if self.park(waiter, timeout, entry) is TIMED_OUT:
-            raise socket.timeout("timed out")
+            # Not chained to the exception the caller may be handling (an
+            # SSLWantReadError): the timeout is the whole story.
+            raise socket.timeout("timed out") from None
 
     def fd_wait_ended(self, entry: _FdWaiters) -> None:
         """Forget ``entry`` once nobody waits on its fd; tell the selector at the next pass."""
