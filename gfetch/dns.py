@@ -19,7 +19,8 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gfetch.hub import TIMED_OUT, Hub, Waiter, get_hub
 
@@ -91,7 +92,7 @@ def run_in_thread(func: Callable[..., Any], *args: Any, timeout: float | None = 
     # is over for this hub either way.
     outcome = hub.park(waiter, timeout, _abandon)
     if outcome is TIMED_OUT:
-        raise socket.timeout("timed out") from None
+        raise TimeoutError("timed out") from None
     ok, value = outcome
     if ok:
         return value

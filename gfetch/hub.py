@@ -468,7 +468,7 @@ class Hub(greenlet):
         if self.park(waiter, timeout, entry) is TIMED_OUT:
             # Not chained to the exception the caller may be handling (an
             # SSLWantReadError): the timeout is the whole story.
-            raise socket.timeout("timed out") from None
+            raise TimeoutError("timed out") from None
 
     def fd_wait_ended(self, entry: _FdWaiters) -> None:
         """Forget ``entry`` once nobody waits on its fd; tell the selector at the next pass."""
