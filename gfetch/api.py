@@ -25,8 +25,8 @@ import requests
 
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut
 from gfetch.greenlets import Greenlet, spawn
-from gfetch.limits import RetryPolicy
 from gfetch.asyncrequest import AsyncRequest
+from gfetch.retry import RetryPolicy
 from gfetch.sync import Pool
 
 __all__ = [
@@ -49,7 +49,8 @@ __all__ = [
 logger = logging.getLogger("gfetch")
 
 ExceptionHandler = Callable[[AsyncRequest, BaseException | None], Any]
-Timeout = float | tuple[float | None, float | None] | None
+# requests' timeout= (not gfetch.Timeout): seconds, (connect, read) or None.
+TimeoutArg = float | tuple[float | None, float | None] | None
 
 get = functools.partial(AsyncRequest, "GET")
 options = functools.partial(AsyncRequest, "OPTIONS")
@@ -105,7 +106,7 @@ def map(  # noqa: A001 - grequests' name
     gtimeout: float | None = None,
     *,
     deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: TimeoutArg = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
@@ -174,7 +175,7 @@ def imap_enumerated(
     *,
     gtimeout: float | None = None,
     deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: TimeoutArg = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
@@ -212,7 +213,7 @@ def imap(
     *,
     gtimeout: float | None = None,
     deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: TimeoutArg = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,

@@ -11,8 +11,8 @@ from urllib.parse import urldefrag
 import requests
 
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut
-from gfetch.limits import RetryPolicy
 from gfetch.asyncrequest import AsyncRequest, coerce_request
+from gfetch.retry import RetryPolicy
 from gfetch.sync import Queue
 
 __all__ = ["crawl"]

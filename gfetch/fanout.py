@@ -1,7 +1,7 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
-Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress
-and the hub layers.
+Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.retry,
+gfetch.requesterrors, gfetch.progress and the hub layers.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
 input proves long enough to need them. Each worker takes the next request
@@ -28,9 +28,11 @@ from greenlet import getcurrent
 
 from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
-from gfetch.limits import HostLimits, RetryPolicy, retry_policy
+from gfetch.limits import HostLimits
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
+from gfetch.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
+from gfetch.requesterrors import RequestCancelled
+from gfetch.retry import RetryPolicy, retry_policy
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]

@@ -16,7 +16,7 @@ import gfetch
 import gfetch as grequests
 from _rawserver import RawServer
 from _rawserver import send as raw_send
-from gfetch.limits import retry_policy
+from gfetch.retry import retry_policy
 from gfetch.testserver import TestServer
 
 REFUSED = "http://127.0.0.1:1/"
