@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from greenlet import getcurrent
 
+from gfetch.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
 from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
 from gfetch.requesterrors import RequestCancelled
 from gfetch.retry import RetryPolicy, retry_policy
 from gfetch.sync import Empty, Pool, Queue, Semaphore
@@ -130,120 +130,56 @@ class FanOut:
         read and reported as cancelled (map needs a slot per input).
         """
         _finish_abandoned_cleanups()
-        done: Queue[Any] = Queue()
-        source = iter(items)
-        taking = Semaphore(1)  # a generator input may park; one reader at a time
-        # Taken but not yet handed to the caller: at most `size`, so a slow
-        # caller holds the workers back instead of piling up results.
-        credits = Semaphore(self.pool.size) if self.pool.size is not None else None
-        state: dict[str, Any] = {"taken": 0, "exhausted": False, "error": None}
-        running: dict[int, AsyncRequest] = {}
-        workers: set[Greenlet] = set()
+        intake = _Intake(items, self.pool.size)
+        results = _Results()
+        crew = _Workers(self.pool, self.execute, intake, results)
         progress = make_progress(total) if self.progress else None
-
-        # A list's end is known without asking for one more item, so a worker
-        # that finds the input used up exits at once instead of first waiting
-        # for a credit.
-        known_length = len(items) if isinstance(items, (list, tuple)) else None
-
-        def take() -> tuple[int, AsyncRequest] | None:
-            if state["exhausted"]:
-                return None
-            if credits is not None:
-                credits.acquire()
-            with taking:
-                try:
-                    if not state["exhausted"]:
-                        request = _coerce(next(source))
-                        index = state["taken"]
-                        state["taken"] = index + 1
-                        state["exhausted"] = index + 1 == known_length
-                        running[index] = request
-                        return index, request
-                except StopIteration:
-                    state["exhausted"] = True
-                except Exception as exc:  # the input's error: raised to the caller
-                    state["exhausted"] = True
-                    state["error"] = exc
-            if credits is not None:
-                credits.release()
-            return None
-
-        def add_worker() -> None:
-            glet = Greenlet(worker)
-            glet.link(on_worker_exit)
-            workers.add(glet)
-            self.pool.start(glet)
-
-        def on_worker_exit(glet: Greenlet) -> None:
-            workers.discard(glet)
-            if not workers and state["exhausted"]:
-                done.put(_END)
-
-        def worker() -> None:
-            while (entry := take()) is not None:
-                # More input may follow: grow toward `size` workers, doubling
-                # each pass so a burst of thousands is in flight at once.
-                for _ in range(2):
-                    if state["exhausted"] or self.pool.free_count() <= 0:
-                        break
-                    add_worker()
-                index, request = entry
-                try:
-                    self.execute(request)
-                finally:
-                    running.pop(index, None)
-                    done.put(entry)
-
-        deadline = None if self.gtimeout is None else time.monotonic() + self.gtimeout
         # A known length starts its workers at once (a burst of thousands is
         # then in flight together); an open-ended input grows them as it goes.
         for _ in range(max(1, min(total or 1, self.pool.free_count()))):
-            add_worker()
+            crew.add()
         try:
-            while True:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                try:
-                    if remaining is not None and remaining <= 0:
-                        raise Empty
-                    entry = done.get(timeout=remaining)
-                except Empty:
-                    break  # gtimeout
-                if entry is _END:  # the last worker has exited, after its last result
-                    if state["error"] is not None:
-                        raise state["error"]
-                    return
-                if credits is not None:
-                    credits.release()
-                self._report(entry[1], progress)
-                yield entry
-            # gtimeout expired: cancel everything still running or waiting.
-            state["exhausted"] = True
-            _raise_if_any(_finish_off(workers, block=True))
-            leftovers = [e for e in _drain(done) if e is not _END]
-            leftovers.extend(running.items())
-            if report_unsent:
-                start = state["taken"]
-                leftovers.extend((i, _coerce(item)) for i, item in enumerate(source, start))
-            for index, request in sorted(leftovers, key=lambda e: e[0]):
-                if request.response is None and request.exception is None:
-                    request.exception = RequestCancelled(
-                        f"gtimeout={self.gtimeout} s expired before {request.method} {request.url} finished"
-                    )
-                self._report(request, progress)
-                yield index, request
+            if not (yield from self._finished(intake, results, progress)):
+                yield from self._cancelled(intake, results, crew, progress, report_unsent)
         finally:
-            # Also reached when the caller stops iterating early: cancel the
-            # rest. A generator may be closed by the garbage collector while
-            # the hub runs, where blocking is not allowed.
-            state["exhausted"] = True
-            closing = _closing_calls()
-            closing.append(workers)
-            interrupted = _finish_off(workers, block=getcurrent() is not get_hub())
-            _forget(closing, workers)
-            if progress is not None:
-                progress.close()
-            _raise_if_any(interrupted)
+            _stop(intake, crew, progress)
+
+    def _finished(self, intake: _Intake, results: _Results,
+                  progress: Any) -> Generator[tuple[int, AsyncRequest], None, bool]:
+        """Yield the results as they come; True once all are in, False at the gtimeout.
+
+        Raises:
+            whatever reading the input raised, after the results before it.
+        """
+        until = None if self.gtimeout is None else time.monotonic() + self.gtimeout
+        while True:
+            try:
+                entry = results.get(until)
+            except Empty:
+                return False
+            if entry is _END:
+                intake.raise_error()
+                return True
+            intake.reported()
+            self._report(entry[1], progress)
+            yield entry
+
+    def _cancelled(self, intake: _Intake, results: _Results, crew: _Workers, progress: Any,
+                   report_unsent: bool) -> Iterator[tuple[int, AsyncRequest]]:
+        """At the gtimeout: kill the workers, then yield every unfinished request, cancelled, by index."""
+        intake.close()
+        _raise_if_any(_finish_off(crew.alive, block=True))
+        leftovers = results.drain()
+        leftovers.extend(intake.in_flight.items())
+        if report_unsent:
+            leftovers.extend(intake.unsent())
+        for index, request in sorted(leftovers, key=lambda entry: entry[0]):
+            if request.response is None and request.exception is None:
+                request.exception = RequestCancelled(
+                    f"gtimeout={self.gtimeout} s expired before {request.method} {request.url} finished"
+                )
+            self._report(request, progress)
+            yield index, request
 
     @staticmethod
     def _report(request: AsyncRequest, progress: Any) -> None:
@@ -251,6 +187,165 @@ class FanOut:
             progress.update(failed=request.response is None)
         if request.exception is not None:
             logger.debug("%s %s failed: %r", request.method, request.url, request.exception)
+
+
+class _Intake:
+    """The call's input, read one item at a time by whichever worker is free.
+
+    Invariant: requests taken but not yet reported to the caller <= the
+    pool's size. :meth:`take` spends a credit for each item it hands out;
+    :meth:`reported` gives it back as the caller receives the result. So a
+    slow caller holds the workers back instead of piling up results, and an
+    endless input is read no faster than it is consumed.
+    """
+
+    def __init__(self, items: Iterable[Any], size: int | None) -> None:
+        self._source = iter(items)
+        # A list's end is known without asking for one more item, so a worker
+        # that finds the input used up exits at once instead of first waiting
+        # for a credit.
+        self._known_length = len(items) if isinstance(items, (list, tuple)) else None
+        self._reading = Semaphore(1)  # a generator input may park; one reader at a time
+        self._credits = Semaphore(size) if size is not None else None
+        self.taken = 0
+        self.exhausted = False
+        self.error: Exception | None = None
+        self.in_flight: dict[int, AsyncRequest] = {}  # taken, not yet finished
+
+    def take(self) -> tuple[int, AsyncRequest] | None:
+        """The next ``(index, request)``, parking for a credit first; None at the end."""
+        if self.exhausted:
+            return None
+        credits = self._credits
+        if credits is not None:
+            credits.acquire()  # the invariant: taken but not yet reported <= size
+        with self._reading:
+            try:
+                if not self.exhausted:
+                    request = _coerce(next(self._source))
+                    index = self.taken
+                    self.taken = index + 1
+                    self.exhausted = index + 1 == self._known_length
+                    self.in_flight[index] = request
+                    return index, request
+            except StopIteration:
+                self.exhausted = True
+            except Exception as exc:  # the input's error: raised to the caller
+                self.exhausted = True
+                self.error = exc
+        if credits is not None:
+            credits.release()
+        return None
+
+    def finished(self, index: int) -> None:
+        self.in_flight.pop(index, None)
+
+    def reported(self) -> None:
+        """The caller has received one result: its credit goes back."""
+        if self._credits is not None:
+            self._credits.release()
+
+    def close(self) -> None:
+        """Take nothing more: the workers exit after their current request."""
+        self.exhausted = True
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def unsent(self) -> Iterator[tuple[int, AsyncRequest]]:
+        """The input never taken, read to its end."""
+        return ((index, _coerce(item)) for index, item in enumerate(self._source, self.taken))
+
+
+class _Results:
+    """The channel from the workers to the caller: ``(index, request)`` in completion order, then ``_END``."""
+
+    def __init__(self) -> None:
+        self._queue: Queue[Any] = Queue()
+        self.put = self._queue.put
+
+    def end(self) -> None:
+        self._queue.put(_END)
+
+    def get(self, until: float | None) -> Any:
+        """The next entry or ``_END``, parking until ``until`` (a ``time.monotonic()``).
+
+        Raises:
+            queue.Empty: ``until`` passed first (the call's gtimeout).
+        """
+        remaining = None if until is None else until - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise Empty
+        return self._queue.get(timeout=remaining)
+
+    def drain(self) -> list[tuple[int, AsyncRequest]]:
+        """The entries not yet taken, without ``_END``."""
+        entries = []
+        while not self._queue.empty():
+            entry = self._queue.get(block=False)
+            if entry is not _END:
+                entries.append(entry)
+        return entries
+
+
+class _Workers:
+    """The worker greenlets of one call, in its pool; the last to exit ends the results.
+
+    Each takes the next request when it is free, sends it and reports it.
+    A worker that finds more input starts up to two more, while the pool
+    has room, so the crew doubles toward ``size`` each pass and a burst of
+    thousands is in flight at once.
+    """
+
+    def __init__(self, pool: Pool, execute: Callable[[AsyncRequest], None], intake: _Intake,
+                 results: _Results) -> None:
+        self._pool = pool
+        self._execute = execute
+        self._intake = intake
+        self._results = results
+        self.alive: set[Greenlet] = set()
+
+    def add(self) -> None:
+        glet = Greenlet(self._work)
+        glet.link(self._exited)
+        self.alive.add(glet)
+        self._pool.start(glet)
+
+    def _work(self) -> None:
+        intake = self._intake
+        while (entry := intake.take()) is not None:
+            for _ in range(2):
+                if intake.exhausted or self._pool.free_count() <= 0:
+                    break
+                self.add()
+            index, request = entry
+            try:
+                self._execute(request)
+            finally:
+                intake.finished(index)
+                self._results.put(entry)
+
+    def _exited(self, glet: Greenlet) -> None:
+        self.alive.discard(glet)
+        if not self.alive and self._intake.exhausted:
+            self._results.end()
+
+
+def _stop(intake: _Intake, crew: _Workers, progress: Any) -> None:
+    """Cancel what still runs, at the end of a call or when its caller stops iterating early.
+
+    A generator may be closed by the garbage collector while the hub runs,
+    where blocking is not allowed: there the workers are only killed.
+    """
+    intake.close()
+    closing = _closing_calls()
+    closing.append(crew.alive)
+    interrupted = _finish_off(crew.alive, block=getcurrent() is not get_hub())
+    _forget(closing, crew.alive)
+    if progress is not None:
+        progress.close()
+    _raise_if_any(interrupted)
 
 
 # Per thread: the workers of the calls whose cleanup has begun and not ended.
@@ -317,10 +412,3 @@ def _coerce(item: Any) -> AsyncRequest:
         return coerce_request(item)
     except Exception as exc:
         return UnusableItem(item, exc)
-
-
-def _drain(queue: Queue[Any]) -> list[Any]:
-    items = []
-    while not queue.empty():
-        items.append(queue.get(block=False))
-    return items
