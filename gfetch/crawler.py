@@ -10,8 +10,8 @@ from urllib.parse import urldefrag
 
 import requests
 
-from gfetch.fanout import DEFAULT_TIMEOUT, FanOut
 from gfetch.asyncrequest import AsyncRequest, coerce_request
+from gfetch.fanout import DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.retry import RetryPolicy
 from gfetch.sync import Queue
 
@@ -54,6 +54,7 @@ def crawl(
     returning nothing. Failures are skipped (or yielded as exceptions with
     ``return_exceptions=True``) and never followed.
     """
+    fanout = FanOut(FanOutOptions.pick(locals()))
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
     frontier: Queue[Any] = Queue()
@@ -79,9 +80,6 @@ def crawl(
     enqueue(seeds)
     if not counts["queued"]:
         return
-    fanout = FanOut(size=size, timeout=timeout, gtimeout=gtimeout, deadline=deadline, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress)
     for _, request in fanout.run(source()):
         counts["finished"] += 1
         if request.response is not None:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from greenlet import getcurrent
+from urllib3.util.retry import Retry
 
 from gfetch.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
 from gfetch.greenlets import Greenlet, killall, sleep
@@ -35,7 +37,7 @@ from gfetch.requesterrors import RequestCancelled
 from gfetch.retry import RetryPolicy, retry_policy
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
-__all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
+__all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
 
 logger = logging.getLogger("gfetch")
 
@@ -45,38 +47,58 @@ DEFAULT_TIMEOUT = (10.0, 30.0)
 _END = object()
 
 
-class FanOut:
-    """The options of one fan-out call; :meth:`run` does the work."""
+@dataclass(frozen=True)
+class FanOutOptions:
+    """The options every fan-out call takes (map, imap, imap_enumerated, crawl), checked once.
 
-    def __init__(
-        self,
-        *,
-        size: int | None,
-        stream: bool = False,
-        timeout: Any = DEFAULT_TIMEOUT,
-        gtimeout: float | None = None,
-        deadline: float | None = None,
-        per_host: int | None = None,
-        rate: float | None = None,
-        per_host_rate: float | None = None,
-        retries: int | RetryPolicy | None = None,
-        session: Any = None,
-        progress: bool = False,
-        pool: Pool | None = None,
-    ) -> None:
-        if size is not None and size < 1:
-            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {size}")
-        self.pool = pool if pool is not None else Pool(size or DEFAULT_SIZE)
-        self.stream = stream
-        self.timeout = timeout
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
-        self.gtimeout = gtimeout
-        self.deadline = deadline
-        self.limits = HostLimits(per_host, rate, per_host_rate)
-        self.retry = retry_policy(retries)
-        self.session = session
-        self.progress = progress
+    The public functions keep their own signatures (grequests' positional
+    order and defaults); :meth:`pick` gathers these options from them by name.
+
+    Raises:
+        ValueError: ``size`` below 1, or ``deadline`` not above 0.
+    """
+
+    size: int | None = None
+    stream: bool = False
+    timeout: Any = DEFAULT_TIMEOUT
+    gtimeout: float | None = None
+    deadline: float | None = None
+    per_host: int | None = None
+    rate: float | None = None
+    per_host_rate: float | None = None
+    retries: int | RetryPolicy | Retry | None = None
+    session: Any = None
+    progress: bool = False
+    pool: Pool | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {self.size}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {self.deadline}")
+
+    @classmethod
+    def pick(cls, arguments: Mapping[str, Any]) -> FanOutOptions:
+        """The options among a public function's arguments (its ``locals()``), by name;
+        those it does not take keep their defaults here."""
+        return cls(**{name: arguments[name] for name in _OPTION_NAMES if name in arguments})
+
+
+_OPTION_NAMES = tuple(field.name for field in fields(FanOutOptions))
+
+
+class FanOut:
+    """One fan-out call with its options; :meth:`run` does the work.
+
+    Raises:
+        ValueError: ``per_host`` below 1 or ``rate`` not above 0.
+    """
+
+    def __init__(self, options: FanOutOptions) -> None:
+        self.options = options
+        self.pool = options.pool if options.pool is not None else Pool(options.size or DEFAULT_SIZE)
+        self.limits = HostLimits(options.per_host, options.rate, options.per_host_rate)
+        self.retry = retry_policy(options.retries)
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
@@ -89,7 +111,7 @@ class FanOut:
         if isinstance(request, UnusableItem):
             return
         try:
-            seconds = request.deadline if request.deadline is not None else self.deadline
+            seconds = request.deadline if request.deadline is not None else self.options.deadline
             if seconds is None:
                 self._attempts(request, None)
             else:
@@ -99,11 +121,12 @@ class FanOut:
             request.fail(exc)
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
-        overrides: dict[str, Any] = {"stream": self.stream}
+        options = self.options
+        overrides: dict[str, Any] = {"stream": options.stream}
         if "timeout" not in request.kwargs:
-            overrides["timeout"] = self.timeout
-        if request.session is None and self.session is not None:
-            request.session = self.session
+            overrides["timeout"] = options.timeout
+        if request.session is None and options.session is not None:
+            request.session = options.session
         attempt = 0
         while True:
             with self.limits.slot(request.url):
@@ -133,7 +156,7 @@ class FanOut:
         intake = _Intake(items, self.pool.size)
         results = _Results()
         crew = _Workers(self.pool, self.execute, intake, results)
-        progress = make_progress(total) if self.progress else None
+        progress = make_progress(total) if self.options.progress else None
         # A known length starts its workers at once (a burst of thousands is
         # then in flight together); an open-ended input grows them as it goes.
         for _ in range(max(1, min(total or 1, self.pool.free_count()))):
@@ -151,7 +174,8 @@ class FanOut:
         Raises:
             whatever reading the input raised, after the results before it.
         """
-        until = None if self.gtimeout is None else time.monotonic() + self.gtimeout
+        gtimeout = self.options.gtimeout
+        until = None if gtimeout is None else time.monotonic() + gtimeout
         while True:
             try:
                 entry = results.get(until)
@@ -167,6 +191,7 @@ class FanOut:
     def _cancelled(self, intake: _Intake, results: _Results, crew: _Workers, progress: Any,
                    report_unsent: bool) -> Iterator[tuple[int, AsyncRequest]]:
         """At the gtimeout: kill the workers, then yield every unfinished request, cancelled, by index."""
+        gtimeout = self.options.gtimeout
         intake.close()
         _raise_if_any(_finish_off(crew.alive, block=True))
         leftovers = results.drain()
@@ -176,7 +201,7 @@ class FanOut:
         for index, request in sorted(leftovers, key=lambda entry: entry[0]):
             if request.response is None and request.exception is None:
                 request.exception = RequestCancelled(
-                    f"gtimeout={self.gtimeout} s expired before {request.method} {request.url} finished"
+                    f"gtimeout={gtimeout} s expired before {request.method} {request.url} finished"
                 )
             self._report(request, progress)
             yield index, request
@@ -259,7 +284,8 @@ class _Intake:
 
 
 class _Results:
-    """The channel from the workers to the caller: ``(index, request)`` in completion order, then ``_END``."""
+    """The channel from the workers to the caller: ``(index, request)`` as each
+    finishes, then ``_END``."""
 
     def __init__(self) -> None:
         self._queue: Queue[Any] = Queue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import time
@@ -255,6 +256,31 @@ def test_per_host_limit_over_two_hosts() -> None:
         assert all(r.status_code == 200 for r in result)
         assert a.peak_connections <= 2 and b.peak_connections <= 2
         assert a.requests_served == b.requests_served == 20
+
+
+_FANOUTS = {
+    "map": lambda **options: gfetch.map([], **options),
+    "imap": lambda **options: list(gfetch.imap([], **options)),
+    "imap_enumerated": lambda **options: list(gfetch.imap_enumerated([], **options)),
+    "crawl": lambda **options: list(gfetch.crawl([], lambda response: None, **options)),
+}
+
+
+@pytest.mark.parametrize("name", list(_FANOUTS))
+@pytest.mark.parametrize(("option", "value"), [("size", 0), ("deadline", 0), ("per_host", 0), ("rate", -1)])
+def test_every_fanout_checks_the_options_it_is_given(name: str, option: str, value: float) -> None:
+    """Each public fan-out hands its options on (one options object checks them)."""
+    with pytest.raises(ValueError, match=option):
+        _FANOUTS[name](**{option: value})
+
+
+def test_imap_takes_exactly_what_imap_enumerated_takes() -> None:
+    imap, enumerated = inspect.signature(gfetch.imap), inspect.signature(gfetch.imap_enumerated)
+    assert list(imap.parameters.values()) == list(enumerated.parameters.values())
+    assert list(imap.parameters)[:4] == ["requests", "stream", "size", "exception_handler"]  # grequests'
+    assert imap.parameters["size"].default == 2
+    with pytest.raises(TypeError, match="sise"):
+        gfetch.imap([], sise=3)
 
 
 def test_gtimeout_cancels_and_closes(fresh_server: TestServer, no_fd_leak: None) -> None:
