@@ -12,10 +12,8 @@ follows a ``urllib3.util.Retry`` given as ``retries=`` the same way.
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
-import time
 from typing import Any
 
 import requests
@@ -68,17 +66,23 @@ class RetryPolicy:
 
 
 def _retry_after_seconds(response: Any) -> float | None:
+    """The response's Retry-After in seconds, or None when it has none or none anyone can read.
+
+    Read by urllib3's own parser, the one the transport's ``GreenRetry``
+    uses, so both retry systems read the header alike; the caps are the
+    policy's own.
+    """
     value = response.headers.get("Retry-After")
     if not value:
         return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # not "²": isdigit() alone admits it, float() does not
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return float(_RETRY_AFTER.parse_retry_after(value))
+    except (urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+_RETRY_AFTER = Retry(0)
+_RETRY_AFTER.retry_after_max = math.inf  # type: ignore[assignment]  # uncapped (urllib3 >= 2.5 caps at 6 h)
 
 
 def retry_policy(retries: int | RetryPolicy | Retry | None) -> RetryPolicy:
@@ -126,7 +130,9 @@ class Urllib3RetryPolicy(RetryPolicy):
             if kind is None or (kind != "connect" and not self._method_allowed(method)):
                 return False
             return attempt < self._budget(getattr(retry, kind))
-        if response is None or not retry.is_retry(method, response.status_code, "Retry-After" in response.headers):
+        if response is None:
+            return False
+        if not retry.is_retry(method, response.status_code, "Retry-After" in response.headers):
             return False
         return attempt < self._budget(retry.status)
 

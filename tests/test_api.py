@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import inspect
 import logging
 import random
@@ -364,6 +365,20 @@ def test_urllib3_retry_connect_failures_and_backoff() -> None:
     assert [policy.delay(None, attempt) for attempt in range(4)] == [0.0, 1.0, 2.0, 3.0]  # urllib3's backoff
     assert not retry_policy(Retry(total=False)).should_retry("GET", None, refused, 0)
     assert retry_policy(3).retries == 3 and retry_policy(None).retries == 0
+
+
+@pytest.mark.parametrize("value", ["7", " 7 ", "0", "Wed, 21 Oct 2015 07:28:00 GMT", "in 60 s"])
+def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
+    """The fan-out's RetryPolicy and Session(max_retries=)'s GreenRetry wait the same for one header."""
+    from gfetch.transport import GreenRetry
+
+    response = requests.Response()
+    if value == "in 60 s":
+        value = email.utils.formatdate(time.time() + 60, usegmt=True)
+    response.headers["Retry-After"] = value
+    policy_wait = retry_policy(1).delay(response, 0)
+    transport_wait = GreenRetry(1).get_retry_after(response)
+    assert transport_wait is not None and abs(policy_wait - transport_wait) < 1.0
 
 
 def test_imap_consumes_input_lazily(server: TestServer) -> None:
