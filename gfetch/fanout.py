@@ -15,6 +15,13 @@ gfetch's own CPU per request. ``gtimeout`` bounds the whole call: at the
 deadline the workers are killed (their connections are closed by urllib3 on
 the way out, never pooled half-read) and every request not finished is
 reported with a :class:`RequestCancelled`.
+
+The parts of one call (:meth:`FanOut.run`): :class:`_Intake`, the input and
+its credits (taken but not yet reported <= size); :class:`_Workers`, the
+greenlets that send; :class:`_Results`, the channel back to the caller;
+:meth:`FanOut._finished`, which drains it until the end or the gtimeout;
+:meth:`FanOut._cancelled`, what the gtimeout reports; :func:`_stop`, the
+cleanup on every way out.
 """
 
 from __future__ import annotations
@@ -289,7 +296,7 @@ class _Results:
 
     def __init__(self) -> None:
         self._queue: Queue[Any] = Queue()
-        self.put = self._queue.put
+        self.put = self._queue.put  # (index, request): one call per request, no wrapper
 
     def end(self) -> None:
         self._queue.put(_END)
