@@ -34,9 +34,10 @@ if _typing.TYPE_CHECKING:
         request,
         send,
     )
-    from gfetch.asyncrequest import AsyncRequest, RequestCancelled, RequestDeadlineExceeded
+    from gfetch.asyncrequest import AsyncRequest
     from gfetch.crawler import crawl
-    from gfetch.limits import RetryPolicy
+    from gfetch.requesterrors import RequestCancelled, RequestDeadlineExceeded
+    from gfetch.retry import RetryPolicy
     from gfetch.session import Session
     from gfetch.transport import HTTPAdapter
 
@@ -48,9 +49,10 @@ _HTTP_NAMES = {
         "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
         "map", "options", "patch", "post", "put", "request", "send",
     ),
-    "gfetch.asyncrequest": ("AsyncRequest", "RequestCancelled", "RequestDeadlineExceeded"),
+    "gfetch.asyncrequest": ("AsyncRequest",),
     "gfetch.crawler": ("crawl",),
-    "gfetch.limits": ("RetryPolicy",),
+    "gfetch.requesterrors": ("RequestCancelled", "RequestDeadlineExceeded"),
+    "gfetch.retry": ("RetryPolicy",),
     "gfetch.session": ("Session",),
     "gfetch.transport": ("HTTPAdapter",),
 }

@@ -12,10 +12,10 @@ import pytest
 from greenlet import GreenletExit
 
 import gfetch
-from gfetch.dns import run_in_thread
 from gfetch.errors import LoopExit
 from gfetch.hub import TIMED_OUT, Waiter, get_hub
 from gfetch.poolqueue import GreenPoolQueue
+from gfetch.threads import run_in_thread
 
 
 class Registration:
