@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import requests
 
+from gfetch.asyncrequest import AsyncRequest
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut
 from gfetch.greenlets import Greenlet, spawn
 from gfetch.limits import RetryPolicy
-from gfetch.asyncrequest import AsyncRequest
 from gfetch.sync import Pool
 
 __all__ = [
@@ -194,7 +195,7 @@ def imap_enumerated(
     fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
                     per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
                     session=session, progress=progress, pool=pool)
-    total = len(requests) if hasattr(requests, "__len__") else None
+    total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         if deliver:

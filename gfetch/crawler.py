@@ -1,18 +1,19 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Layer 4. Imports gfetch.fanout, gfetch.asyncrequest and gfetch.sync.
+Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.limits and gfetch.sync.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urldefrag
 
 import requests
 
+from gfetch.asyncrequest import AsyncRequest, coerce_request
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut
 from gfetch.limits import RetryPolicy
-from gfetch.asyncrequest import AsyncRequest, coerce_request
 from gfetch.sync import Queue
 
 __all__ = ["crawl"]

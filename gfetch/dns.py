@@ -19,7 +19,8 @@ import os
 import queue
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gfetch.hub import Waiter, get_hub
 
@@ -90,7 +91,7 @@ def _is_invalid(host: str) -> bool:
 
 
 def _expire(waiter: Waiter) -> None:
-    waiter.throw(socket.timeout("timed out"))
+    waiter.throw(TimeoutError("timed out"))
 
 
 def getaddrinfo(

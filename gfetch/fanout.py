@@ -1,7 +1,7 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
-Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress
-and the hub layers.
+Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress,
+gfetch.greenlets, gfetch.hub and gfetch.sync.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
 input proves long enough to need them. Each worker takes the next request
@@ -22,15 +22,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from greenlet import getcurrent
 
+from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
 from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits, RetryPolicy, retry_policy
 from gfetch.progress import make_progress
-from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]

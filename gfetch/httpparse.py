@@ -40,8 +40,8 @@ def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
     Same limits, checked in the same order, as http.client's reader: the
     terminating line counts towards ``_MAXHEADERS``.
     """
-    maxline = http.client._MAXLINE
-    maxheaders = http.client._MAXHEADERS
+    maxline = http.client._MAXLINE  # type: ignore[attr-defined]  # private: docs/internals.md
+    maxheaders = http.client._MAXHEADERS  # type: ignore[attr-defined]  # private: docs/internals.md
     readline = fp.readline
     lines: list[bytes] = []
     while True:
@@ -50,7 +50,7 @@ def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
             raise LineTooLong("header line")
         lines.append(line)
         if len(lines) > maxheaders:
-            raise HTTPException("got more than %d headers" % maxheaders)
+            raise HTTPException(f"got more than {maxheaders} headers")
         if line in _BLOCK_ENDS:
             return lines
 

@@ -54,9 +54,10 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from greenlet import greenlet, getcurrent
+from greenlet import getcurrent, greenlet
 
 from gfetch.errors import ConcurrentObjectUseError, LoopExit
 from gfetch.resources import open_fd
@@ -102,7 +103,7 @@ class Timer:
     def cancel(self) -> None:
         if self.active:
             self.active = False
-            self.callback = self.arg = None  # drop references early
+            self.callback = self.arg = None  # type: ignore[assignment]  # drop references early
             hub = self._hub
             hub._active_timers -= 1
             # Discussion: cancelled timers stay in the heap until their
@@ -472,9 +473,9 @@ class Hub(greenlet):
                     if self._alive():
                         self._run_once()
                     else:
-                        self.parent.throw(
-                            LoopExit("this operation would block forever: no greenlet, timer or I/O can wake it")
-                        )
+                        self.parent.throw(LoopExit(
+                            "this operation would block forever: no greenlet, timer or I/O can wake it"
+                        ))
             except (KeyboardInterrupt, SystemExit) as exc:
                 # Discussion: a signal lands in whichever greenlet runs, most
                 # often the hub sitting in select(). The user's code is in the
@@ -562,7 +563,7 @@ class Hub(greenlet):
 def _expire_io(waiter: Waiter) -> None:
     if not waiter.fired:
         waiter.fired = True
-        waiter._resume_throw(socket.timeout("timed out"))
+        waiter._resume_throw(TimeoutError("timed out"))
 
 
 _local = threading.local()

@@ -11,8 +11,9 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -199,7 +200,8 @@ class Urllib3RetryPolicy(RetryPolicy):
             if kind is None or (kind != "connect" and not self._method_allowed(method)):
                 return False
             return attempt < self._budget(getattr(retry, kind))
-        if response is None or not retry.is_retry(method, response.status_code, "Retry-After" in response.headers):
+        has_retry_after = response is not None and "Retry-After" in response.headers
+        if response is None or not retry.is_retry(method, response.status_code, has_retry_after):
             return False
         return attempt < self._budget(retry.status)
 

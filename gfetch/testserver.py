@@ -36,7 +36,8 @@ from __future__ import annotations
 import errno
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gfetch.greenlets import Greenlet, killall, sleep, spawn
@@ -94,7 +95,8 @@ class TestServer:
             "": lambda req, args: (200, {"Content-Type": "text/plain"}, b"hello from gfetch's test server\n"),
             "delay": self._delay,
             "status": lambda req, args: (int(args[0]), {}, b""),
-            "bytes": lambda req, args: (200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
+            "bytes": lambda req, args: (
+                200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
             "json": lambda req, args: _json({"ok": True, "path": req.path, "query": req.query}),
             "echo": self._echo,
             "redirect": self._redirect,
