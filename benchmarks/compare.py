@@ -128,10 +128,12 @@ def run_grequests(urls: list[str], concurrency: int, timeout: float, shared: boo
                          size=concurrency)
 
 
-def run_gfetch(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_gfetch(urls: list[str], concurrency: int, timeout: float, transport: str | None = None) -> list[Any]:
     import gfetch
 
-    return gfetch.map(urls, size=concurrency, timeout=timeout)
+    # The default Session, or one like it (1,000 keep-alive connections per host) on another transport.
+    session = gfetch.Session(pool_maxsize=1000, transport=transport) if transport else None
+    return gfetch.map(urls, size=concurrency, timeout=timeout, session=session)
 
 
 async def _bounded(urls: list[str], concurrency: int, fetch: Callable[[str], Any]) -> list[Any]:
@@ -204,9 +206,11 @@ CLIENTS = {c.name: c for c in [
     Client("httpx", "httpx", run_httpx, "httpx.AsyncClient, asyncio"),
     Client("aiohttp", "aiohttp", run_aiohttp, "aiohttp.ClientSession, asyncio"),
     Client("gfetch", "gfetch", run_gfetch, "gfetch.map(size=concurrency)"),
+    Client("gfetch-urllib3", "gfetch", functools.partial(run_gfetch, transport="urllib3"),
+           "gfetch.map(size=concurrency) on the urllib3 transport (Session(transport='urllib3'))"),
 ]}
 DEFAULT_CLIENTS = ["sequential", "threads", "grequests", "grequests-default", "requests-futures", "httpx",
-                   "aiohttp", "gfetch"]
+                   "aiohttp", "gfetch-urllib3", "gfetch"]
 
 
 # -- the worker (child) side ---------------------------------------------------

@@ -6,12 +6,13 @@ Layers, top-down; each module imports only those below it (README.md,
 "Development", lists them; tests/test_layers.py checks the imports):
 
     command line   __main__, cli, demo, failures
-    fan-out API    this package, crawler, api, fanout, limits, asyncrequest, progress
+    fan-out API    this package, crawler, api, fanout, limits, asyncrequest,
+                   defaultsession, retry, requesterrors, progress
     Session        session, environment
     transport      socks, transport, pool, connection, poolqueue, tlscontext, rawresponse
     HTTP/1.1       httpparse, http1_httptools, http1
     test server    testserver
-    I/O            sockets, tls, dns
+    I/O            sockets, tls, dns, threads
     primitives     sync, greenlets
     event loop     hub
     foundations    resources, errors
@@ -45,9 +46,10 @@ if _typing.TYPE_CHECKING:
         request,
         send,
     )
-    from gfetch.asyncrequest import AsyncRequest, RequestCancelled, RequestDeadlineExceeded
+    from gfetch.asyncrequest import AsyncRequest
     from gfetch.crawler import crawl
-    from gfetch.limits import RetryPolicy
+    from gfetch.requesterrors import RequestCancelled, RequestDeadlineExceeded
+    from gfetch.retry import RetryPolicy
     from gfetch.session import Session
     from gfetch.transport import HTTPAdapter
 
@@ -59,9 +61,10 @@ _HTTP_NAMES = {
         "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
         "map", "options", "patch", "post", "put", "request", "send",
     ),
-    "gfetch.asyncrequest": ("AsyncRequest", "RequestCancelled", "RequestDeadlineExceeded"),
+    "gfetch.asyncrequest": ("AsyncRequest",),
     "gfetch.crawler": ("crawl",),
-    "gfetch.limits": ("RetryPolicy",),
+    "gfetch.requesterrors": ("RequestCancelled", "RequestDeadlineExceeded"),
+    "gfetch.retry": ("RetryPolicy",),
     "gfetch.session": ("Session",),
     "gfetch.transport": ("HTTPAdapter",),
 }

@@ -18,16 +18,17 @@ Differences from grequests, all on purpose:
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import requests
 
 from gfetch.asyncrequest import AsyncRequest
-from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut
+from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.greenlets import Greenlet, spawn
-from gfetch.limits import RetryPolicy
+from gfetch.retry import RetryPolicy
 from gfetch.sync import Pool
 
 __all__ = [
@@ -49,8 +50,12 @@ __all__ = [
 
 logger = logging.getLogger("gfetch")
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 ExceptionHandler = Callable[[AsyncRequest, BaseException | None], Any]
-Timeout = float | tuple[float | None, float | None] | None
+# requests' timeout= (not gfetch.Timeout): seconds, (connect, read) or None.
+TimeoutArg = float | tuple[float | None, float | None] | None
 
 get = functools.partial(AsyncRequest, "GET")
 options = functools.partial(AsyncRequest, "OPTIONS")
@@ -98,6 +103,18 @@ def _log_failure(request: AsyncRequest) -> None:
     )
 
 
+def _signature_of(model: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give the decorated function ``model``'s parameters, for type checkers, ``help()`` and
+    ``inspect`` alike: a function that passes its arguments on writes them once."""
+
+    def decorate(func: Callable[..., R]) -> Callable[P, R]:
+        returns = inspect.signature(func).return_annotation
+        func.__signature__ = inspect.signature(model).replace(return_annotation=returns)  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
 def map(  # noqa: A001 - grequests' name
     requests: Iterable[Any],
     stream: bool = False,
@@ -106,7 +123,7 @@ def map(  # noqa: A001 - grequests' name
     gtimeout: float | None = None,
     *,
     deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: TimeoutArg = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
@@ -153,11 +170,9 @@ def map(  # noqa: A001 - grequests' name
         One entry per input: the Response, or for a failure None, the
         exception (``return_exceptions``), or the exception_handler's value.
     """
+    fanout = FanOut(FanOutOptions.pick(locals()))
     items = list(requests)
     results: list[Any] = [None] * len(items)
-    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
-                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
-                    session=session, progress=progress, pool=pool)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         if deliver:
@@ -175,7 +190,7 @@ def imap_enumerated(
     *,
     gtimeout: float | None = None,
     deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    timeout: TimeoutArg = DEFAULT_TIMEOUT,
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
@@ -192,9 +207,7 @@ def imap_enumerated(
     ``(index, None)``, or the exception (``return_exceptions``), or the
     exception_handler's value when it is not None (as grequests does).
     """
-    fanout = FanOut(size=size, stream=stream, timeout=timeout, gtimeout=gtimeout, deadline=deadline,
-                    per_host=per_host, rate=rate, per_host_rate=per_host_rate, retries=retries,
-                    session=session, progress=progress, pool=pool)
+    fanout = FanOut(FanOutOptions.pick(locals()))
     total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
@@ -205,25 +218,10 @@ def imap_enumerated(
             yield index, None
 
 
-def imap(
-    requests: Iterable[Any],
-    stream: bool = False,
-    size: int | None = 2,
-    exception_handler: ExceptionHandler | None = None,
-    *,
-    gtimeout: float | None = None,
-    deadline: float | None = None,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    per_host: int | None = None,
-    rate: float | None = None,
-    per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
-    session: requests.Session | None = None,
-    progress: bool = False,
-    return_exceptions: bool = False,
-    pool: Pool | None = None,
-) -> Iterator[requests.Response | Any]:
-    """Yield responses in completion order; see :func:`map` for the options.
+@_signature_of(imap_enumerated)
+def imap(*args: Any, **kwargs: Any) -> Iterator[requests.Response | Any]:
+    """Yield responses in completion order; takes what :func:`imap_enumerated` takes,
+    see :func:`map` for the options.
 
     ``size`` defaults to 2, as in grequests; raise it for real fan-out. The
     input is read lazily. A failure yields the exception_handler's value
@@ -231,12 +229,5 @@ def imap(
     the failed item is skipped, as in grequests, but never silently: it is
     logged as a warning on the ``gfetch`` logger.
     """
-    enumerated = imap_enumerated(
-        requests, stream, size, exception_handler, gtimeout=gtimeout, deadline=deadline, timeout=timeout,
-        per_host=per_host,
-        rate=rate, per_host_rate=per_host_rate, retries=retries, session=session, progress=progress,
-        return_exceptions=return_exceptions, pool=pool,
-    )
     # A response is never None: None marks a failure imap_enumerated logged.
-    return (value for _, value in enumerated if value is not None)
-
+    return (value for _, value in imap_enumerated(*args, **kwargs) if value is not None)

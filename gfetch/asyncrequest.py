@@ -1,62 +1,24 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
-Layer 4. Imports requests, urllib3 (one exception type), gfetch.session and
-gfetch.greenlets.
+Layer 4. Imports requests, urllib3 (one exception type), gfetch.defaultsession,
+gfetch.requesterrors and gfetch.greenlets.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import requests
-from requests.cookies import RequestsCookieJar
 from urllib3.exceptions import LocationParseError
 
+from gfetch.defaultsession import default_session, with_own_cookies
 from gfetch.greenlets import Timeout
-from gfetch.session import Session
+from gfetch.requesterrors import RequestDeadlineExceeded
 
-__all__ = [
-    "AsyncRequest",
-    "Deadline",
-    "RequestCancelled",
-    "RequestDeadlineExceeded",
-    "UnusableItem",
-    "coerce_request",
-    "default_session",
-]
-
-_local = threading.local()
-DEFAULT_POOL_MAXSIZE = 1000
-
-
-def default_session() -> Session:
-    """The Session shared by requests sent without ``session=`` on this thread.
-
-    One per OS thread, so connections are reused across a whole fan-out
-    (grequests opens a new Session, and TCP connection, per request). It
-    keeps up to 1,000 idle connections per host, so a ``size=1000`` fan-out
-    to one host reuses its connections instead of discarding them.
-    Its cookie jar is not used by them: each is sent with a jar of its own
-    (see :func:`_with_own_cookies`).
-    """
-    try:
-        return _local.session  # type: ignore[no-any-return]
-    except AttributeError:
-        session = _local.session = Session(pool_maxsize=DEFAULT_POOL_MAXSIZE)
-        return session
-
-
-class RequestCancelled(requests.exceptions.Timeout):
-    """The request was cancelled because the call's ``gtimeout`` expired."""
-
-
-class RequestDeadlineExceeded(requests.exceptions.Timeout):
-    """The request did not finish within its ``deadline=`` (connect, send,
-    response, body, retries and their waits, all together)."""
+__all__ = ["AsyncRequest", "Deadline", "UnusableItem", "coerce_request"]
 
 
 class AsyncRequest:
@@ -121,7 +83,7 @@ class AsyncRequest:
         request waits; fan-outs call this, a plain call, instead.
         """
         merged = {**self.kwargs, **overrides}
-        session = self.session if self.session is not None else _with_own_cookies(default_session())
+        session = self.session if self.session is not None else with_own_cookies(default_session())
         try:
             self.response = session.request(self.method, self.url, **merged)
         except Exception as exc:
@@ -192,27 +154,6 @@ def _as_request_error(exc: Exception, url: str) -> Exception:
         error.__cause__ = exc
         return error
     return exc
-
-
-def _with_own_cookies(session: Session) -> Session:
-    """A view of ``session`` with an empty cookie jar of its own, for one request.
-
-    Discussion: grequests sends each request without ``session=`` on a
-    fresh Session, so a cookie one response sets is never sent by another
-    request; scripts rely on that (and on the cookie reaching the redirects
-    of its own request). The view shares everything else with ``session``
-    by reference, the adapters and so their pooled connections above all.
-    Session's per-session caches (the environment snapshot, the validated
-    headers) are filled in ``session`` first, so that every view reads
-    them instead of building its own for its one request.
-    """
-    session._snapshot()
-    if session._session_headers is None:
-        session._prepared_session_headers()
-    view = Session.__new__(Session)
-    view.__dict__.update(session.__dict__)
-    view.cookies = RequestsCookieJar()
-    return view
 
 
 def _closing_on_error(callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,6 +1,6 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.limits and gfetch.sync.
+Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.retry (a type) and gfetch.sync.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from urllib.parse import urldefrag
 import requests
 
 from gfetch.asyncrequest import AsyncRequest, coerce_request
-from gfetch.fanout import DEFAULT_TIMEOUT, FanOut
-from gfetch.limits import RetryPolicy
+from gfetch.fanout import DEFAULT_TIMEOUT, FanOut, FanOutOptions
+from gfetch.retry import RetryPolicy
 from gfetch.sync import Queue
 
 __all__ = ["crawl"]
@@ -55,40 +55,52 @@ def crawl(
     returning nothing. Failures are skipped (or yielded as exceptions with
     ``return_exceptions=True``) and never followed.
     """
+    fanout = FanOut(FanOutOptions.pick(locals()))
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
-    frontier: Queue[Any] = Queue()
-    seen: set[Any] = set()
-    counts = {"queued": 0, "finished": 0}
-
-    def enqueue(items: Iterable[Any] | None) -> None:
-        for item in items or ():
-            if counts["queued"] >= max_requests:
-                return
-            request = coerce_request(item)
-            identity = key(request)
-            if identity in seen:
-                continue
-            seen.add(identity)
-            counts["queued"] += 1
-            frontier.put(request)
-
-    def source() -> Iterator[Any]:
-        while (request := frontier.get()) is not _STOP:
-            yield request
-
-    enqueue(seeds)
-    if not counts["queued"]:
+    frontier = _Frontier(key, max_requests)
+    frontier.add(seeds)
+    if not frontier.queued:
         return
-    fanout = FanOut(size=size, timeout=timeout, gtimeout=gtimeout, deadline=deadline, per_host=per_host,
-                    rate=rate, per_host_rate=per_host_rate, retries=retries, session=session,
-                    progress=progress)
-    for _, request in fanout.run(source()):
-        counts["finished"] += 1
+    for _, request in fanout.run(frontier.requests()):
         if request.response is not None:
             yield request.response
-            enqueue(follow(request.response))
+            frontier.add(follow(request.response))
         elif return_exceptions:
             yield request.exception
-        if counts["finished"] == counts["queued"]:
-            frontier.put(_STOP)
+        frontier.finished()
+
+
+class _Frontier:
+    """The requests a crawl has yet to send: each at most once (by ``key``), ``max_requests`` in all."""
+
+    def __init__(self, key: Callable[[AsyncRequest], Any], max_requests: int) -> None:
+        self._key = key
+        self._max_requests = max_requests
+        self._queue: Queue[Any] = Queue()
+        self._seen: set[Any] = set()
+        self.queued = 0
+        self._finished = 0
+
+    def add(self, items: Iterable[Any] | None) -> None:
+        for item in items or ():
+            if self.queued >= self._max_requests:
+                return
+            request = coerce_request(item)
+            identity = self._key(request)
+            if identity in self._seen:
+                continue
+            self._seen.add(identity)
+            self.queued += 1
+            self._queue.put(request)
+
+    def requests(self) -> Iterator[AsyncRequest]:
+        """The requests as they are added, until the last one queued has finished."""
+        while (request := self._queue.get()) is not _STOP:
+            yield request
+
+    def finished(self) -> None:
+        """One request is done, and what it led to added: after the last, :meth:`requests` ends."""
+        self._finished += 1
+        if self._finished == self.queued:
+            self._queue.put(_STOP)

@@ -1,7 +1,7 @@
 """Short, stable descriptions of failed requests, for the command line's records.
 
 Layer 5 helper. Imports requests, urllib3, the stdlib exception types and
-gfetch.asyncrequest (RequestCancelled).
+gfetch.requesterrors (RequestCancelled).
 
 requests' own messages nest urllib3's pool and connection reprs ("Max retries
 exceeded ... Caused by NewConnectionError(...)"), which change with the
@@ -21,7 +21,7 @@ import ssl
 import requests
 import urllib3.exceptions
 
-from gfetch.asyncrequest import RequestCancelled
+from gfetch.requesterrors import RequestCancelled
 
 __all__ = ["ERROR_KINDS", "describe_failure"]
 

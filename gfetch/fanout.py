@@ -1,6 +1,7 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
-Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.progress,
+Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.retry,
+gfetch.requesterrors, gfetch.progress,
 gfetch.greenlets, gfetch.hub and gfetch.sync.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
@@ -15,6 +16,13 @@ gfetch's own CPU per request. ``gtimeout`` bounds the whole call: at the
 deadline the workers are killed (their connections are closed by urllib3 on
 the way out, never pooled half-read) and every request not finished is
 reported with a :class:`RequestCancelled`.
+
+The parts of one call (:meth:`FanOut.run`): :class:`_Intake`, the input and
+its credits (taken but not yet reported <= size); :class:`_Workers`, the
+greenlets that send; :class:`_Results`, the channel back to the caller;
+:meth:`FanOut._finished`, which drains it until the end or the gtimeout;
+:meth:`FanOut._cancelled`, what the gtimeout reports; :func:`_stop`, the
+cleanup on every way out.
 """
 
 from __future__ import annotations
@@ -22,19 +30,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from greenlet import getcurrent
+from urllib3.util.retry import Retry
 
-from gfetch.asyncrequest import AsyncRequest, Deadline, RequestCancelled, UnusableItem, coerce_request
+from gfetch.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
 from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
-from gfetch.limits import HostLimits, RetryPolicy, retry_policy
+from gfetch.limits import HostLimits
 from gfetch.progress import make_progress
+from gfetch.requesterrors import RequestCancelled
+from gfetch.retry import RetryPolicy, retry_policy
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
-__all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut"]
+__all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
 
 logger = logging.getLogger("gfetch")
 
@@ -44,38 +56,58 @@ DEFAULT_TIMEOUT = (10.0, 30.0)
 _END = object()
 
 
-class FanOut:
-    """The options of one fan-out call; :meth:`run` does the work."""
+@dataclass(frozen=True)
+class FanOutOptions:
+    """The options every fan-out call takes (map, imap, imap_enumerated, crawl), checked once.
 
-    def __init__(
-        self,
-        *,
-        size: int | None,
-        stream: bool = False,
-        timeout: Any = DEFAULT_TIMEOUT,
-        gtimeout: float | None = None,
-        deadline: float | None = None,
-        per_host: int | None = None,
-        rate: float | None = None,
-        per_host_rate: float | None = None,
-        retries: int | RetryPolicy | None = None,
-        session: Any = None,
-        progress: bool = False,
-        pool: Pool | None = None,
-    ) -> None:
-        if size is not None and size < 1:
-            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {size}")
-        self.pool = pool if pool is not None else Pool(size or DEFAULT_SIZE)
-        self.stream = stream
-        self.timeout = timeout
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
-        self.gtimeout = gtimeout
-        self.deadline = deadline
-        self.limits = HostLimits(per_host, rate, per_host_rate)
-        self.retry = retry_policy(retries)
-        self.session = session
-        self.progress = progress
+    The public functions keep their own signatures (grequests' positional
+    order and defaults); :meth:`pick` gathers these options from them by name.
+
+    Raises:
+        ValueError: ``size`` below 1, or ``deadline`` not above 0.
+    """
+
+    size: int | None = None
+    stream: bool = False
+    timeout: Any = DEFAULT_TIMEOUT
+    gtimeout: float | None = None
+    deadline: float | None = None
+    per_host: int | None = None
+    rate: float | None = None
+    per_host_rate: float | None = None
+    retries: int | RetryPolicy | Retry | None = None
+    session: Any = None
+    progress: bool = False
+    pool: Pool | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {self.size}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {self.deadline}")
+
+    @classmethod
+    def pick(cls, arguments: Mapping[str, Any]) -> FanOutOptions:
+        """The options among a public function's arguments (its ``locals()``), by name;
+        those it does not take keep their defaults here."""
+        return cls(**{name: arguments[name] for name in _OPTION_NAMES if name in arguments})
+
+
+_OPTION_NAMES = tuple(field.name for field in fields(FanOutOptions))
+
+
+class FanOut:
+    """One fan-out call with its options; :meth:`run` does the work.
+
+    Raises:
+        ValueError: ``per_host`` below 1 or ``rate`` not above 0.
+    """
+
+    def __init__(self, options: FanOutOptions) -> None:
+        self.options = options
+        self.pool = options.pool if options.pool is not None else Pool(options.size or DEFAULT_SIZE)
+        self.limits = HostLimits(options.per_host, options.rate, options.per_host_rate)
+        self.retry = retry_policy(options.retries)
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
@@ -88,7 +120,7 @@ class FanOut:
         if isinstance(request, UnusableItem):
             return
         try:
-            seconds = request.deadline if request.deadline is not None else self.deadline
+            seconds = request.deadline if request.deadline is not None else self.options.deadline
             if seconds is None:
                 self._attempts(request, None)
             else:
@@ -98,11 +130,12 @@ class FanOut:
             request.fail(exc)
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
-        overrides: dict[str, Any] = {"stream": self.stream}
+        options = self.options
+        overrides: dict[str, Any] = {"stream": options.stream}
         if "timeout" not in request.kwargs:
-            overrides["timeout"] = self.timeout
-        if request.session is None and self.session is not None:
-            request.session = self.session
+            overrides["timeout"] = options.timeout
+        if request.session is None and options.session is not None:
+            request.session = options.session
         attempt = 0
         while True:
             with self.limits.slot(request.url):
@@ -129,120 +162,58 @@ class FanOut:
         read and reported as cancelled (map needs a slot per input).
         """
         _finish_abandoned_cleanups()
-        done: Queue[Any] = Queue()
-        source = iter(items)
-        taking = Semaphore(1)  # a generator input may park; one reader at a time
-        # Taken but not yet handed to the caller: at most `size`, so a slow
-        # caller holds the workers back instead of piling up results.
-        credits = Semaphore(self.pool.size) if self.pool.size is not None else None
-        state: dict[str, Any] = {"taken": 0, "exhausted": False, "error": None}
-        running: dict[int, AsyncRequest] = {}
-        workers: set[Greenlet] = set()
-        progress = make_progress(total) if self.progress else None
-
-        # A list's end is known without asking for one more item, so a worker
-        # that finds the input used up exits at once instead of first waiting
-        # for a credit.
-        known_length = len(items) if isinstance(items, (list, tuple)) else None
-
-        def take() -> tuple[int, AsyncRequest] | None:
-            if state["exhausted"]:
-                return None
-            if credits is not None:
-                credits.acquire()
-            with taking:
-                try:
-                    if not state["exhausted"]:
-                        request = _coerce(next(source))
-                        index = state["taken"]
-                        state["taken"] = index + 1
-                        state["exhausted"] = index + 1 == known_length
-                        running[index] = request
-                        return index, request
-                except StopIteration:
-                    state["exhausted"] = True
-                except Exception as exc:  # the input's error: raised to the caller
-                    state["exhausted"] = True
-                    state["error"] = exc
-            if credits is not None:
-                credits.release()
-            return None
-
-        def add_worker() -> None:
-            glet = Greenlet(worker)
-            glet.link(on_worker_exit)
-            workers.add(glet)
-            self.pool.start(glet)
-
-        def on_worker_exit(glet: Greenlet) -> None:
-            workers.discard(glet)
-            if not workers and state["exhausted"]:
-                done.put(_END)
-
-        def worker() -> None:
-            while (entry := take()) is not None:
-                # More input may follow: grow toward `size` workers, doubling
-                # each pass so a burst of thousands is in flight at once.
-                for _ in range(2):
-                    if state["exhausted"] or self.pool.free_count() <= 0:
-                        break
-                    add_worker()
-                index, request = entry
-                try:
-                    self.execute(request)
-                finally:
-                    running.pop(index, None)
-                    done.put(entry)
-
-        deadline = None if self.gtimeout is None else time.monotonic() + self.gtimeout
+        intake = _Intake(items, self.pool.size)
+        results = _Results()
+        crew = _Workers(self.pool, self.execute, intake, results)
+        progress = make_progress(total) if self.options.progress else None
         # A known length starts its workers at once (a burst of thousands is
         # then in flight together); an open-ended input grows them as it goes.
         for _ in range(max(1, min(total or 1, self.pool.free_count()))):
-            add_worker()
+            crew.add()
         try:
-            while True:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                try:
-                    if remaining is not None and remaining <= 0:
-                        raise Empty
-                    entry = done.get(timeout=remaining)
-                except Empty:
-                    break  # gtimeout
-                if entry is _END:  # the last worker has exited, after its last result
-                    if state["error"] is not None:
-                        raise state["error"]
-                    return
-                if credits is not None:
-                    credits.release()
-                self._report(entry[1], progress)
-                yield entry
-            # gtimeout expired: cancel everything still running or waiting.
-            state["exhausted"] = True
-            _raise_if_any(_finish_off(workers, block=True))
-            leftovers = [e for e in _drain(done) if e is not _END]
-            leftovers.extend(running.items())
-            if report_unsent:
-                start = state["taken"]
-                leftovers.extend((i, _coerce(item)) for i, item in enumerate(source, start))
-            for index, request in sorted(leftovers, key=lambda e: e[0]):
-                if request.response is None and request.exception is None:
-                    request.exception = RequestCancelled(
-                        f"gtimeout={self.gtimeout} s expired before {request.method} {request.url} finished"
-                    )
-                self._report(request, progress)
-                yield index, request
+            if not (yield from self._finished(intake, results, progress)):
+                yield from self._cancelled(intake, results, crew, progress, report_unsent)
         finally:
-            # Also reached when the caller stops iterating early: cancel the
-            # rest. A generator may be closed by the garbage collector while
-            # the hub runs, where blocking is not allowed.
-            state["exhausted"] = True
-            closing = _closing_calls()
-            closing.append(workers)
-            interrupted = _finish_off(workers, block=getcurrent() is not get_hub())
-            _forget(closing, workers)
-            if progress is not None:
-                progress.close()
-            _raise_if_any(interrupted)
+            _stop(intake, crew, progress)
+
+    def _finished(self, intake: _Intake, results: _Results,
+                  progress: Any) -> Generator[tuple[int, AsyncRequest], None, bool]:
+        """Yield the results as they come; True once all are in, False at the gtimeout.
+
+        Raises:
+            whatever reading the input raised, after the results before it.
+        """
+        gtimeout = self.options.gtimeout
+        until = None if gtimeout is None else time.monotonic() + gtimeout
+        while True:
+            try:
+                entry = results.get(until)
+            except Empty:
+                return False
+            if entry is _END:
+                intake.raise_error()
+                return True
+            intake.reported()
+            self._report(entry[1], progress)
+            yield entry
+
+    def _cancelled(self, intake: _Intake, results: _Results, crew: _Workers, progress: Any,
+                   report_unsent: bool) -> Iterator[tuple[int, AsyncRequest]]:
+        """At the gtimeout: kill the workers, then yield every unfinished request, cancelled, by index."""
+        gtimeout = self.options.gtimeout
+        intake.close()
+        _raise_if_any(_finish_off(crew.alive, block=True))
+        leftovers = results.drain()
+        leftovers.extend(intake.in_flight.items())
+        if report_unsent:
+            leftovers.extend(intake.unsent())
+        for index, request in sorted(leftovers, key=lambda entry: entry[0]):
+            if request.response is None and request.exception is None:
+                request.exception = RequestCancelled(
+                    f"gtimeout={gtimeout} s expired before {request.method} {request.url} finished"
+                )
+            self._report(request, progress)
+            yield index, request
 
     @staticmethod
     def _report(request: AsyncRequest, progress: Any) -> None:
@@ -250,6 +221,166 @@ class FanOut:
             progress.update(failed=request.response is None)
         if request.exception is not None:
             logger.debug("%s %s failed: %r", request.method, request.url, request.exception)
+
+
+class _Intake:
+    """The call's input, read one item at a time by whichever worker is free.
+
+    Invariant: requests taken but not yet reported to the caller <= the
+    pool's size. :meth:`take` spends a credit for each item it hands out;
+    :meth:`reported` gives it back as the caller receives the result. So a
+    slow caller holds the workers back instead of piling up results, and an
+    endless input is read no faster than it is consumed.
+    """
+
+    def __init__(self, items: Iterable[Any], size: int | None) -> None:
+        self._source = iter(items)
+        # A list's end is known without asking for one more item, so a worker
+        # that finds the input used up exits at once instead of first waiting
+        # for a credit.
+        self._known_length = len(items) if isinstance(items, (list, tuple)) else None
+        self._reading = Semaphore(1)  # a generator input may park; one reader at a time
+        self._credits = Semaphore(size) if size is not None else None
+        self.taken = 0
+        self.exhausted = False
+        self.error: Exception | None = None
+        self.in_flight: dict[int, AsyncRequest] = {}  # taken, not yet finished
+
+    def take(self) -> tuple[int, AsyncRequest] | None:
+        """The next ``(index, request)``, parking for a credit first; None at the end."""
+        if self.exhausted:
+            return None
+        credits = self._credits
+        if credits is not None:
+            credits.acquire()  # the invariant: taken but not yet reported <= size
+        with self._reading:
+            try:
+                if not self.exhausted:
+                    request = _coerce(next(self._source))
+                    index = self.taken
+                    self.taken = index + 1
+                    self.exhausted = index + 1 == self._known_length
+                    self.in_flight[index] = request
+                    return index, request
+            except StopIteration:
+                self.exhausted = True
+            except Exception as exc:  # the input's error: raised to the caller
+                self.exhausted = True
+                self.error = exc
+        if credits is not None:
+            credits.release()
+        return None
+
+    def finished(self, index: int) -> None:
+        self.in_flight.pop(index, None)
+
+    def reported(self) -> None:
+        """The caller has received one result: its credit goes back."""
+        if self._credits is not None:
+            self._credits.release()
+
+    def close(self) -> None:
+        """Take nothing more: the workers exit after their current request."""
+        self.exhausted = True
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def unsent(self) -> Iterator[tuple[int, AsyncRequest]]:
+        """The input never taken, read to its end."""
+        return ((index, _coerce(item)) for index, item in enumerate(self._source, self.taken))
+
+
+class _Results:
+    """The channel from the workers to the caller: ``(index, request)`` as each
+    finishes, then ``_END``."""
+
+    def __init__(self) -> None:
+        self._queue: Queue[Any] = Queue()
+        self.put = self._queue.put  # (index, request): one call per request, no wrapper
+
+    def end(self) -> None:
+        self._queue.put(_END)
+
+    def get(self, until: float | None) -> Any:
+        """The next entry or ``_END``, parking until ``until`` (a ``time.monotonic()``).
+
+        Raises:
+            queue.Empty: ``until`` passed first (the call's gtimeout).
+        """
+        remaining = None if until is None else until - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise Empty
+        return self._queue.get(timeout=remaining)
+
+    def drain(self) -> list[tuple[int, AsyncRequest]]:
+        """The entries not yet taken, without ``_END``."""
+        entries = []
+        while not self._queue.empty():
+            entry = self._queue.get(block=False)
+            if entry is not _END:
+                entries.append(entry)
+        return entries
+
+
+class _Workers:
+    """The worker greenlets of one call, in its pool; the last to exit ends the results.
+
+    Each takes the next request when it is free, sends it and reports it.
+    A worker that finds more input starts up to two more, while the pool
+    has room, so the crew doubles toward ``size`` each pass and a burst of
+    thousands is in flight at once.
+    """
+
+    def __init__(self, pool: Pool, execute: Callable[[AsyncRequest], None], intake: _Intake,
+                 results: _Results) -> None:
+        self._pool = pool
+        self._execute = execute
+        self._intake = intake
+        self._results = results
+        self.alive: set[Greenlet] = set()
+
+    def add(self) -> None:
+        glet = Greenlet(self._work)
+        glet.link(self._exited)
+        self.alive.add(glet)
+        self._pool.start(glet)
+
+    def _work(self) -> None:
+        intake = self._intake
+        while (entry := intake.take()) is not None:
+            for _ in range(2):
+                if intake.exhausted or self._pool.free_count() <= 0:
+                    break
+                self.add()
+            index, request = entry
+            try:
+                self._execute(request)
+            finally:
+                intake.finished(index)
+                self._results.put(entry)
+
+    def _exited(self, glet: Greenlet) -> None:
+        self.alive.discard(glet)
+        if not self.alive and self._intake.exhausted:
+            self._results.end()
+
+
+def _stop(intake: _Intake, crew: _Workers, progress: Any) -> None:
+    """Cancel what still runs, at the end of a call or when its caller stops iterating early.
+
+    A generator may be closed by the garbage collector while the hub runs,
+    where blocking is not allowed: there the workers are only killed.
+    """
+    intake.close()
+    closing = _closing_calls()
+    closing.append(crew.alive)
+    interrupted = _finish_off(crew.alive, block=getcurrent() is not get_hub())
+    _forget(closing, crew.alive)
+    if progress is not None:
+        progress.close()
+    _raise_if_any(interrupted)
 
 
 # Per thread: the workers of the calls whose cleanup has begun and not ended.
@@ -316,10 +447,3 @@ def _coerce(item: Any) -> AsyncRequest:
         return coerce_request(item)
     except Exception as exc:
         return UnusableItem(item, exc)
-
-
-def _drain(queue: Queue[Any]) -> list[Any]:
-    items = []
-    while not queue.empty():
-        items.append(queue.get(block=False))
-    return items

@@ -41,6 +41,7 @@ __all__ = [
     "parse_response_head",
     "preferred_head_parser",
     "set_framing",
+    "version_number",
 ]
 
 _CONTINUE = 100
@@ -182,13 +183,13 @@ def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[Re
         version, status, reason = _status_line(data[pos:status_end])
         # http.client checks the version of all it reads as a response (all
         # but 100), before its headers.
-        version_number = _version_number(version) if status != _CONTINUE else 0
+        number = version_number(version) if status != _CONTINUE else 0
         block = _block_end(data, status_end, eof)
         if block is None:
             return None
         end, nlines = block
         if not 100 <= status < 200 or status == _SWITCHING_PROTOCOLS:
-            head = ResponseHead(version_number, status, reason.strip())
+            head = ResponseHead(number, status, reason.strip())
             return _parse_headers(head, data[status_end:end], nlines, method), end
         pos = end  # an interim response: skip it
 
@@ -225,7 +226,7 @@ def _status_line(raw: bytes) -> tuple[str, int, str]:
     return version, status, reason
 
 
-def _version_number(version: str) -> int:
+def version_number(version: str) -> int:
     if version in ("HTTP/1.0", "HTTP/0.9"):
         return 10  # 0.9 is treated as 1.0, as http.client does
     if version.startswith("HTTP/1."):

@@ -15,22 +15,20 @@ plainly safe shape it builds the ``HTTPMessage`` directly, with the very
 answers begin()'s own lookups from a dict built in the same pass; anything
 else goes to the email parser exactly as http.client does, so odd input gives
 identical results by construction. Status line, 1xx skipping, limits,
-exceptions and ``_check_close`` are http.client's own.
+exceptions and the framing rules are gfetch.http1's, which the tests hold to http.client's.
 """
 
 from __future__ import annotations
 
 import http.client
-from http.client import HTTPException, HTTPMessage, LineTooLong, UnknownProtocol
+from http.client import HTTPException, HTTPMessage, LineTooLong
 from typing import IO
 
-from gfetch.http1 import message_from_fields, parse_header_block
+from gfetch.http1 import ResponseHead, message_from_fields, parse_header_block, set_framing, version_number
 
 __all__ = ["FastHTTPResponse"]
 
 _CONTINUE = 100
-_NO_CONTENT = 204
-_NOT_MODIFIED = 304
 _BLOCK_ENDS = (b"\r\n", b"\n", b"")  # blank line or EOF
 
 
@@ -85,42 +83,18 @@ class FastHTTPResponse(http.client.HTTPResponse):
 
         self.code = self.status = status
         self.reason = reason.strip()
-        if version in ("HTTP/1.0", "HTTP/0.9"):
-            self.version = 10  # 0.9 is treated as 1.0, as http.client does
-        elif version.startswith("HTTP/1."):
-            self.version = 11
-        else:
-            raise UnknownProtocol(version)
+        # version_number raises UnknownProtocol before the headers are read
+        head = ResponseHead(version_number(version), status, self.reason)
+        self.version = head.version
 
-        msg, first = _parse_header_block(_read_header_lines(self.fp))
-        self.headers = self.msg = msg
+        msg, head.first = _parse_header_block(_read_header_lines(self.fp))
+        self.headers = self.msg = head.message = msg
         if self.debuglevel > 0:
             for name, value in msg.items():
                 print("header:", name + ":", value)
-        get = msg.get if first is None else first.get
-
-        tr_enc = get("transfer-encoding")
-        if tr_enc and tr_enc.lower() == "chunked":
-            self.chunked = True
+        set_framing(head, self._method)
+        self.chunked = head.chunked  # type: ignore[assignment]
+        if head.chunked:
             self.chunk_left = None
-        else:
-            self.chunked = False
-
-        self.will_close = self._check_close()
-
-        self.length = None
-        length = get("content-length")
-        if length and not self.chunked:
-            try:
-                self.length = int(length)
-            except ValueError:
-                pass
-            else:
-                if self.length < 0:
-                    self.length = None  # nonsensical, ignored
-        if status in (_NO_CONTENT, _NOT_MODIFIED) or 100 <= status < 200 or self._method == "HEAD":
-            self.length = 0
-
-        # Neither chunked nor sized: the body runs to the close.
-        if not self.will_close and not self.chunked and self.length is None:
-            self.will_close = True
+        self.length = head.length
+        self.will_close = head.will_close  # type: ignore[assignment]

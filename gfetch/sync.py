@@ -214,7 +214,7 @@ class Queue(Generic[T]):
 
 
 class LifoQueue(Queue[T]):
-    """A last-in first-out Queue (what urllib3 uses for its connection pools)."""
+    """A last-in first-out Queue. (urllib3's connection pools use gfetch.poolqueue.GreenPoolQueue.)"""
 
     def _make_container(self) -> Any:
         return []

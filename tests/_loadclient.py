@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import gfetch
 from gfetch.hub import get_hub
-from gfetch.asyncrequest import default_session
+from gfetch.defaultsession import default_session
 
 
 def emit(**figures: Any) -> None:

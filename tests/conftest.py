@@ -11,7 +11,7 @@ import trustme
 from _stdlibserver import StdlibServer
 
 import gfetch
-from gfetch.asyncrequest import default_session
+from gfetch.defaultsession import default_session
 from gfetch.hub import get_hub
 from gfetch.testserver import TestServer
 
@@ -40,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)")
     config.addinivalue_line(
-        "markers", "stdlib_server: the server/fresh_server fixtures are http.server's (tests/_stdlibserver.py), "
+        "markers", "stdlib_server: the server/fresh_server fixtures are http.server's "
+        "(tests/_stdlibserver.py), "
         "not gfetch's TestServer")
 
 

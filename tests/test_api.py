@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+import inspect
 import logging
 import random
 import time
@@ -16,7 +18,7 @@ import gfetch
 import gfetch as grequests
 from _rawserver import RawServer
 from _rawserver import send as raw_send
-from gfetch.limits import retry_policy
+from gfetch.retry import retry_policy
 from gfetch.testserver import TestServer
 
 REFUSED = "http://127.0.0.1:1/"
@@ -258,6 +260,31 @@ def test_per_host_limit_over_two_hosts() -> None:
         assert a.requests_served == b.requests_served == 20
 
 
+_FANOUTS = {
+    "map": lambda **options: gfetch.map([], **options),
+    "imap": lambda **options: list(gfetch.imap([], **options)),
+    "imap_enumerated": lambda **options: list(gfetch.imap_enumerated([], **options)),
+    "crawl": lambda **options: list(gfetch.crawl([], lambda response: None, **options)),
+}
+
+
+@pytest.mark.parametrize("name", list(_FANOUTS))
+@pytest.mark.parametrize(("option", "value"), [("size", 0), ("deadline", 0), ("per_host", 0), ("rate", -1)])
+def test_every_fanout_checks_the_options_it_is_given(name: str, option: str, value: float) -> None:
+    """Each public fan-out hands its options on (one options object checks them)."""
+    with pytest.raises(ValueError, match=option):
+        _FANOUTS[name](**{option: value})
+
+
+def test_imap_takes_exactly_what_imap_enumerated_takes() -> None:
+    imap, enumerated = inspect.signature(gfetch.imap), inspect.signature(gfetch.imap_enumerated)
+    assert list(imap.parameters.values()) == list(enumerated.parameters.values())
+    assert list(imap.parameters)[:4] == ["requests", "stream", "size", "exception_handler"]  # grequests'
+    assert imap.parameters["size"].default == 2
+    with pytest.raises(TypeError, match="sise"):
+        gfetch.imap([], sise=3)
+
+
 def test_gtimeout_cancels_and_closes(fresh_server: TestServer, no_fd_leak: None) -> None:
     urls = [fresh_server.url("/delay/2") for _ in range(50)]
     with gfetch.Session() as session:
@@ -339,6 +366,20 @@ def test_urllib3_retry_connect_failures_and_backoff() -> None:
     assert [policy.delay(None, attempt) for attempt in range(4)] == [0.0, 1.0, 2.0, 3.0]  # urllib3's backoff
     assert not retry_policy(Retry(total=False)).should_retry("GET", None, refused, 0)
     assert retry_policy(3).retries == 3 and retry_policy(None).retries == 0
+
+
+@pytest.mark.parametrize("value", ["7", " 7 ", "0", "Wed, 21 Oct 2015 07:28:00 GMT", "in 60 s"])
+def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
+    """The fan-out's RetryPolicy and Session(max_retries=)'s GreenRetry wait the same for one header."""
+    from gfetch.transport import GreenRetry
+
+    response = requests.Response()
+    if value == "in 60 s":
+        value = email.utils.formatdate(time.time() + 60, usegmt=True)
+    response.headers["Retry-After"] = value
+    policy_wait = retry_policy(1).delay(response, 0)
+    transport_wait = GreenRetry(1).get_retry_after(response)
+    assert transport_wait is not None and abs(policy_wait - transport_wait) < 1.0
 
 
 def test_imap_consumes_input_lazily(server: TestServer) -> None:

@@ -11,7 +11,8 @@ import pytest
 import gfetch
 import gfetch.dns
 from _ticker import Ticker
-from gfetch.dns import getaddrinfo, run_in_thread
+from gfetch.dns import getaddrinfo
+from gfetch.threads import run_in_thread
 from gfetch.hub import get_hub
 
 _real_getaddrinfo = socket.getaddrinfo

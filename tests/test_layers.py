@@ -30,13 +30,16 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
     (1, ("errors", "resources"), "gfetch's exceptions, file-descriptor limits."),
     (1, ("hub",), "the event loop."),
     (1, ("greenlets", "sync"), "the primitives."),
-    (2, ("dns", "tls", "sockets"), "cooperative I/O."),
-    (2, ("testserver",), "the loopback server of the demo, examples and tests (not on the client it serves)."),
+    (2, ("threads", "dns", "tls", "sockets"),
+        "cooperative I/O (`threads.py`: a blocking call in a worker thread, as the resolver makes)."),
+    (2, ("testserver",),
+        "the loopback server of the demo, examples and tests (not on the client it serves)."),
     (3, ("http1", "http1_httptools", "httpparse"), "HTTP/1.1 request and response heads, sans-IO."),
     (3, ("rawresponse", "tlscontext", "poolqueue", "connection", "pool", "transport", "socks"),
         "urllib3 connections and pools, the adapter, SOCKS."),
     (3, ("environment", "session"), "`gfetch.Session`, a `requests.Session`."),
-    (4, ("progress", "asyncrequest", "limits", "fanout", "api", "crawler", "__init__"),
+    (4, ("progress", "requesterrors", "retry", "defaultsession", "asyncrequest", "limits", "fanout", "api",
+         "crawler", "__init__"),
         "the fan-out API; `__init__.py` exports the public API."),
     (5, ("failures", "demo", "cli", "__main__"),
         "the command line (`failures.py` words the records' `error` and `error_kind`)."),
@@ -108,6 +111,7 @@ def test_imports_point_down(module):
         pytest.fail(f"gfetch/{module}.py is not in LAYERS")
     upward = []
     for target, lazy in gfetch_imports(parse(module)):
+        assert target in LINE, f"gfetch/{module}.py imports gfetch.{target}, which is not in LAYERS"
         if target == module and module == "__init__":
             continue
         below = ORDER.index(target) < ORDER.index(module)
@@ -136,7 +140,8 @@ def test_docstring_claims_match_the_code(module):
     if "public API" in sentence:
         named.add("__init__")
     imported = {target for target, _ in gfetch_imports(tree)}
-    assert named == imported, f"gfetch/{module}.py's docstring names {sorted(named)}, imports {sorted(imported)}"
+    assert named == imported, (
+        f"gfetch/{module}.py's docstring names {sorted(named)}, imports {sorted(imported)}")
     named_third_party = {name for name in THIRD_PARTY if re.search(rf"\b{name}\b", sentence)}
     # Third-party packages need not all be named, but those named must be imported.
     assert named_third_party <= third_party_imports(tree), f"gfetch/{module}.py: {sentence!r}"
@@ -162,4 +167,5 @@ def test_package_diagram_names_every_module_top_down():
     first_mention = list(dict.fromkeys(named))
     assert sorted(first_mention) == sorted(m for m in ORDER if m != "__init__")
     lines = [LINE[m] for m in first_mention]
-    assert lines == sorted(lines, reverse=True), f"gfetch/__init__.py's diagram is not top-down: {first_mention}"
+    assert lines == sorted(lines, reverse=True), (
+        f"gfetch/__init__.py's diagram is not top-down: {first_mention}")

@@ -36,7 +36,8 @@ import gfetch
 import gfetch.fanout
 import gfetch.limits
 from gfetch.asyncrequest import Deadline
-from gfetch.limits import HostLimits, RetryPolicy
+from gfetch.limits import HostLimits
+from gfetch.retry import RetryPolicy
 from gfetch.testserver import ServerProcess, TestServer
 
 BAD = 8  # bad items first, more than the workers (SIZE): each would have ended one

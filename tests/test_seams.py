@@ -67,7 +67,8 @@ SEAMS: dict[str, Callable[[], object]] = {
     "http.client._MAXLINE, _MAXHEADERS": lambda: http.client._MAXLINE > 0  # type: ignore[attr-defined]
     and http.client._MAXHEADERS > 0,  # type: ignore[attr-defined]
     "email Message._headers": lambda: email.message.Message()._headers == [],
-    "requests CaseInsensitiveDict._store": lambda: CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")},
+    "requests CaseInsensitiveDict._store": lambda: (
+        CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
     "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
     and callable(socket.socket._decref_socketios)
