@@ -2,11 +2,23 @@
 
 The requests API, run concurrently on greenlets, with no monkey-patching.
 
-Layers, imports pointing down only:
-    api (map, imap, AsyncRequest) -> session -> transport (+ httpparse) -> tls/socket/dns
-    -> greenlets/sync -> hub
-Nothing below ``transport`` imports requests or urllib3; nothing below
-``api`` knows about fan-out. Importing gfetch changes no global state.
+Layers, top-down; each module imports only those below it (README.md,
+"Development", lists them; tests/test_layers.py checks the imports):
+
+    command line   __main__, cli, demo, failures
+    fan-out API    this package, crawler, api, fanout, limits, asyncrequest,
+                   defaultsession, retry, requesterrors, progress
+    Session        session, environment
+    transport      socks, transport, pool, connection, poolqueue, tlscontext, rawresponse
+    HTTP/1.1       httpparse, http1_httptools, http1
+    test server    testserver
+    I/O            sockets, tls, dns, threads
+    primitives     sync, greenlets
+    event loop     hub
+    foundations    resources, errors
+
+Nothing below the transport imports requests or urllib3; nothing below
+the fan-out API knows about fan-out. Importing gfetch changes no global state.
 """
 
 import typing as _typing

@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import Any, Callable, Iterable, Iterator, ParamSpec, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import requests
 
@@ -207,7 +208,7 @@ def imap_enumerated(
     exception_handler's value when it is not None (as grequests does).
     """
     fanout = FanOut(FanOutOptions.pick(locals()))
-    total = len(requests) if hasattr(requests, "__len__") else None
+    total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         if deliver:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from urllib3.exceptions import LocationParseError
@@ -189,7 +190,7 @@ def coerce_request(item: Any) -> AsyncRequest:
             for name in ("headers", "files", "data", "json", "params", "auth", "cookies", "hooks")
             if getattr(item, name)
         }
-        return AsyncRequest(item.method or "GET", item.url, **kwargs)
+        return AsyncRequest(item.method or "GET", item.url, **kwargs)  # type: ignore[arg-type]  # requests takes bytes URLs
     raise TypeError(
         f"cannot fetch {item!r}: pass URL strings, gfetch.AsyncRequest (gfetch.get(...)) "
         "or requests.Request objects"

@@ -1,6 +1,7 @@
 """The ``gfetch`` command: fetch many URLs concurrently, one JSON line each.
 
-Layer 5 (application). Imports the public API, gfetch.failures, requests and urllib3 (its warning class).
+Layer 5 (application). Imports the public API, gfetch.failures, gfetch.demo (for
+``gfetch demo``, when run), requests and urllib3 (its warning class).
 """
 
 from __future__ import annotations

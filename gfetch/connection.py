@@ -1,7 +1,7 @@
 """One HTTP/1.1 keep-alive connection of gfetch's own pool, and its response reader.
 
-Layer 3. Imports urllib3 (exceptions, the TLS handshake helper), gfetch.http1,
-gfetch.sockets and gfetch.tlscontext.
+Layer 3. Imports urllib3 (exceptions, the TLS handshake helper), requests (its header
+dict), gfetch.http1, gfetch.sockets and gfetch.tlscontext.
 
 A :class:`Connection` owns a cooperative socket (plain or TLS) and one
 receive buffer. It sends a request head and body, reads the response head
@@ -46,8 +46,8 @@ parse_response_head = preferred_head_parser()  # GFETCH_PARSER=httptools picks h
 class Connection:
     """A connection to one origin. ``str()`` reads like urllib3's, for error messages."""
 
-    __slots__ = ("host", "port", "tls", "sock", "verified", "served", "complete", "will_close", "_data", "_pos",
-                 "_eof")
+    __slots__ = ("host", "port", "tls", "sock", "verified", "served", "complete", "will_close",
+                 "_data", "_pos", "_eof")
 
     def __init__(self, host: str, port: int, tls: TLSSettings | None) -> None:
         self.host = host  # as the pool has it: a trailing dot kept for DNS
@@ -80,12 +80,13 @@ class Connection:
         host = self.host.rstrip(".")
         try:
             sock = create_connection(
-                (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS
+                (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS  # type: ignore[arg-type]  # int is an int | bytes
             )
         except socket.gaierror as e:
             raise NameResolutionError(host, self, e) from e  # type: ignore[arg-type]
-        except socket.timeout as e:
-            raise ConnectTimeoutError(self, f"Connection to {host} timed out. (connect timeout={timeout})") from e
+        except TimeoutError as e:
+            message = f"Connection to {host} timed out. (connect timeout={timeout})"
+            raise ConnectTimeoutError(self, message) from e
         except OSError as e:
             raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e  # type: ignore[arg-type]
         sys.audit("http.client.connect", self, host, self.port)
@@ -308,7 +309,7 @@ class HeadResponse(http.client.HTTPResponse):
         self.will_close = head.will_close  # type: ignore[assignment]
 
     @property  # type: ignore[override]
-    def msg(self) -> http.client.HTTPMessage:
+    def msg(self) -> http.client.HTTPMessage:  # type: ignore[override]  # read-only, as urllib3's is in use
         return self._head.to_message()
 
     headers = msg  # type: ignore[assignment]

@@ -5,7 +5,8 @@ Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.retry (a type) and g
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urldefrag
 
 import requests

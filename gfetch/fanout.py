@@ -1,7 +1,8 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
 Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.retry,
-gfetch.requesterrors, gfetch.progress and the hub layers.
+gfetch.requesterrors, gfetch.progress,
+gfetch.greenlets, gfetch.hub and gfetch.sync.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
 input proves long enough to need them. Each worker takes the next request
@@ -29,8 +30,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
+from typing import Any
 
 from greenlet import getcurrent
 from urllib3.util.retry import Retry

@@ -1,13 +1,14 @@
 """Greenlets on the hub: spawn, join, kill, sleep and Timeout.
 
-Layer 1. Imports only gfetch.hub and gfetch.errors. The names and semantics
+Layer 1. Imports only greenlet and gfetch.hub. The names and semantics
 follow gevent's, so its tutorials translate one to one.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -388,7 +389,7 @@ class Timeout(BaseException):
         return value is self and self.exception is False
 
 
-def with_timeout(seconds: float | None, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def with_timeout(seconds: float | None, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:  # type: ignore[return]  # Timeout(seconds) re-raises
     """Call ``function`` under a :class:`Timeout` of ``seconds``."""
     with Timeout(seconds):
         return function(*args, **kwargs)

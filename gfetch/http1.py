@@ -1,6 +1,7 @@
 """HTTP/1.1 on the wire, sans-IO: request heads out, response heads in.
 
-Layer 3 helper. Imports the stdlib only. Nothing here touches a socket:
+Layer 3 helper. Imports the stdlib (and gfetch.http1_httptools, when ``GFETCH_PARSER``
+chooses it). Nothing here touches a socket:
 :func:`encode_request` turns what requests hands urllib3's ``urlopen`` into
 bytes, and :func:`parse_response_head` turns received bytes into a
 :class:`ResponseHead`, or says it needs more.
@@ -317,7 +318,8 @@ def _will_close(version: int, get: Any) -> bool:
 
 # -- request heads -------------------------------------------------------
 _METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
-_CONTROL_IN_METHOD = re.compile(r"[^-!#$%&'*+.^_`|~0-9a-zA-Z]").search  # urllib3's check: token characters only
+# urllib3's check: token characters only
+_CONTROL_IN_METHOD = re.compile(r"[^-!#$%&'*+.^_`|~0-9a-zA-Z]").search
 _DISALLOWED_IN_TARGET = re.compile("[\x00-\x20\x7f]").search
 _legal_header_name = re.compile(rb"[^:\s][^:\r\n]*").fullmatch
 _illegal_header_value = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])").search
@@ -349,10 +351,14 @@ def encode_request(
             value outside latin-1.
     """
     if match := _CONTROL_IN_METHOD(method):
-        raise ValueError(f"Method cannot contain non-token characters {method!r} (found at least {match.group()!r})")
+        raise ValueError(
+            f"Method cannot contain non-token characters {method!r} (found at least {match.group()!r})"
+        )
     target = target or "/"
     if match := _DISALLOWED_IN_TARGET(target):
-        raise http.client.InvalidURL(f"URL can't contain control characters. {target!r} (found at least {match.group()!r})")
+        raise http.client.InvalidURL(
+            f"URL can't contain control characters. {target!r} (found at least {match.group()!r})"
+        )
     keys, items = _header_view(headers)
     lines = [f"{method} {target} HTTP/1.1".encode("ascii")]
     if "host" not in keys:
@@ -400,8 +406,9 @@ def _header_view(headers: Mapping[Any, Any]) -> tuple[Any, Any]:
     """
     store = getattr(headers, "_store", None)
     if type(store) in (dict, OrderedDict):
-        return store.keys(), store.values()
-    return {name.lower() if isinstance(name, str) else name.decode().lower() for name in headers}, headers.items()
+        return store.keys(), store.values()  # type: ignore[union-attr]  # a dict when type() says so
+    names = {name.lower() if isinstance(name, str) else name.decode().lower() for name in headers}
+    return names, headers.items()
 
 
 # Encoded header lines by (name, value): a fan-out sends the same few headers
@@ -435,7 +442,9 @@ def _header_line(name: Any, value: Any) -> bytes | None:
 
 # -- the parser gfetch uses ------------------------------------------------
 def preferred_head_parser() -> Callable[[bytes, str, bool], tuple[ResponseHead, int] | None]:
-    """The head parser gfetch's transport uses: :func:`parse_response_head`, unless ``GFETCH_PARSER=httptools``.
+    """The head parser gfetch's transport uses: :func:`parse_response_head`, or httptools' one.
+
+    httptools' one when ``GFETCH_PARSER=httptools``.
 
     Both give identical results (see gfetch.http1_httptools). The pure one is
     the default because it is the faster (benchmarks/bench_parse.py: httptools

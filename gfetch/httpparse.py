@@ -38,8 +38,8 @@ def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
     Same limits, checked in the same order, as http.client's reader: the
     terminating line counts towards ``_MAXHEADERS``.
     """
-    maxline = http.client._MAXLINE
-    maxheaders = http.client._MAXHEADERS
+    maxline = http.client._MAXLINE  # type: ignore[attr-defined]  # private: docs/internals.md
+    maxheaders = http.client._MAXHEADERS  # type: ignore[attr-defined]  # private: docs/internals.md
     readline = fp.readline
     lines: list[bytes] = []
     while True:
@@ -48,7 +48,7 @@ def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
             raise LineTooLong("header line")
         lines.append(line)
         if len(lines) > maxheaders:
-            raise HTTPException("got more than %d headers" % maxheaders)
+            raise HTTPException(f"got more than {maxheaders} headers")
         if line in _BLOCK_ENDS:
             return lines
 
@@ -83,7 +83,8 @@ class FastHTTPResponse(http.client.HTTPResponse):
 
         self.code = self.status = status
         self.reason = reason.strip()
-        head = ResponseHead(version_number(version), status, self.reason)  # UnknownProtocol before the headers
+        # version_number raises UnknownProtocol before the headers are read
+        head = ResponseHead(version_number(version), status, self.reason)
         self.version = head.version
 
         msg, head.first = _parse_header_block(_read_header_lines(self.fp))

@@ -55,9 +55,10 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from greenlet import greenlet, getcurrent
+from greenlet import getcurrent, greenlet
 
 from gfetch.errors import ConcurrentObjectUseError, LoopExit
 from gfetch.resources import open_fd
@@ -248,7 +249,7 @@ class Hub(greenlet):
         """Cancel ``timer`` if it is still pending (what :meth:`Timer.cancel` calls)."""
         if timer.active:
             timer.active = False
-            timer.callback = timer.arg = None  # drop references early
+            timer.callback = timer.arg = None  # type: ignore[assignment]  # drop references early
             self._active_timers -= 1
             # Discussion: cancelled timers stay in the heap until their
             # deadline (lazy deletion). A fan-out sets and cancels a 30 s read
@@ -565,9 +566,9 @@ class Hub(greenlet):
                     if self._alive():
                         self._run_once()
                     else:
-                        self.parent.throw(
-                            LoopExit("this operation would block forever: no greenlet, timer or I/O can wake it")
-                        )
+                        self.parent.throw(LoopExit(
+                            "this operation would block forever: no greenlet, timer or I/O can wake it"
+                        ))
             except (KeyboardInterrupt, SystemExit) as exc:
                 # Discussion: a signal lands in whichever greenlet runs, most
                 # often the hub sitting in select(). The user's code is in the

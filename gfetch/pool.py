@@ -1,7 +1,7 @@
 """gfetch's own HTTP/1.1 connection pool: urllib3's ``urlopen`` contract, as requests calls it.
 
 Layer 3. Imports urllib3 (Retry, Timeout, HTTPResponse, exceptions),
-gfetch.connection, gfetch.http1 and gfetch.poolqueue.
+gfetch.connection, gfetch.http1, gfetch.poolqueue, gfetch.rawresponse and gfetch.tlscontext.
 
 ``HTTPAdapter.send`` (requests' own, which ``responses`` patches) gets a
 :class:`LeanPool` from ``get_connection_with_tls_context`` and calls
@@ -59,9 +59,9 @@ from urllib3.util.url import _encode_target, parse_url
 
 from gfetch.connection import Connection, HeadResponse
 from gfetch.http1 import ResponseHead, encode_request
-from gfetch.tlscontext import TLSSettings
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import GreenHTTPResponse
+from gfetch.tlscontext import TLSSettings
 
 __all__ = ["IdleConnections", "LeanPool"]
 
@@ -74,7 +74,8 @@ _SMALL_BODY = 65536  # sent in the same write as the head
 # What urllib3's _encode_target leaves alone ("%" excluded: it upper-cases escapes).
 _TARGET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?")
 # What urllib3's urlopen catches and runs through Retry.increment.
-_RETRYABLE = (Urllib3TimeoutError, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError, CertificateError)
+_RETRYABLE = (Urllib3TimeoutError, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError,
+              CertificateError)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -99,7 +100,8 @@ class LeanPool:
         self.tls = tls
         self.block = block
         # Blocking pools wait cooperatively, across threads too; the others never wait.
-        self.pool: GreenPoolQueue | IdleConnections | None = GreenPoolQueue(maxsize) if block else IdleConnections(maxsize)
+        self.pool: GreenPoolQueue | IdleConnections | None = (
+            GreenPoolQueue(maxsize) if block else IdleConnections(maxsize))
         if block:
             for _ in range(maxsize):
                 self.pool.put(None)
@@ -195,7 +197,8 @@ class LeanPool:
                     new_e = SSLError(e)
                 elif isinstance(e, (OSError, HTTPException)):
                     new_e = ProtocolError("Connection aborted.", e)
-                retries = retries.increment(method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2])  # type: ignore[arg-type]
+                retries = retries.increment(  # type: ignore[arg-type]
+                    method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2])
                 retries.sleep()
 
     def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
@@ -220,6 +223,7 @@ class LeanPool:
                     "certificate verification is strongly advised. See: "
                     "https://urllib3.readthedocs.io/en/latest/advanced-usage.html#tls-warnings",
                     InsecureRequestWarning,
+                    stacklevel=1,  # where urllib3 warns it, so filters match alike
                 )
             conn.sock.settimeout(connect_timeout)
             self._send(conn, head, chunks, chunked, may_retry)

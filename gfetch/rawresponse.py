@@ -1,4 +1,4 @@
-"""``response.raw`` of gfetch's pool: urllib3's HTTPResponse, with a shorter read when there is nothing to decode.
+"""``response.raw`` of gfetch's pool: urllib3's HTTPResponse, reading less when there is nothing to decode.
 
 Layer 3. Imports urllib3.
 
@@ -23,7 +23,9 @@ __all__ = ["GreenHTTPResponse"]
 class GreenHTTPResponse(HTTPResponse):
     """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
 
-    def read(self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False) -> Any:
+    def read(
+        self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False
+    ) -> Any:
         if amt is None or amt <= 0 or self._decoded_buffer:
             return super().read(amt, decode_content, cache_content)
         self._init_decoder()

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import errno
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 try:
     import resource

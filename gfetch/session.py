@@ -1,6 +1,6 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
-Layer 3. Imports requests, gfetch.transport and gfetch.environment. It
+Layer 3. Imports requests, urllib3 (Retry), gfetch.transport and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
@@ -109,7 +109,7 @@ class Session(requests.Session):
         if timeout is None:
             timeout = self.timeout
         return super().request(
-            method, url, params, data, headers, cookies, files, auth, timeout,
+            method, url, params, data, headers, cookies, files, auth, timeout,  # type: ignore[arg-type]  # requests takes bytes URLs
             allow_redirects, proxies, hooks, stream, verify, cert, json,
         )
 
@@ -134,7 +134,7 @@ class Session(requests.Session):
             jar = merge_cookies(jar, cookies)
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
-            auth = self._snapshot().netrc_auth(request.url)
+            auth = self._snapshot().netrc_auth(request.url)  # type: ignore[arg-type]  # as requests passes it
         hooks = request.hooks
         if not (self.hooks is None or self.hooks.get("response") == []):
             if hooks is None or hooks.get("response") == []:
@@ -146,12 +146,12 @@ class Session(requests.Session):
         # PreparedRequest.prepare's steps, in its order, minus those that
         # cannot change anything for this request (see the docstring).
         prepared = requests.PreparedRequest()
-        prepared.prepare_method(request.method.upper())
+        prepared.prepare_method(request.method.upper())  # type: ignore[union-attr]  # as requests calls it
         params = _query_params(merge_settings(request.params, self.params))
         if params == "" and isinstance(request.url, str) and _canonical_url(request.url):
             prepared.url = request.url  # what prepare_url would make of it (see _canonical_url)
         else:
-            prepared.prepare_url(request.url, params)
+            prepared.prepare_url(request.url, params)  # type: ignore[arg-type]  # as requests passes it
         if headers is self.headers:
             prepared.headers = self._prepared_session_headers()
         else:
@@ -162,7 +162,7 @@ class Session(requests.Session):
             prepared._cookies = jar
         prepared.prepare_body(request.data, request.files, request.json)
         if auth is not None or "@" in prepared.url:  # type: ignore[operator]
-            prepared.prepare_auth(auth, request.url)
+            prepared.prepare_auth(auth, request.url)  # type: ignore[arg-type]  # as requests passes it
         prepared.prepare_hooks(hooks)
         return prepared
 

@@ -1,6 +1,6 @@
 """Cooperative sockets: the stdlib socket API, parking only the caller.
 
-Layer 2. Imports the stdlib, gfetch.hub and gfetch.dns; knows nothing of HTTP.
+Layer 2. Imports the stdlib, gfetch.hub, gfetch.dns and gfetch.resources; knows nothing of HTTP.
 
 Socket-timeout semantics
 ------------------------
@@ -104,7 +104,7 @@ class GreenSocket(_socket.socket):
             return None
         left = deadline - _monotonic()
         if left <= 0:
-            raise _socket.timeout("timed out")
+            raise TimeoutError("timed out")
         return left
 
     # -- I/O ------------------------------------------------------------

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import queue as _stdlib_queue
 from collections import deque
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 from gfetch.greenlets import Greenlet, joinall
 from gfetch.hub import TIMED_OUT, Waiter, get_hub
@@ -305,7 +306,9 @@ class Pool:
         if block:
             joinall(glets, timeout=timeout)
 
-    def apply(self, func: Callable[..., R], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None) -> R:
+    def apply(
+        self, func: Callable[..., R], args: Iterable[Any] = (), kwds: dict[str, Any] | None = None
+    ) -> R:
         """Run ``func`` in the pool and wait for its result."""
         return self.spawn(func, *args, **(kwds or {})).get()  # type: ignore[no-any-return]
 

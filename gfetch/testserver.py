@@ -36,7 +36,8 @@ from __future__ import annotations
 import errno
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from gfetch.greenlets import Greenlet, killall, sleep, spawn
@@ -45,7 +46,7 @@ from gfetch.resources import raise_fd_limit
 from gfetch.sockets import GreenSocket
 from gfetch.sync import Event
 
-__all__ = ["TestServer"]
+__all__ = ["Request", "Routes", "ServerProcess", "TestServer"]
 
 _REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found", 400: "Bad Request",
             401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -55,7 +56,7 @@ _MAX_HEADER_BYTES = 65536
 Reply = tuple[int, dict[str, str], bytes]
 
 
-class _Request:
+class Request:
     __slots__ = ("method", "path", "query", "headers", "body")
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
@@ -69,6 +70,125 @@ class _Request:
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data).encode()
+
+
+class Routes:
+    """The routes of the module docstring, apart from any server: ``dispatch`` maps a
+    request to a reply. ``url`` makes the absolute links some routes return;
+    ``sleep`` is how delayed routes wait (gfetch's for TestServer, ``time.sleep``
+    for a server on OS threads, as the tests' stdlib one)."""
+
+    def __init__(self, url: Callable[[str], str], sleep: Callable[[float], Any]) -> None:
+        self.url = url
+        self._sleep = sleep
+        self._flaky_hits: dict[str, int] = {}
+        self._routes: dict[str, Callable[[Request, list[str]], Reply]] = {
+            "": lambda req, args: (200, {"Content-Type": "text/plain"}, b"hello from gfetch's test server\n"),
+            "delay": self._delay,
+            "status": lambda req, args: (int(args[0]), {}, b""),
+            "bytes": lambda req, args: (
+                200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
+            "json": lambda req, args: _json({"ok": True, "path": req.path, "query": req.query}),
+            "echo": self._echo,
+            "redirect": self._redirect,
+            "redirect-to": lambda req, args: (302, {"Location": req.query["url"]}, b""),
+            "cookies": self._cookies,
+            "flaky": self._flaky,
+            "tree": self._tree,
+            "pages": self._pages,
+            "items": self._items,
+        }
+
+    def dispatch(self, request: Request) -> Reply:
+        """The reply to ``request``: 404 for an unknown route, 400 for bad arguments."""
+        parts = request.path.strip("/").split("/")
+        route = self._routes.get(parts[0])
+        if route is None:
+            return 404, {"Content-Type": "text/plain"}, b"not found\n"
+        try:
+            return route(request, parts[1:])
+        except (ValueError, IndexError, KeyError) as exc:
+            return 400, {"Content-Type": "text/plain"}, f"bad request: {exc}\n".encode()
+
+    # -- routes ---------------------------------------------------------
+    def _delay(self, request: Request, args: list[str]) -> Reply:
+        seconds = float(args[0])
+        self._sleep(seconds)
+        return _json({"delay": seconds, "query": request.query})
+
+    @staticmethod
+    def _echo(request: Request, args: list[str]) -> Reply:
+        return _json({
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "headers": request.headers,
+            "body": request.body.decode("utf-8", "replace"),
+        })
+
+    @staticmethod
+    def _redirect(request: Request, args: list[str]) -> Reply:
+        remaining = int(args[0])
+        target = "/json" if remaining <= 1 else f"/redirect/{remaining - 1}"
+        return 302, {"Location": target}, b""
+
+    @staticmethod
+    def _cookies(request: Request, args: list[str]) -> Reply:
+        if args and args[0] == "set":
+            headers = {"Set-Cookie": "; ".join(f"{k}={v}" for k, v in request.query.items()) + "; Path=/"}
+            if args[1:] == ["redirect"]:
+                return 302, {**headers, "Location": "/cookies"}, b""
+            return _json({"set": request.query}, headers=headers)
+        raw = request.headers.get("cookie", "")
+        cookies = dict(item.strip().split("=", 1) for item in raw.split(";") if "=" in item)
+        return _json({"cookies": cookies})
+
+    def _flaky(self, request: Request, args: list[str]) -> Reply:
+        failures = int(args[0])
+        key = request.query.get("key", "")
+        hits = self._flaky_hits[key] = self._flaky_hits.get(key, 0) + 1
+        if hits <= failures:
+            return 503, {"Retry-After": "0"}, b""
+        return _json({"attempts": hits, "key": key})
+
+    def _tree(self, request: Request, args: list[str]) -> Reply:
+        node = int(args[0])
+        fanout = int(request.query.get("fanout", "3"))
+        size = int(request.query.get("size", "100"))
+        first = node * fanout + 1
+        children = [c for c in range(first, first + fanout) if c < size]
+        suffix = f"?fanout={fanout}&size={size}"
+        return _json({"id": node, "children": [self.url(f"/tree/{c}{suffix}") for c in children]})
+
+    def _pages(self, request: Request, args: list[str]) -> Reply:
+        page = int(args[0])
+        per_page = int(request.query.setdefault("per_page", "10"))
+        total = int(request.query.setdefault("total", "95"))
+        if page < 1 or per_page < 1:
+            raise ValueError(f"page and per_page must be >= 1, got {page} and {per_page}")
+        self._sleep(float(request.query.get("delay", "0")))
+        # Links keep the caller's parameters, so a crawl stays on one catalogue.
+        item_query = "?" + urlencode({"delay": request.query["delay"]}) if "delay" in request.query else ""
+        first = (page - 1) * per_page
+        items = [{"id": i, "url": self.url(f"/items/{i}{item_query}")}
+                 for i in range(first, min(first + per_page, total))]
+        more = first + per_page < total
+        following = self.url(f"/pages/{page + 1}?{urlencode(request.query)}") if more else None
+        return _json({"page": page, "items": items, "next": following})
+
+    def _items(self, request: Request, args: list[str]) -> Reply:
+        item = int(args[0])
+        facets: dict[str, dict[str, Any]] = {
+            "": {"name": f"item {item}", "category": ("books", "games", "tools")[item % 3]},
+            "price": {"price": round(2.5 + item % 17 * 1.25, 2), "currency": "EUR"},
+            "stock": {"in_stock": item * 7 % 11},
+            "reviews": {"rating": round(3 + item % 5 * 0.5, 1), "count": item * 3 % 40},
+        }
+        facet = args[1] if len(args) > 1 else ""
+        if facet not in facets or len(args) > 2:
+            return 404, {"Content-Type": "text/plain"}, b"not found\n"
+        self._sleep(float(request.query.get("delay", "0")))
+        return _json({"id": item, **facets[facet]})
 
 
 class TestServer:
@@ -89,22 +209,7 @@ class TestServer:
         self.open_connections = 0
         self.peak_connections = 0
         self.requests_served = 0
-        self._flaky_hits: dict[str, int] = {}
-        self._routes: dict[str, Callable[[_Request, list[str]], Reply]] = {
-            "": lambda req, args: (200, {"Content-Type": "text/plain"}, b"hello from gfetch's test server\n"),
-            "delay": self._delay,
-            "status": lambda req, args: (int(args[0]), {}, b""),
-            "bytes": lambda req, args: (200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
-            "json": lambda req, args: _json({"ok": True, "path": req.path, "query": req.query}),
-            "echo": self._echo,
-            "redirect": self._redirect,
-            "redirect-to": lambda req, args: (302, {"Location": req.query["url"]}, b""),
-            "cookies": self._cookies,
-            "flaky": self._flaky,
-            "tree": self._tree,
-            "pages": self._pages,
-            "items": self._items,
-        }
+        self._routes = Routes(self.url, sleep)
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: Event | None = None
@@ -195,7 +300,7 @@ class TestServer:
                 request, buffer = self._read_request(conn, buffer)
                 if request is None:
                     return
-                status, headers, body = self._dispatch(request)
+                status, headers, body = self._routes.dispatch(request)
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
                 headers.setdefault("Content-Length", str(len(body)))
@@ -214,7 +319,7 @@ class TestServer:
             conn.close()
 
     @staticmethod
-    def _read_request(conn: GreenSocket, buffer: bytes) -> tuple[_Request | None, bytes]:
+    def _read_request(conn: GreenSocket, buffer: bytes) -> tuple[Request | None, bytes]:
         while b"\r\n\r\n" not in buffer:
             if len(buffer) > _MAX_HEADER_BYTES:
                 return None, b""
@@ -239,7 +344,7 @@ class TestServer:
                     return None, b""
                 buffer += chunk
             body, buffer = buffer[:length], buffer[length:]
-        return _Request(method, target, headers, body), buffer
+        return Request(method, target, headers, body), buffer
 
     @staticmethod
     def _read_chunked(conn: GreenSocket, buffer: bytes) -> tuple[bytes, bytes]:
@@ -255,98 +360,6 @@ class TestServer:
             buffer = buffer[size + 2 :]
             if size == 0:
                 return body, buffer
-
-    def _dispatch(self, request: _Request) -> Reply:
-        parts = request.path.strip("/").split("/")
-        route = self._routes.get(parts[0])
-        if route is None:
-            return 404, {"Content-Type": "text/plain"}, b"not found\n"
-        try:
-            return route(request, parts[1:])
-        except (ValueError, IndexError, KeyError) as exc:
-            return 400, {"Content-Type": "text/plain"}, f"bad request: {exc}\n".encode()
-
-    # -- routes ---------------------------------------------------------
-    @staticmethod
-    def _delay(request: _Request, args: list[str]) -> Reply:
-        seconds = float(args[0])
-        sleep(seconds)
-        return _json({"delay": seconds, "query": request.query})
-
-    @staticmethod
-    def _echo(request: _Request, args: list[str]) -> Reply:
-        return _json({
-            "method": request.method,
-            "path": request.path,
-            "query": request.query,
-            "headers": request.headers,
-            "body": request.body.decode("utf-8", "replace"),
-        })
-
-    @staticmethod
-    def _redirect(request: _Request, args: list[str]) -> Reply:
-        remaining = int(args[0])
-        target = "/json" if remaining <= 1 else f"/redirect/{remaining - 1}"
-        return 302, {"Location": target}, b""
-
-    @staticmethod
-    def _cookies(request: _Request, args: list[str]) -> Reply:
-        if args and args[0] == "set":
-            headers = {"Set-Cookie": "; ".join(f"{k}={v}" for k, v in request.query.items()) + "; Path=/"}
-            if args[1:] == ["redirect"]:
-                return 302, {**headers, "Location": "/cookies"}, b""
-            return _json({"set": request.query}, headers=headers)
-        raw = request.headers.get("cookie", "")
-        cookies = dict(item.strip().split("=", 1) for item in raw.split(";") if "=" in item)
-        return _json({"cookies": cookies})
-
-    def _flaky(self, request: _Request, args: list[str]) -> Reply:
-        failures = int(args[0])
-        key = request.query.get("key", "")
-        hits = self._flaky_hits[key] = self._flaky_hits.get(key, 0) + 1
-        if hits <= failures:
-            return 503, {"Retry-After": "0"}, b""
-        return _json({"attempts": hits, "key": key})
-
-    def _tree(self, request: _Request, args: list[str]) -> Reply:
-        node = int(args[0])
-        fanout = int(request.query.get("fanout", "3"))
-        size = int(request.query.get("size", "100"))
-        first = node * fanout + 1
-        children = [c for c in range(first, first + fanout) if c < size]
-        suffix = f"?fanout={fanout}&size={size}"
-        return _json({"id": node, "children": [self.url(f"/tree/{c}{suffix}") for c in children]})
-
-    def _pages(self, request: _Request, args: list[str]) -> Reply:
-        page = int(args[0])
-        per_page = int(request.query.setdefault("per_page", "10"))
-        total = int(request.query.setdefault("total", "95"))
-        if page < 1 or per_page < 1:
-            raise ValueError(f"page and per_page must be >= 1, got {page} and {per_page}")
-        sleep(float(request.query.get("delay", "0")))
-        # Links keep the caller's parameters, so a crawl stays on one catalogue.
-        item_query = "?" + urlencode({"delay": request.query["delay"]}) if "delay" in request.query else ""
-        first = (page - 1) * per_page
-        items = [{"id": i, "url": self.url(f"/items/{i}{item_query}")}
-                 for i in range(first, min(first + per_page, total))]
-        more = first + per_page < total
-        following = self.url(f"/pages/{page + 1}?{urlencode(request.query)}") if more else None
-        return _json({"page": page, "items": items, "next": following})
-
-    @staticmethod
-    def _items(request: _Request, args: list[str]) -> Reply:
-        item = int(args[0])
-        facets: dict[str, dict[str, Any]] = {
-            "": {"name": f"item {item}", "category": ("books", "games", "tools")[item % 3]},
-            "price": {"price": round(2.5 + item % 17 * 1.25, 2), "currency": "EUR"},
-            "stock": {"in_stock": item * 7 % 11},
-            "reviews": {"rating": round(3 + item % 5 * 0.5, 1), "count": item * 3 % 40},
-        }
-        facet = args[1] if len(args) > 1 else ""
-        if facet not in facets or len(args) > 2:
-            return 404, {"Content-Type": "text/plain"}, b"not found\n"
-        sleep(float(request.query.get("delay", "0")))
-        return _json({"id": item, **facets[facet]})
 
 
 class ServerProcess:

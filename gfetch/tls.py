@@ -34,7 +34,8 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["GreenSSLContext", "TLSSocket", "owned_context"]
 
@@ -56,7 +57,8 @@ class TLSSocket:
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._sslobj = context.wrap_bio(
-            self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname, session=session
+            self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname,
+            session=session,
         )
         self._io_refs = 0
         self._closed = False
@@ -72,7 +74,8 @@ class TLSSocket:
             except ssl.SSLWantReadError:
                 self._flush()
                 if self._incoming.eof:
-                    raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol") from None
+                    eof = "EOF occurred in violation of protocol"
+                    raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, eof) from None
                 data = self._sock.recv(_RECV_SIZE)
                 if data:
                     self._incoming.write(data)
@@ -143,7 +146,7 @@ class TLSSocket:
     def makefile(self, mode: str = "r", buffering: int | None = None, **kwargs: Any) -> Any:
         # socket.socket.makefile only needs _io_refs, recv_into/send and
         # _decref_socketios, which this class provides.
-        return socket.socket.makefile(self, mode, buffering, **kwargs)  # type: ignore[arg-type]
+        return socket.socket.makefile(self, mode, buffering, **kwargs)  # type: ignore[arg-type,call-overload]
 
     def pending(self) -> int:
         return self._sslobj.pending()

@@ -29,6 +29,17 @@ class TLSSettings:
 
     __slots__ = ("cert_reqs", "ssl_version", "ssl_minimum_version", "ssl_maximum_version", "ca_certs",
                  "ca_cert_dir", "ca_cert_data", "cert_file", "key_file", "key_password", "checks_hostname")
+    cert_reqs: Any
+    ssl_version: Any
+    ssl_minimum_version: Any
+    ssl_maximum_version: Any
+    ca_certs: Any
+    ca_cert_dir: Any
+    ca_cert_data: Any
+    cert_file: Any
+    key_file: Any
+    key_password: Any
+    checks_hostname: bool
 
     def __init__(self, source: Any = None, **values: Any) -> None:
         for name in self.__slots__:

@@ -36,9 +36,9 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.url import _normalize_host
 
+from gfetch.connection import HeadResponse
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
-from gfetch.connection import HeadResponse
 from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.sockets import create_connection
@@ -71,7 +71,7 @@ class _GreenConnectionMixin:
             )
         except socket.gaierror as e:
             raise NameResolutionError(conn.host, conn, e) from e
-        except socket.timeout as e:
+        except TimeoutError as e:
             raise ConnectTimeoutError(
                 conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
             ) from e
@@ -104,11 +104,11 @@ class _GreenResponseMixin:
         return super().getresponse()  # type: ignore[misc]
 
 
-class GreenHTTPConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPConnection):
+class GreenHTTPConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPConnection):  # type: ignore[misc]  # the mixin's response_class is a subclass
     """urllib3's HTTPConnection on a cooperative socket."""
 
 
-class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConnection):
+class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConnection):  # type: ignore[misc]  # the mixin's response_class is a subclass
     """urllib3's HTTPSConnection with a cooperative TLS handshake and I/O."""
 
     def _green_context(self) -> GreenSSLContext:
@@ -124,7 +124,7 @@ class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConn
         if original_proxy_config is not None:
             proxy_context = original_proxy_config.ssl_context
             self.proxy_config = original_proxy_config._replace(
-                ssl_context=GreenSSLContext(proxy_context) if proxy_context is not None else green
+                ssl_context=GreenSSLContext(proxy_context) if proxy_context is not None else green  # type: ignore[arg-type]  # GreenSSLContext wraps an SSLContext
             )
         try:
             super().connect()
@@ -224,7 +224,9 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         self.transport = _transport(state.get("transport"))
         self.max_retries = GreenRetry.from_retry(self.max_retries)
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         # A new dict: PoolManager binds urllib3's module-level one, and
         # mutating that would change every PoolManager in the process.
@@ -266,9 +268,10 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         # requests counts them.
         key = ("gfetch", scheme, host, port, verify if tls is not None else None)
         pools = self.poolmanager.pools
-        pool = pools.get(key)
+        pool = pools.get(key)  # type: ignore[call-overload]  # our own key type
         if pool is None:
-            pool = pools[key] = LeanPool(scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
+            pool = pools[key] = LeanPool(  # type: ignore[index,assignment]  # PoolManager.pools keyed by our tuple
+                scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
         return pool  # type: ignore[no-any-return]
 
     def _tls_for(self, verify: Any) -> TLSSettings:
@@ -280,7 +283,8 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             else:
                 location = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
                 if not location or not os.path.exists(location):
-                    raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}")
+                    raise OSError(
+                        f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}")
                 location = os.path.expanduser(location)
                 in_dir = os.path.isdir(location)
                 settings = TLSSettings(cert_reqs="CERT_REQUIRED", ca_certs=None if in_dir else location,

@@ -142,6 +142,7 @@ def test_exception_handler_value_is_used(server: TestServer) -> None:
     assert calls[0][0].url == REFUSED and isinstance(calls[0][1], requests.ConnectionError)
 
 
+@pytest.mark.keeps_fds  # the server's ends of the 20 cancelled /delay/5 requests close when their delay ends
 def test_raising_exception_handler_cancels_the_rest_at_once(server: TestServer) -> None:
     """The handler's error ends map and cancels what is in flight then, even
     though the error's traceback (held by pytest here) keeps map's frame alive."""

@@ -156,6 +156,7 @@ def test_closed_output_ends_quietly(server: TestServer, tmp_path: Path) -> None:
     assert stderr == ""
 
 
+@pytest.mark.keeps_fds  # the server's ends of the cancelled /delay/30 requests stay open until their delay ends
 def test_ctrl_c_cancels_flushes_and_exits_130(server: TestServer) -> None:
     slow = [server.url(f"/delay/30?i={i}") for i in range(5)]
     with subprocess.Popen([GFETCH, server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,

@@ -41,6 +41,7 @@ def fetch_partition(monkeypatch: pytest.MonkeyPatch):
     return fetch_partition
 
 
+@pytest.mark.keeps_fds  # distributed keeps its own loop, sockets and pipes for the rest of the process
 def test_fetch_partition_on_a_two_process_local_cluster(fetch_partition) -> None:
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import gfetch
 from gfetch.failures import describe_failure
 from gfetch.testserver import TestServer
 
 
+@pytest.mark.keeps_fds  # the server's end of the cancelled /delay/5 request stays open until its delay ends
 def test_cancelled_and_redirect_loops(server: TestServer) -> None:
     cancelled, looping = gfetch.map(
         [server.url("/delay/5"), server.url("/redirect/40")], gtimeout=0.5, return_exceptions=True
