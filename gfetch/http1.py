@@ -26,7 +26,7 @@ import http.client
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
@@ -90,18 +90,16 @@ def first_values(fields: list[tuple[str, str]]) -> dict[str, str] | None:
     return None
 
 
-def message_from_fields(fields: Iterable[tuple[str, str]], indexed: bool = False) -> HTTPMessage:
+def message_from_fields(fields: Iterable[tuple[str, str]]) -> HTTPMessage:
     """The HTTPMessage the email parser builds for plain ``fields``.
 
     compat32's ``header_store_parse`` stores a (name, value) pair as it is,
     so the list is the message's header list (``set_raw`` one by one makes
-    the same). ``indexed`` makes it an :class:`IndexedMessage`.
+    the same).
     """
-    msg = IndexedMessage() if indexed else HTTPMessage()
-    msg._headers = headers = list(fields)  # type: ignore[attr-defined]
+    msg = HTTPMessage()
+    msg._headers = list(fields)  # type: ignore[attr-defined]
     msg.set_payload("")
-    if indexed:
-        msg.names = (headers, len(headers), {name.lower() for name, _ in headers})  # type: ignore[attr-defined]
     return msg
 
 
@@ -115,7 +113,16 @@ class IndexedMessage(HTTPMessage):
     package's own.
     """
 
-    names: tuple[list[Any], int, set[str]] | None = None
+    names: tuple[list[Any], int, Container[str]] | None = None
+
+    @classmethod
+    def from_head(cls, fields: list[tuple[str, str]], names: Container[str]) -> IndexedMessage:
+        """The message of a plain head: ``fields`` (shared, not copied) and their lower-cased ``names``."""
+        msg = cls()
+        msg._headers = fields  # type: ignore[attr-defined]
+        msg.set_payload("")
+        msg.names = (fields, len(fields), names)
+        return msg
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
         names = self.names
@@ -158,7 +165,8 @@ class ResponseHead:
     def to_message(self) -> HTTPMessage:
         """The head's headers as http.client's HTTPMessage (built once, on demand)."""
         if self.message is None:
-            self.message = message_from_fields(self.fields, indexed=True)
+            assert self.first is not None  # a head without ``first`` came with its message
+            self.message = IndexedMessage.from_head(self.fields, self.first)
         return self.message
 
 
