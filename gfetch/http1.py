@@ -252,7 +252,8 @@ def _block_end(data: bytes, start: int, eof: bool) -> tuple[int, int] | None:
     maxline = http.client._MAXLINE  # type: ignore[attr-defined]
     maxheaders = http.client._MAXHEADERS  # type: ignore[attr-defined]
     crlf = data.find(b"\n\r\n", start - 1)
-    lf = data.find(b"\n\n", start - 1)
+    # An LF blank line counts only before that one: never scan the body beyond it.
+    lf = data.find(b"\n\n", start - 1, crlf + 2 if crlf >= 0 else len(data))
     if crlf >= 0 and (lf < 0 or crlf < lf):
         end = crlf + 3
     elif lf >= 0:
