@@ -227,8 +227,9 @@ class LeanPool:
                 )
             conn.sock.settimeout(connect_timeout)
             self._send(conn, head, chunks, chunked, may_retry)
-            conn.sock.settimeout(Timeout.resolve_default_timeout(timeout.read_timeout))
-            head_ = self._read_head(conn, method, url, timeout.read_timeout, may_retry)
+            read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
+            conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
+            head_ = self._read_head(conn, method, url, read_timeout, may_retry)
             original = HeadResponse(conn.body_reader(head_), head_, method, url)
             response = GreenHTTPResponse(
                 body=original, headers=_headers(head_), status=head_.status, version=head_.version,
@@ -253,8 +254,7 @@ class LeanPool:
         try:
             conn.connect(connect_timeout)
         except (TimeoutError, BaseSSLError, CertificateError) as e:
-            if isinstance(e, TimeoutError) or getattr(e, "errno", None) in _BLOCKING_ERRNOS:
-                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={connect_timeout})") from e  # type: ignore[arg-type]
+            self._raise_if_timeout(e, url, connect_timeout)
             raise SSLError(e)  # noqa: B904
 
     def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool, may_retry: bool) -> None:
@@ -280,9 +280,13 @@ class LeanPool:
         except (BaseSSLError, OSError, HTTPException) as e:
             if may_retry and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError)):
                 raise _StaleConnection from e
-            if isinstance(e, TimeoutError) or getattr(e, "errno", None) in _BLOCKING_ERRNOS:
-                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})") from e  # type: ignore[arg-type]
+            self._raise_if_timeout(e, url, read_timeout)
             raise
+
+    def _raise_if_timeout(self, error: BaseException, url: str, timeout_value: Any) -> None:
+        """urllib3's ``_raise_timeout``: a socket timeout (or EAGAIN) becomes ReadTimeoutError."""
+        if isinstance(error, TimeoutError) or getattr(error, "errno", None) in _BLOCKING_ERRNOS:
+            raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={timeout_value})") from error  # type: ignore[arg-type]
 
 
 class IdleConnections:
