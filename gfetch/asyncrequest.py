@@ -1,7 +1,7 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
-Layer 4. Imports requests, urllib3 (one exception type), gfetch.defaultsession,
-gfetch.requesterrors and gfetch.greenlets.
+Layer 4. Imports requests, urllib3 (one exception type), gfetch.session,
+gfetch.defaultsession, gfetch.requesterrors and gfetch.greenlets.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib3.exceptions import LocationParseError
 from gfetch.defaultsession import default_session, with_own_cookies
 from gfetch.greenlets import Timeout
 from gfetch.requesterrors import RequestDeadlineExceeded
+from gfetch.session import Session
 
 __all__ = ["AsyncRequest", "Deadline", "UnusableItem", "coerce_request"]
 
@@ -78,14 +79,25 @@ class AsyncRequest:
         """One attempt: :meth:`send` with the overrides as one dictionary,
         without the deadline (a fan-out applies it around all the attempts).
 
-        Discussion: a ``**kwargs`` call nests a C-level interpreter frame,
-        about 1 KiB of C stack that greenlet copies aside for as long as the
-        request waits; fan-outs call this, a plain call, instead.
+        Discussion: ``session.request(method, url, **options)`` is a plain
+        call when the session's ``request`` is requests' own (or gfetch's,
+        which has its signature): a ``**kwargs`` call nests a C-level
+        interpreter frame, about 1 KiB of C stack that greenlet copies aside
+        for as long as the request waits. Another ``request`` (a subclass's)
+        may order its parameters differently, so it gets the keywords.
         """
-        merged = {**self.kwargs, **overrides}
+        options = {**self.kwargs, **overrides}
         session = self.session if self.session is not None else with_own_cookies(default_session())
         try:
-            self.response = session.request(self.method, self.url, **merged)
+            if type(session).request in _REQUESTS_SIGNATURE and options.keys() <= _REQUEST_PARAMETERS:
+                get = options.get
+                self.response = session.request(
+                    self.method, self.url, get("params"), get("data"), get("headers"), get("cookies"),
+                    get("files"), get("auth"), get("timeout"), get("allow_redirects", True),
+                    get("proxies"), get("hooks"), get("stream"), get("verify"), get("cert"), get("json"),
+                )
+            else:
+                self.response = session.request(self.method, self.url, **options)
         except Exception as exc:
             self.fail(_as_request_error(exc, self.url))
         return self
@@ -100,6 +112,12 @@ class AsyncRequest:
             self.response = None
         self.exception = exc
         self.traceback = traceback.format_exc()
+
+
+# requests.Session.request's parameters after (method, url), and the methods that have them.
+_REQUEST_PARAMETERS = frozenset({"params", "data", "headers", "cookies", "files", "auth", "timeout",
+                                 "allow_redirects", "proxies", "hooks", "stream", "verify", "cert", "json"})
+_REQUESTS_SIGNATURE = {requests.Session.request, Session.request}
 
 
 class Deadline:

@@ -12,6 +12,7 @@ session's ``refresh_environment()``.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -44,19 +45,33 @@ class EnvironmentSnapshot:
 
         The returned dict is shared: read it, do not change it.
         """
-        try:
-            key = (urlsplit(url).netloc, no_proxy)
-        except ValueError:
-            key = None
-        return self._proxies.get(key, url, no_proxy=no_proxy)
+        netloc = _netloc(url)
+        return self._proxies.get(None if netloc is None else (netloc, no_proxy), url, no_proxy=no_proxy)
 
     def netrc_auth(self, url: str | bytes) -> tuple[str, str] | None:
         """The (login, password) the netrc file holds for ``url``'s host."""
         try:
-            key = urlsplit(url.decode() if isinstance(url, bytes) else url).netloc
-        except (ValueError, UnicodeDecodeError):
-            key = None
-        return self._netrc.get(key, url)
+            netloc = _netloc(url.decode() if isinstance(url, bytes) else url)
+        except UnicodeDecodeError:
+            netloc = None
+        return self._netrc.get(netloc, url)
+
+
+# An http(s) URL's network location when urlsplit would clean nothing up
+# (lower-case scheme, printable ASCII but brackets up to the first "/", "?" or "#"): then
+# it is urlsplit's netloc, found without urlsplit's cost.
+_plain_netloc = re.compile(r"https?://([^/?#[\]\x00-\x20\x7f-\U0010ffff]*)(?=[/?#]|\Z)").match
+
+
+def _netloc(url: str) -> str | None:
+    """urlsplit's netloc of ``url``; None when urlsplit rejects it."""
+    match = _plain_netloc(url)
+    if match is not None:
+        return match.group(1)
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return None
 
 
 class _Answers:

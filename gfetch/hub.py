@@ -87,16 +87,18 @@ _SLICE = 0.01
 
 
 class Timer:
-    """A call scheduled on the hub (:meth:`Hub.call_later`); :meth:`cancel` is idempotent."""
+    """A call scheduled on the hub (:meth:`Hub.call_later`); :meth:`cancel` is idempotent.
+
+    The hub fills in the slots (no ``__init__``: one frame less on top of
+    every timed park, whose frames stay resident while it waits).
+    """
 
     __slots__ = ("deadline", "callback", "arg", "active", "_hub")
-
-    def __init__(self, hub: Hub, deadline: float, callback: Callable[[Any], Any], arg: Any) -> None:
-        self.deadline = deadline
-        self.callback = callback
-        self.arg = arg
-        self.active = True
-        self._hub = hub
+    deadline: float
+    callback: Callable[[Any], Any]
+    arg: Any
+    active: bool
+    _hub: Hub
 
     def cancel(self) -> None:
         if self.active:
@@ -109,6 +111,8 @@ class _TimedOut:
     def __repr__(self) -> str:
         return "TIMED_OUT"
 
+
+_new_timer = object.__new__
 
 TIMED_OUT: Any = _TimedOut()
 """What :meth:`Hub.park` returns when its timeout expired before any wake-up."""
@@ -238,7 +242,9 @@ class Hub(greenlet):
         return self._schedule(_monotonic() + max(seconds, 0.0), callback, arg)
 
     def _schedule(self, deadline: float, callback: Callable[[Any], Any], arg: Any) -> Timer:
-        timer = Timer(self, deadline, callback, arg)
+        timer = _new_timer(Timer)
+        timer.deadline, timer.callback, timer.arg = deadline, callback, arg
+        timer.active, timer._hub = True, self
         # The heap holds (deadline, sequence, timer): compared in C, and
         # equal deadlines fire in the order they were set.
         heapq.heappush(self._timers, (deadline, next(self._timer_sequence), timer))

@@ -22,11 +22,14 @@ import inspect
 import os
 import socket
 import sys
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
 import requests.adapters
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
@@ -53,6 +56,7 @@ __all__ = [
     "GreenPoolQueue",
     "GreenRetry",
     "HTTPAdapter",
+    "sets_no_cookies",
 ]
 
 
@@ -189,6 +193,13 @@ _OWN_POOL_OPTIONS = frozenset({"maxsize", "block"})
 _MAX_ORIGINS = 10_000
 
 
+def sets_no_cookies(raw: Any) -> bool:
+    """Whether ``raw`` (a urllib3 response) came from gfetch's pool with no
+    Set-Cookie header: requests' ``extract_cookies_to_jar`` would find nothing."""
+    original = getattr(raw, "_original_response", None)
+    return type(original) is HeadResponse and not original.sets_cookies()
+
+
 class HTTPAdapter(requests.adapters.HTTPAdapter):
     """requests' HTTPAdapter on cooperative connections: gfetch's own pool, else urllib3's.
 
@@ -305,12 +316,11 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         response in mock objects and takes the jar's lock only to find no
         Set-Cookie header: gfetch's pool knows that from the parsed head.
         """
-        original = getattr(resp, "_original_response", None)
-        if type(original) is not HeadResponse or original.sets_cookies():
+        if not sets_no_cookies(resp):
             return super().build_response(req, resp)
-        response = requests.Response()
+        original = resp._original_response
+        response = _new_response(original.header_dict())
         response.status_code = resp.status
-        response.headers = original.header_dict()
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
@@ -379,6 +389,40 @@ def _transport(transport: str | None) -> str:
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
     return transport
+
+
+def _response_defaults() -> dict[str, Any] | None:
+    """The immutable attributes a new ``requests.Response`` starts with, or None
+    if its mutable ones are not the three :func:`_new_response` makes afresh."""
+    defaults = vars(requests.Response())
+    immutable = {name: value for name, value in defaults.items()
+                 if value is None or type(value) in (bool, int, float, str, bytes, timedelta)}
+    if defaults.keys() - immutable.keys() != {"headers", "history", "cookies"}:
+        return None
+    return immutable
+
+
+_RESPONSE_DEFAULTS = _response_defaults()
+
+
+def _new_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
+    """``requests.Response()`` with ``headers``, made directly: its ``__init__``
+    builds a header dict to be replaced and an empty jar through
+    ``cookiejar_from_dict`` (which iterates it). With a requests whose
+    Response has other mutable attributes, its ``__init__`` runs instead."""
+    if _RESPONSE_DEFAULTS is None:
+        response = requests.Response()
+        response.headers = headers
+        return response
+    response = _allocate(requests.Response)
+    response.__dict__.update(_RESPONSE_DEFAULTS)
+    response.headers = headers
+    response.history = []
+    response.cookies = RequestsCookieJar()
+    return response
+
+
+_allocate = object.__new__
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:

@@ -224,7 +224,10 @@ class RawServer:
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> RawServer:
-        self._spawn(self._accept_loop)
+        # The selector is made here, so every descriptor of the server is open once start() returns.
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ)
+        self._spawn(self._accept_loop, selector)
         return self
 
     def stop(self) -> None:
@@ -267,9 +270,8 @@ class RawServer:
             self._threads.append(thread)
         thread.start()
 
-    def _accept_loop(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
+    def _accept_loop(self, selector: selectors.BaseSelector) -> None:
+        with selector:
             while not self._stopping.is_set():
                 if not selector.select(0.05):
                     continue

@@ -49,6 +49,16 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _fd_targets() -> dict[str, str]:
+    targets = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own fd, closed meanwhile
+            pass
+    return targets
+
+
 FD_SETTLE_SECONDS = 2.0  # for server threads to see a client's close and close their end
 
 
@@ -59,7 +69,8 @@ def clean_hub() -> None:
     yield
     for _ in range(3):  # let kills and wake-ups already queued run
         gfetch.sleep(0)
-    gc.collect()
+    if hub._fds or hub._parked or hub._thread_jobs:
+        gc.collect()  # abandoned greenlets end (GreenletExit) when collected; the collection is slow, so only then
     assert not hub._fds, f"fd waits left registered: {list(hub._fds)}"
     assert not hub._parked, "greenlets left parked on the hub"
     assert hub._thread_jobs == 0
@@ -69,29 +80,32 @@ def clean_hub() -> None:
 def no_fd_leak(request: pytest.FixtureRequest):
     """Fail any test that leaves more file descriptors open than it found.
 
-    Opt out with ``@pytest.mark.keeps_fds`` (say why). Garbage is collected
-    first, the shared default session's idle connections are closed, and the
-    count may settle for a bounded moment: a loopback server's thread closes
-    its end just after the client closes its own.
+    Opt out with ``@pytest.mark.keeps_fds`` (say why). The shared default
+    session's idle connections are closed first, and while the count is
+    over, garbage is collected and the count may settle for a bounded
+    moment: a loopback server's thread closes its end just after the client
+    closes its own.
     """
     if request.node.get_closest_marker("keeps_fds"):
         yield
         return
     get_hub()  # the hub's own selector and wake socket are not a leak
-    gc.collect()
+    before_targets = _fd_targets()
     before = open_fds()
     yield
     # Idle keep-alive connections of the shared session (requests sent without
     # session=) are kept on purpose, not leaked: close them before counting.
     default_session().close()
     deadline = time.monotonic() + FD_SETTLE_SECONDS
-    while True:
-        gc.collect()
+    after = open_fds()
+    while after > before and time.monotonic() < deadline:
+        gc.collect()  # an unreachable socket closes when collected (slow: only when fds are over)
         after = open_fds()
-        if after <= before or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert after <= before, f"file descriptors leaked: {before} before, {after} after"
+        if after > before:
+            time.sleep(0.02)
+    if after > before:
+        new = {fd: target for fd, target in _fd_targets().items() if before_targets.get(fd) != target}
+        raise AssertionError(f"file descriptors leaked: {before} before, {after} after; new: {new}")
 
 
 def _server_kind(request: pytest.FixtureRequest):

@@ -277,3 +277,16 @@ def test_canonical_urls_are_exactly_what_prepare_url_returns():
     for odd in ("http://Example.com/", "http://h/a/../b", "http://h/%7e", "http://h/a#frag", "http://h/a b",
                 "http://h:0/", "http://user@h/", "http://[::1]/", "http://h/?", "http://h"):
         assert not _canonical_url(odd), odd
+
+
+def test_responses_have_exactly_requests_attributes(server):
+    """gfetch's pool builds its Responses without ``Response.__init__``: the
+    same attributes, of the same types, and they pickle as requests' do."""
+    url = server.url("/json")
+    with gfetch.Session() as sess, requests.Session() as plain:
+        ours, theirs = sess.get(url), plain.get(url)
+    assert type(ours.raw._original_response) is HeadResponse  # the lean pool answered
+    assert vars(ours).keys() == vars(theirs).keys()
+    assert all(isinstance(value, type(vars(theirs)[name])) for name, value in vars(ours).items())
+    restored = pickle.loads(pickle.dumps(ours))
+    assert (restored.status_code, restored.headers, restored.content) == (200, ours.headers, ours.content)

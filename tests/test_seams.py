@@ -24,6 +24,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3._collections import HTTPHeaderDict
 from urllib3.util.retry import Retry
 
+import gfetch.transport
+
 
 def _has_parameters(function: Callable[..., object], *names: str) -> bool:
     return set(names) <= set(inspect.signature(function).parameters)
@@ -35,6 +37,14 @@ def _placeholders(maxsize: int) -> list[None]:
     held = list(pool.pool.queue)  # type: ignore[union-attr]  # (a closed pool drains it: read it first)
     pool.close()
     return held
+
+
+def _cookie_store_fills() -> bool:
+    """A CookieJar's ``_cookies`` store is empty exactly when it holds no cookie."""
+    jar = requests.cookies.RequestsCookieJar()
+    empty = jar._cookies == {}
+    jar.set("name", "value", domain="example.test")
+    return empty and bool(jar._cookies)
 
 
 SEAMS: dict[str, Callable[[], object]] = {
@@ -67,9 +77,11 @@ SEAMS: dict[str, Callable[[], object]] = {
     "http.client._MAXLINE, _MAXHEADERS": lambda: http.client._MAXLINE > 0  # type: ignore[attr-defined]
     and http.client._MAXHEADERS > 0,  # type: ignore[attr-defined]
     "email Message._headers": lambda: email.message.Message()._headers == [],
+    "http.cookiejar CookieJar._cookies": lambda: _cookie_store_fills(),
     "requests CaseInsensitiveDict._store": lambda: (
         CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
+    "requests Response() attributes": lambda: gfetch.transport._RESPONSE_DEFAULTS is not None,
     "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
     and callable(socket.socket._decref_socketios)
     and "_io_refs" in inspect.getsource(socket.socket.makefile),

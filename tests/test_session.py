@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 import requests
+import requests_mock
 import responses
 import urllib3
 from urllib3.util.retry import Retry
@@ -26,7 +27,7 @@ import gfetch.sockets
 from gfetch.sockets import GreenSocket
 import trustme
 from _backlog import full_backlog
-from _rawserver import RawServer, head, send
+from _rawserver import RawServer, head, script, send
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
 from gfetch.hub import Hub, get_hub
@@ -269,30 +270,31 @@ def test_stream_raw_read_and_connection_reuse(fresh_server):
         assert fresh_server.peak_connections == 1
 
 
-def test_streams_interleave_between_greenlets(session, server):
-    order = []
-    begun: list[str] = []
-    both_begun = gfetch.Event()
+@pytest.mark.parametrize("transport", ["auto", "urllib3"])
+def test_streams_interleave_between_greenlets(transport):
+    # The server paces each body (a piece every 0.1 s), so neither stream can
+    # finish from data already buffered: only concurrent streaming interleaves.
+    pieces, piece = 4, b"x" * 1000
+    paced = script(
+        send(head(200, f"Content-Length: {pieces * len(piece)}")),
+        *[step for _ in range(pieces) for step in (lambda peer: peer.hold(0.1), send(piece))],
+    )
+    order: list[str] = []
 
-    def consume(name: str) -> int:
+    def consume(session: gfetch.Session, url: str, name: str) -> int:
         total = 0
-        with session.get(server.url("/bytes/300000"), stream=True) as r:
-            # Both heads first: the in-process server thread may otherwise
-            # still be writing the second reply while the first streams.
-            begun.append(name)
-            if len(begun) == 2:
-                both_begun.set()
-            assert both_begun.wait(timeout=5)
-            for chunk in r.iter_content(chunk_size=50000):
+        with session.get(url, stream=True, timeout=10) as r:
+            for chunk in r.iter_content(chunk_size=len(piece)):
                 order.append(name)
                 total += len(chunk)
-                gfetch.sleep(0)
         return total
 
-    glets = [gfetch.spawn(consume, n) for n in "ab"]
-    gfetch.joinall(glets, timeout=10)
-    assert [g.get() for g in glets] == [300000, 300000]
-    assert order[:4].count("a") < 4  # they took turns rather than running to completion
+    with RawServer(paced) as raw, gfetch.Session(transport=transport) as sess:
+        glets = [gfetch.spawn(consume, sess, raw.url("/"), n) for n in "ab"]
+        gfetch.joinall(glets, timeout=10)
+        assert [g.get() for g in glets] == [pieces * len(piece)] * 2
+    assert sorted(order) == ["a"] * pieces + ["b"] * pieces
+    assert set(order[:pieces]) == {"a", "b"}  # both streamed before either finished
 
 
 def test_hooks(session, server):
@@ -622,6 +624,17 @@ def test_responses_mocks_gfetch_session():
     assert r.status_code == 201
     assert r.json() == {"mocked": True}
     assert len(responses.calls) == 1
+
+
+def test_requests_mock_mocks_gfetch_session():
+    # requests-mock replaces requests.Session.send: gfetch's shorter way from
+    # request() to the adapter must step aside for it.
+    with requests_mock.Mocker() as mock, gfetch.Session() as sess:
+        mock.get("http://mocked.test/api", json={"mocked": True}, status_code=201)
+        assert sess.get("http://mocked.test/api").json() == {"mocked": True}
+        [response] = gfetch.map([gfetch.get("http://mocked.test/api", session=sess)])
+        assert response is not None and response.status_code == 201
+        assert mock.call_count == 2
 
 
 def test_responses_passthrough_uses_gfetch_transport(server):
