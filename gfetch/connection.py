@@ -293,6 +293,9 @@ class BodyReader:
         return True
 
 
+_new_header_dict = object.__new__  # its __init__ would fill a store to be replaced
+
+
 class HeadResponse(http.client.HTTPResponse):
     """http.client's response over a :class:`BodyReader`, its head already parsed.
 
@@ -330,12 +333,17 @@ class HeadResponse(http.client.HTTPResponse):
         As through urllib3's HTTPHeaderDict: a repeated name keeps its first
         spelling and its values are joined with ", ".
         """
-        store: OrderedDict[str, tuple[str, str]] = OrderedDict()
-        for name, value in self._head.fields:
-            key = name.lower()
-            seen = store.get(key)
-            store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
-        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        head = self._head
+        store: OrderedDict[str, tuple[str, str]]
+        if head.first is not None and len(head.first) == len(head.fields):  # no name twice
+            store = OrderedDict([(name.lower(), (name, value)) for name, value in head.fields])
+        else:
+            store = OrderedDict()
+            for name, value in head.fields:
+                key = name.lower()
+                seen = store.get(key)
+                store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
+        headers: CaseInsensitiveDict[str] = _new_header_dict(CaseInsensitiveDict)
         headers._store = store
         return headers
 

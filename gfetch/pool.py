@@ -63,7 +63,7 @@ from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import GreenHTTPResponse
 from gfetch.tlscontext import TLSSettings
 
-__all__ = ["IdleConnections", "LeanPool"]
+__all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
 
 log = logging.getLogger("urllib3.connectionpool")  # urllib3's own logger and records
 
@@ -360,10 +360,25 @@ def _send_body(conn: Connection, chunks: Any, chunked: bool) -> None:
         conn.send(b"0\r\n\r\n")
 
 
+class ResponseHeaders(HTTPHeaderDict):
+    """urllib3's HTTPHeaderDict, whose ``get`` reads the store in one step.
+
+    Discussion: urllib3's ``get`` is the Mapping ABC's (``try: self[key]``),
+    and urllib3 asks a response's headers for its framing and encoding at
+    every read; the answers are the same.
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if type(key) is not str:
+            return super().get(key, default)
+        values = self._container.get(key.lower())
+        return default if values is None else ", ".join(values[1:])
+
+
 def _headers(head: ResponseHead) -> HTTPHeaderDict:
     """urllib3's headers of the response: what it builds from http.client's message."""
     if head.message is None:
-        headers = HTTPHeaderDict()
+        headers = ResponseHeaders()
         if len(head.first) == len(head.fields):  # type: ignore[arg-type]
             # No name twice: each entry is [name, value], as HTTPHeaderDict.add makes it.
             headers._container = {name.lower(): [name, value] for name, value in head.fields}
@@ -372,4 +387,4 @@ def _headers(head: ResponseHead) -> HTTPHeaderDict:
         return headers
     # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
     normalize = getattr(urllib3_connection, "_normalize_header_values", None)
-    return HTTPHeaderDict(normalize(head.message) if normalize is not None else head.message.items())
+    return ResponseHeaders(normalize(head.message) if normalize is not None else head.message.items())

@@ -1,6 +1,6 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
-Layer 3. Imports requests, urllib3 (Retry), gfetch.transport and gfetch.environment. It
+Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
@@ -10,7 +10,6 @@ while requests' own ``send`` is in place.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from urllib3.util.retry import Retry
 
 from gfetch.environment import EnvironmentSnapshot
 from gfetch.transport import HTTPAdapter, sets_no_cookies
+from gfetch.urls import is_canonical
 
 __all__ = ["Session"]
 
@@ -209,8 +209,8 @@ class Session(requests.Session):
         prepared = requests.PreparedRequest()
         prepared.prepare_method(request.method.upper())  # type: ignore[union-attr]  # as requests calls it
         params = _query_params(merge_settings(request.params, self.params))
-        if params == "" and isinstance(request.url, str) and _canonical_url(request.url):
-            prepared.url = request.url  # what prepare_url would make of it (see _canonical_url)
+        if params == "" and is_canonical(request.url):
+            prepared.url = request.url  # what prepare_url would make of it
         else:
             prepared.prepare_url(request.url, params)  # type: ignore[arg-type]  # as requests passes it
         if headers is self.headers:
@@ -274,19 +274,6 @@ class Session(requests.Session):
 _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environment_settings returns
 _REQUESTS_SEND = requests.Session.send
 _REQUESTS_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
-
-# URLs that requests' prepare_url returns unchanged: lower-case http(s) scheme
-# and host name (no IP literal, no user info, no leading dot), a port without a
-# leading zero, a path of characters that need no quoting and no dot segment,
-# an optional non-empty query, no fragment and no "%" (which requote_uri may
-# rewrite). parse_url, requote_uri and urlunparse leave such a URL as it is.
-_canonical_url = re.compile(
-    r"https?://[a-z0-9][a-z0-9.-]*"
-    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
-    r"(?:/[A-Za-z0-9\-_~!$&'()*+,;=:@]*(?:\.+[A-Za-z0-9\-_~!$&'()*+,;=:@]+)*)+"
-    r"(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]+)?"
-).fullmatch
-
 
 def _holds_no_cookies(jar: Any) -> bool:
     """Whether ``jar`` is a CookieJar with nothing in its store, known without

@@ -47,6 +47,7 @@ from gfetch.poolqueue import GreenPoolQueue
 from gfetch.sockets import create_connection
 from gfetch.tls import GreenSSLContext
 from gfetch.tlscontext import TLSSettings, green_context
+from gfetch.urls import canonical_path_url, is_canonical
 
 __all__ = [
     "GreenHTTPConnection",
@@ -306,7 +307,8 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
     def request_url(self, request: Any, proxies: Any) -> str:
         """requests' choice of request target; without proxies, always the path."""
         if not proxies:
-            return request.path_url  # type: ignore[no-any-return]
+            url = request.url
+            return canonical_path_url(url) if is_canonical(url) else request.path_url  # type: ignore[no-any-return]
         return super().request_url(request, proxies)  # type: ignore[no-any-return]
 
     def build_response(self, req: Any, resp: Any) -> requests.Response:
@@ -391,34 +393,40 @@ def _transport(transport: str | None) -> str:
     return transport
 
 
-def _response_defaults() -> dict[str, Any] | None:
-    """The immutable attributes a new ``requests.Response`` starts with, or None
-    if its mutable ones are not the three :func:`_new_response` makes afresh."""
-    defaults = vars(requests.Response())
-    immutable = {name: value for name, value in defaults.items()
-                 if value is None or type(value) in (bool, int, float, str, bytes, timedelta)}
-    if defaults.keys() - immutable.keys() != {"headers", "history", "cookies"}:
+def _response_attributes() -> tuple[tuple[str, Any], ...] | None:
+    """The attributes a new ``requests.Response`` gets, in ``__init__``'s order,
+    with their values for the immutable ones (None for ``headers``, ``history``
+    and ``cookies``, which :func:`_new_response` makes afresh); None when its
+    mutable attributes are other than those three."""
+    attributes = tuple(vars(requests.Response()).items())
+    mutable = {name for name, value in attributes
+               if not (value is None or type(value) in (bool, int, float, str, bytes, timedelta))}
+    if mutable != {"headers", "history", "cookies"}:
         return None
-    return immutable
+    return tuple((name, None if name in mutable else value) for name, value in attributes)
 
 
-_RESPONSE_DEFAULTS = _response_defaults()
+_RESPONSE_ATTRIBUTES = _response_attributes()
 
 
 def _new_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
     """``requests.Response()`` with ``headers``, made directly: its ``__init__``
     builds a header dict to be replaced and an empty jar through
     ``cookiejar_from_dict`` (which iterates it). With a requests whose
-    Response has other mutable attributes, its ``__init__`` runs instead."""
-    if _RESPONSE_DEFAULTS is None:
+    Response has other mutable attributes, its ``__init__`` runs instead.
+
+    Discussion: the attributes are set one by one in ``__init__``'s order,
+    so CPython keeps them in the class's shared-key layout (no per-instance
+    dict, which filling ``__dict__`` would create).
+    """
+    if _RESPONSE_ATTRIBUTES is None:
         response = requests.Response()
         response.headers = headers
         return response
     response = _allocate(requests.Response)
-    response.__dict__.update(_RESPONSE_DEFAULTS)
-    response.headers = headers
-    response.history = []
-    response.cookies = RequestsCookieJar()
+    fresh = {"headers": headers, "history": [], "cookies": RequestsCookieJar()}
+    for name, value in _RESPONSE_ATTRIBUTES:
+        setattr(response, name, fresh.get(name, value))
     return response
 
 

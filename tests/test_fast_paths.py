@@ -250,14 +250,16 @@ def test_response_heads_match_requests(reply, transport, original_class):
 
 # -- URLs prepare_url leaves as they are ---------------------------------------
 def test_canonical_urls_are_exactly_what_prepare_url_returns():
-    """Session.prepare_request skips requests' prepare_url for URLs it would
-    return unchanged: every URL the check accepts must come back identical
-    from requests' own prepare_url, and the check must accept the plain ones."""
-    from gfetch.session import _canonical_url
+    """Session.prepare_request skips requests' prepare_url, and the adapter its
+    path_url, for URLs prepare_url would return unchanged: every URL the check
+    accepts must come back identical from requests' own prepare_url, with the
+    same path_url, and the check must accept the plain ones."""
+    from gfetch.urls import canonical_path_url, is_canonical as _canonical_url
 
     def prepared(url: str) -> str:
         request = requests.PreparedRequest()
         request.prepare_url(url, "")
+        assert canonical_path_url(url) == request.path_url, url
         return request.url
 
     rng = random.Random(2)
@@ -290,3 +292,20 @@ def test_responses_have_exactly_requests_attributes(server):
     assert all(isinstance(value, type(vars(theirs)[name])) for name, value in vars(ours).items())
     restored = pickle.loads(pickle.dumps(ours))
     assert (restored.status_code, restored.headers, restored.content) == (200, ours.headers, ours.content)
+
+
+def test_response_headers_get_answers_as_urllib3s():
+    from urllib3._collections import HTTPHeaderDict
+
+    from gfetch.pool import ResponseHeaders
+
+    rng = random.Random(3)
+    names = ["Content-Length", "content-length", "Set-Cookie", "X-A", "x-a", "É"]
+    for _ in range(300):
+        fields = [(rng.choice(names), rng.choice(["1", "a b", ""])) for _ in range(rng.randint(0, 5))]
+        ours, theirs = ResponseHeaders(), HTTPHeaderDict()
+        for name, value in fields:
+            ours.add(name, value)
+            theirs.add(name, value)
+        for key in [*names, "missing", b"x-a", b"content-length"]:
+            assert ours.get(key) == theirs.get(key) and ours.get(key, 0) == theirs.get(key, 0), (fields, key)
