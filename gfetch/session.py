@@ -127,23 +127,26 @@ class Session(requests.Session):
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
-        if allow_redirects and type(self).send is _REQUESTS_SEND:
-            return self._send(prepared, timeout, settings["proxies"], settings["stream"], settings["verify"],
-                              settings["cert"])
+        if type(self).send is _REQUESTS_SEND:
+            return self._send(prepared, timeout, allow_redirects, settings["proxies"], settings["stream"],
+                              settings["verify"], settings["cert"])
         return self.send(
             prepared, timeout=timeout, allow_redirects=allow_redirects, proxies=settings["proxies"],
             stream=settings["stream"], verify=settings["verify"], cert=settings["cert"],
         )
 
-    def _send(self, request: requests.PreparedRequest, timeout: Any, proxies: Any, stream: Any, verify: Any,
-              cert: Any) -> requests.Response:
-        """requests' ``send`` (redirects allowed), its steps in its order, for less CPU.
+    def _send(self, request: requests.PreparedRequest, timeout: Any, allow_redirects: bool, proxies: Any,
+              stream: Any, verify: Any, cert: Any) -> requests.Response:
+        """requests' ``send``, its steps in its order, for less CPU.
 
         The adapter is called with its keywords spelled out (no C-level frame
-        kept while the request waits, see :meth:`request`); cookies are
+        kept while the request waits, see :meth:`request`); a response hook
+        that raises has its response closed (requests leaves its connection
+        to the garbage collector); cookies are
         extracted only from a response that may set some (see
         :func:`gfetch.transport.sets_no_cookies`), and redirects resolved
-        only for a response that redirects. ``request`` calls it only while
+        only for a response that redirects (or, with ``allow_redirects=False``,
+        the next request only for it). ``request`` calls it only while
         ``send`` is requests' own: requests-mock replaces that, and a subclass
         may override it.
         """
@@ -153,17 +156,24 @@ class Session(requests.Session):
                                 proxies=proxies)
         response.elapsed = timedelta(seconds=time.perf_counter() - start)
         if request.hooks.get("response"):
-            response = dispatch_hook("response", request.hooks, response, timeout=timeout, proxies=proxies,
-                                     stream=stream, verify=verify, cert=cert)
+            try:
+                response = dispatch_hook("response", request.hooks, response, timeout=timeout,
+                                         proxies=proxies, stream=stream, verify=verify, cert=cert)
+            except BaseException:
+                response.close()  # the hook's exception propagates; its response lets its connection go
+                raise
         for earlier in response.history:  # hooks may make history: its cookies count too
             extract_cookies_to_jar(self.cookies, earlier.request, earlier.raw)
         if not sets_no_cookies(response.raw):
             extract_cookies_to_jar(self.cookies, request, response.raw)
         own_redirects = type(self).resolve_redirects is not _REQUESTS_RESOLVE_REDIRECTS  # a subclass's
         if own_redirects or self.get_redirect_target(response):
-            history = list(self.resolve_redirects(response, request, stream=stream, timeout=timeout,
-                                                  verify=verify, cert=cert, proxies=proxies))
-            if history:
+            redirects = self.resolve_redirects(response, request, stream=stream, timeout=timeout,
+                                               verify=verify, cert=cert, proxies=proxies,
+                                               yield_requests=not allow_redirects)
+            if not allow_redirects:  # the next request, for Response.next
+                response._next = next(redirects, None)  # type: ignore[assignment]  # as requests stores it
+            elif history := list(redirects):
                 history.insert(0, response)
                 response = history.pop()
                 response.history = history

@@ -323,7 +323,7 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         original = resp._original_response
         response = _new_response(original.header_dict())
         response.status_code = resp.status
-        response.encoding = get_encoding_from_headers(response.headers)
+        response.encoding = _encoding(response.headers)
         response.raw = resp
         response.reason = resp.reason
         response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
@@ -393,44 +393,75 @@ def _transport(transport: str | None) -> str:
     return transport
 
 
-def _response_attributes() -> tuple[tuple[str, Any], ...] | None:
-    """The attributes a new ``requests.Response`` gets, in ``__init__``'s order,
-    with their values for the immutable ones (None for ``headers``, ``history``
-    and ``cookies``, which :func:`_new_response` makes afresh); None when its
-    mutable attributes are other than those three."""
-    attributes = tuple(vars(requests.Response()).items())
-    mutable = {name for name, value in attributes
-               if not (value is None or type(value) in (bool, int, float, str, bytes, timedelta))}
-    if mutable != {"headers", "history", "cookies"}:
-        return None
-    return tuple((name, None if name in mutable else value) for name, value in attributes)
+_encodings: dict[str | None, str | None] = {}  # Content-Type value -> requests' encoding for it
+_MAX_CONTENT_TYPES = 1000
 
 
-_RESPONSE_ATTRIBUTES = _response_attributes()
+def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
+    """requests' ``get_encoding_from_headers(headers)``, remembered per Content-Type value."""
+    field = headers._store.get("content-type")
+    content_type = None if field is None else field[1]
+    try:
+        return _encodings[content_type]
+    except KeyError:
+        pass
+    encoding = get_encoding_from_headers(headers)
+    if len(_encodings) >= _MAX_CONTENT_TYPES:
+        _encodings.clear()
+    _encodings[content_type] = encoding
+    return encoding
 
 
 def _new_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
-    """``requests.Response()`` with ``headers``, made directly: its ``__init__``
-    builds a header dict to be replaced and an empty jar through
-    ``cookiejar_from_dict`` (which iterates it). With a requests whose
-    Response has other mutable attributes, its ``__init__`` runs instead.
-
-    Discussion: the attributes are set one by one in ``__init__``'s order,
-    so CPython keeps them in the class's shared-key layout (no per-instance
-    dict, which filling ``__dict__`` would create).
-    """
-    if _RESPONSE_ATTRIBUTES is None:
-        response = requests.Response()
-        response.headers = headers
-        return response
-    response = _allocate(requests.Response)
-    fresh = {"headers": headers, "history": [], "cookies": RequestsCookieJar()}
-    for name, value in _RESPONSE_ATTRIBUTES:
-        setattr(response, name, fresh.get(name, value))
+    """``requests.Response()`` with ``headers``: :func:`_built_response` when it
+    makes what ``Response()`` makes, else ``Response()`` itself."""
+    if _BUILT_AS_INIT:
+        return _built_response(headers)
+    response = requests.Response()
+    response.headers = headers
     return response
 
 
+def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
+    """What ``Response.__init__`` sets, set directly, with ``headers``.
+
+    Discussion: ``__init__`` builds a header dict to be replaced and an
+    empty jar through ``cookiejar_from_dict`` (which iterates it), two
+    thirds of its time. The attributes are set in ``__init__``'s order, so
+    CPython keeps them in the class's shared-key layout.
+    """
+    response = _allocate(requests.Response)
+    response._content = False
+    response._content_consumed = False
+    response._next = None
+    response.status_code = None  # type: ignore[assignment]  # as __init__ sets it
+    response.headers = headers
+    response.raw = None
+    response.url = None  # type: ignore[assignment]
+    response.encoding = None
+    response.history = []
+    response.reason = None  # type: ignore[assignment]
+    response.cookies = RequestsCookieJar()
+    response.elapsed = _NO_TIME
+    response.request = None  # type: ignore[assignment]
+    return response
+
+
+def built_as_init() -> bool:
+    """Whether :func:`_built_response` makes what ``requests.Response()`` does:
+    the same attributes in the same order, of the same types, equal (the
+    cookie jars: both empty)."""
+    theirs = vars(requests.Response())
+    ours = vars(_built_response(CaseInsensitiveDict()))
+    return list(theirs) == list(ours) and all(
+        type(theirs[name]) is type(ours[name]) and (theirs[name] == ours[name] or name == "cookies")
+        for name in theirs
+    ) and not (theirs["cookies"] or ours["cookies"])
+
+
+_NO_TIME = timedelta(0)
 _allocate = object.__new__
+_BUILT_AS_INIT = built_as_init()
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:

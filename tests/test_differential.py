@@ -549,6 +549,19 @@ def test_redirects(code: int, kind: str, method: str, corpus: RawServer) -> None
     assert (echoed["method"], echoed["body"]) == sent
 
 
+@pytest.mark.parametrize("path", ["/redirect/302/relative", "/redirect/307/absolute", "/echo"])
+def test_redirects_not_followed_leave_the_next_request(path: str, corpus: RawServer) -> None:
+    def call(session: requests.Session) -> Any:
+        response = session.post(corpus.url(path), data=b"payload", allow_redirects=False, timeout=TIMEOUT)
+        following = response.next
+        return (response.status_code, response.is_redirect, [r.url for r in response.history],
+                None if following is None else (following.method, following.url, following.body))
+
+    results = through_each(TRANSPORTS, call)
+    assert_all_equal(results)
+    assert (results["auto"][3] is None) == (path == "/echo")
+
+
 def test_cookies_set_along_redirects_are_sent_on(corpus: RawServer) -> None:
     def call(session: requests.Session) -> Any:
         session.get(corpus.url("/cookies"), timeout=TIMEOUT)

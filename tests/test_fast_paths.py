@@ -309,3 +309,32 @@ def test_response_headers_get_answers_as_urllib3s():
             theirs.add(name, value)
         for key in [*names, "missing", b"x-a", b"content-length"]:
             assert ours.get(key) == theirs.get(key) and ours.get(key, 0) == theirs.get(key, 0), (fields, key)
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "", "text/html", "text/html; charset=UTF-8", "application/json", "application/json; charset='latin-1'",
+    'text/plain; charset="utf-16"', "image/png", "application/vnd.api+json", "TEXT/HTML", "text/html;charset=x",
+])
+def test_response_encoding_is_requests_answer_for_its_content_type(content_type):
+    from requests.structures import CaseInsensitiveDict
+    from requests.utils import get_encoding_from_headers
+
+    from gfetch.transport import _encoding
+
+    headers = CaseInsensitiveDict({} if content_type is None else {"Content-Type": content_type})
+    for _ in range(2):  # computed, then remembered
+        assert _encoding(headers) == get_encoding_from_headers(headers)
+
+
+def test_responses_come_from_requests_init_once_it_sets_other_attributes(monkeypatch):
+    from gfetch.transport import built_as_init
+
+    assert built_as_init()
+    original = requests.Response.__init__
+
+    def init_with_more(self):
+        original(self)
+        self.more = []
+
+    monkeypatch.setattr(requests.Response, "__init__", init_with_more)
+    assert not built_as_init()

@@ -81,7 +81,7 @@ SEAMS: dict[str, Callable[[], object]] = {
     "requests CaseInsensitiveDict._store": lambda: (
         CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
-    "requests Response() attributes": lambda: gfetch.transport._RESPONSE_ATTRIBUTES is not None,
+    "requests Response() attributes": gfetch.transport.built_as_init,
     "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
     and callable(socket.socket._decref_socketios)
     and "_io_refs" in inspect.getsource(socket.socket.makefile),
