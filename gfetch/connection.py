@@ -28,14 +28,31 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import _ssl_wrap_socket_and_match_hostname
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
 from urllib3.util.connection import allowed_gai_family
 
 from gfetch.http1 import ResponseHead, preferred_head_parser
 from gfetch.sockets import create_connection
 from gfetch.tlscontext import TLSSettings, green_context
 
-__all__ = ["BodyReader", "Connection", "HeadResponse"]
+__all__ = ["BodyReader", "Connection", "HeadResponse", "require_encodable_host"]
+
+
+def require_encodable_host(host: str) -> None:
+    """urllib3's check before resolving ``host``: a name the IDNA codec refuses
+    (a label over 63 characters, an empty one) is a LocationParseError, not a
+    UnicodeError from the resolver."""
+    if host.startswith("["):
+        host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
 
 _RECV_SIZE = 65536
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
@@ -78,6 +95,7 @@ class Connection:
         module's, mapped by the pool as urllib3 maps them.
         """
         host = self.host.rstrip(".")
+        require_encodable_host(host)
         try:
             sock = create_connection(
                 (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS  # type: ignore[arg-type]  # int is an int | bytes

@@ -39,7 +39,7 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 from urllib3.util.url import _normalize_host
 
-from gfetch.connection import HeadResponse
+from gfetch.connection import HeadResponse, require_encodable_host
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
 from gfetch.pool import LeanPool
@@ -66,6 +66,7 @@ class _GreenConnectionMixin:
 
     def _new_conn(self) -> socket.socket:
         conn: Any = self
+        require_encodable_host(conn._dns_host)
         try:
             sock = create_connection(
                 (conn._dns_host, conn.port),

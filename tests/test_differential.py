@@ -562,6 +562,15 @@ def test_redirects_not_followed_leave_the_next_request(path: str, corpus: RawSer
     assert (results["auto"][3] is None) == (path == "/echo")
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_host_label_over_63_characters_fails_alike(scheme: str) -> None:
+    # Refused before any name lookup, as urllib3 refuses it: nothing is sent.
+    url = f"{scheme}://{'a' * 64}.test/"
+    results = through_each(TRANSPORTS, lambda s: exchange(s, "GET", url, _content))
+    assert_all_equal(results)
+    assert "LocationParseError" in str(results["auto"]["raised"])
+
+
 def test_cookies_set_along_redirects_are_sent_on(corpus: RawServer) -> None:
     def call(session: requests.Session) -> Any:
         session.get(corpus.url("/cookies"), timeout=TIMEOUT)
