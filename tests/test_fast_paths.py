@@ -285,7 +285,7 @@ def test_responses_have_exactly_requests_attributes(server):
     """gfetch's pool builds its Responses without ``Response.__init__``: the
     same attributes, of the same types, and they pickle as requests' do."""
     url = server.url("/json")
-    with gfetch.Session() as sess, requests.Session() as plain:
+    with gfetch.Session(transport="auto") as sess, requests.Session() as plain:
         ours, theirs = sess.get(url), plain.get(url)
     assert type(ours.raw._original_response) is HeadResponse  # the lean pool answered
     assert vars(ours).keys() == vars(theirs).keys()

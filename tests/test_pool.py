@@ -38,6 +38,14 @@ DELAY = 0.2  # how long /slow holds its reply
 TRANSPORTS = ["auto", "urllib3"]
 
 
+@pytest.fixture(autouse=True)
+def default_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about which pool a default Session picks: a
+    ``GFETCH_TRANSPORT`` in the caller's environment (CI sets one for
+    other modules) must not decide it for them."""
+    monkeypatch.delenv("GFETCH_TRANSPORT", raising=False)
+
+
 def ok(body: bytes, *lines: str) -> bytes:
     return head(200, *lines, f"Content-Length: {len(body)}") + body
 

@@ -106,7 +106,7 @@ def test_a_waiting_fan_out_request_nests_one_c_level_call_at_most(fresh_server):
     fan-out, ``AsyncRequest``, ``Session.request``) calls plainly."""
     nest = _one_nested_call_cost()
     assert nest > 200  # the calibration measured something
-    with gfetch.Session() as session:
+    with gfetch.Session(transport="auto") as session:  # gfetch's pool, whatever GFETCH_TRANSPORT says
         fan_out = _parked_requests(fresh_server, lambda urls: gfetch.map(urls, session=session))
         bare = _parked_requests(fresh_server, lambda urls: gfetch.joinall(
             [gfetch.spawn(session.send, session.prepare_request(requests.Request("GET", u))) for u in urls],
@@ -129,7 +129,7 @@ def test_a_fan_out_requests_frames_stay_within_one_page(fresh_server):
         if event == "call" and greenlet.getcurrent().parent is not None:
             deepest[0] = max(deepest[0], _frame_bytes(frame))
 
-    with gfetch.Session() as session:
+    with gfetch.Session(transport="auto") as session:  # gfetch's pool, whatever GFETCH_TRANSPORT says
         session.get(fresh_server.url("/json"))  # the connection pool and the environment exist
         sys.setprofile(track)
         try:
