@@ -338,3 +338,23 @@ def test_responses_come_from_requests_init_once_it_sets_other_attributes(monkeyp
 
     monkeypatch.setattr(requests.Response, "__init__", init_with_more)
     assert not built_as_init()
+
+
+def test_environment_netloc_is_urlsplits():
+    """The environment caches key on a URL's netloc, found by a regular
+    expression for plain URLs: it must be urlsplit's (None where urlsplit
+    refuses the URL) for any string, plain or not."""
+    from urllib.parse import urlsplit
+
+    from gfetch.environment import _netloc
+
+    rng = random.Random(4)
+    alphabet = "ab:/?#@[]%.-_~ \t\n\x00\x7f\xe9\\1"
+    for _ in range(30_000):
+        url = rng.choice(["http://", "https://", "HTTP://", "http:/", "ftp://", " http://", ""]) + "".join(
+            rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            expected = urlsplit(url).netloc
+        except ValueError:
+            expected = None
+        assert _netloc(url) == expected, url
