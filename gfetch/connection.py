@@ -311,9 +311,6 @@ class BodyReader:
         return True
 
 
-_new_header_dict = object.__new__  # its __init__ would fill a store to be replaced
-
-
 class HeadResponse(http.client.HTTPResponse):
     """http.client's response over a :class:`BodyReader`, its head already parsed.
 
@@ -361,7 +358,7 @@ class HeadResponse(http.client.HTTPResponse):
                 key = name.lower()
                 seen = store.get(key)
                 store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
-        headers: CaseInsensitiveDict[str] = _new_header_dict(CaseInsensitiveDict)
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)  # no store made
         headers._store = store
         return headers
 

@@ -112,8 +112,6 @@ class _TimedOut:
         return "TIMED_OUT"
 
 
-_new_timer = object.__new__
-
 TIMED_OUT: Any = _TimedOut()
 """What :meth:`Hub.park` returns when its timeout expired before any wake-up."""
 
@@ -242,7 +240,7 @@ class Hub(greenlet):
         return self._schedule(_monotonic() + max(seconds, 0.0), callback, arg)
 
     def _schedule(self, deadline: float, callback: Callable[[Any], Any], arg: Any) -> Timer:
-        timer = _new_timer(Timer)
+        timer = Timer.__new__(Timer)
         timer.deadline, timer.callback, timer.arg = deadline, callback, arg
         timer.active, timer._hub = True, self
         # The heap holds (deadline, sequence, timer): compared in C, and

@@ -431,7 +431,7 @@ def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
     thirds of its time. The attributes are set in ``__init__``'s order, so
     CPython keeps them in the class's shared-key layout.
     """
-    response = _allocate(requests.Response)
+    response = requests.Response.__new__(requests.Response)
     response._content = False
     response._content_consumed = False
     response._next = None
@@ -461,7 +461,6 @@ def built_as_init() -> bool:
 
 
 _NO_TIME = timedelta(0)
-_allocate = object.__new__
 _BUILT_AS_INIT = built_as_init()
 
 
