@@ -350,8 +350,9 @@ class HeadResponse(http.client.HTTPResponse):
         """
         head = self._head
         store: OrderedDict[str, tuple[str, str]]
-        if head.first is not None and len(head.first) == len(head.fields):  # no name twice
-            store = OrderedDict([(name.lower(), (name, value)) for name, value in head.fields])
+        unique = head.unique_fields()
+        if unique is not None:
+            store = OrderedDict(unique)
         else:
             store = OrderedDict()
             for name, value in head.fields:

@@ -26,7 +26,7 @@ import http.client
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
@@ -58,12 +58,12 @@ _fields = re.compile(r"(?m)^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n").find
 # -- header blocks -------------------------------------------------------
 def parse_header_block(
     block: bytes, nlines: int
-) -> tuple[list[tuple[str, str]], dict[str, str]] | HTTPMessage:
+) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]] | HTTPMessage:
     """Parse a header block (``nlines`` lines, the blank line included) as http.client does.
 
     Returns ``(fields, first)`` when every line has the plain ``Name: value``
     shape: the (name, value) pairs the email parser would store, and a map
-    from lower-cased name to its first value (what ``msg.get`` answers).
+    from lower-cased name to its first pair (whose value ``msg.get`` answers).
     Anything else (folded lines, stray CRs, a multipart or message type,
     which makes the email parser parse the empty body as MIME) is handed to
     the email parser, exactly as http.client does, and its HTTPMessage is
@@ -76,16 +76,18 @@ def parse_header_block(
     return Parser(_class=HTTPMessage).parsestr(text)
 
 
-def first_values(fields: list[tuple[str, str]]) -> dict[str, str] | None:
-    """Lower-cased name -> first value for plain ``fields``; None when the email parser must read them.
+def first_values(fields: list[tuple[str, str]]) -> dict[str, tuple[str, str]] | None:
+    """Lower-cased name -> its first (name, value) pair of plain ``fields``;
+    None when the email parser must read them.
 
     None for a multipart or message Content-Type, with which the email
-    parser parses the empty body as MIME.
+    parser parses the empty body as MIME. The pairs are the ``fields``'
+    own tuples (the header dicts built from them share them).
     """
     # Reversed, so the first occurrence of a name is the one kept.
-    first = {name.lower(): value for name, value in reversed(fields)}
+    first = {field[0].lower(): field for field in reversed(fields)}
     ctype = first.get("content-type")
-    if ctype is None or ("multipart" not in (low := ctype.lower()) and "message" not in low):
+    if ctype is None or ("multipart" not in (low := ctype[1].lower()) and "message" not in low):
         return first
     return None
 
@@ -136,9 +138,9 @@ class IndexedMessage(HTTPMessage):
 class ResponseHead:
     """A parsed response head: what ``HTTPResponse.begin()`` sets, and the header fields.
 
-    ``first`` maps lower-cased names to their first value when the block had
-    the plain shape; otherwise ``message`` holds the email parser's result and
-    ``first`` is None.
+    ``first`` maps lower-cased names to their first (name, value) pair when
+    the block had the plain shape; otherwise ``message`` holds the email
+    parser's result and ``first`` is None.
     """
 
     __slots__ = ("version", "status", "reason", "fields", "first", "message", "chunked", "length",
@@ -149,7 +151,7 @@ class ResponseHead:
         self.status = status
         self.reason = reason
         self.fields: list[tuple[str, str]] = []
-        self.first: dict[str, str] | None = None
+        self.first: dict[str, tuple[str, str]] | None = None
         self.message: HTTPMessage | None = None
         self.chunked = False
         self.length: int | None = None
@@ -158,9 +160,19 @@ class ResponseHead:
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (lower case), as ``msg.get`` answers."""
         if self.first is not None:
-            return self.first.get(name)
+            field = self.first.get(name)
+            return None if field is None else field[1]
         assert self.message is not None
         return self.message.get(name)  # type: ignore[no-any-return]
+
+    def unique_fields(self) -> Iterator[tuple[str, tuple[str, str]]] | None:
+        """``(lower-cased name, (name, value))`` in order when the head is plain
+        and no name repeats (the shape of requests' and urllib3's header
+        stores, ready for ``dict()``); otherwise None."""
+        first = self.first
+        if first is None or len(first) != len(self.fields):
+            return None
+        return reversed(first.items())
 
     def to_message(self) -> HTTPMessage:
         """The head's headers as http.client's HTTPMessage (built once, on demand)."""

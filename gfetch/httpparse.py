@@ -53,11 +53,12 @@ def _read_header_lines(fp: IO[bytes]) -> list[bytes]:
             return lines
 
 
-def _parse_header_block(lines: list[bytes]) -> tuple[HTTPMessage, dict[str, str] | None]:
+def _parse_header_block(lines: list[bytes]) -> tuple[HTTPMessage, dict[str, tuple[str, str]] | None]:
     """Parse raw header lines (terminator included) as http.client does.
 
     Returns the message and, when the fast path was taken, a map from
-    lower-cased name to its first value (what ``msg.get(name)`` returns).
+    lower-cased name to its first (name, value) pair (whose value
+    ``msg.get(name)`` returns).
     """
     parsed = parse_header_block(b"".join(lines), len(lines))
     if isinstance(parsed, HTTPMessage):

@@ -60,7 +60,7 @@ from urllib3.util.url import _encode_target, parse_url
 from gfetch.connection import Connection, HeadResponse
 from gfetch.http1 import ResponseHead, encode_request
 from gfetch.poolqueue import GreenPoolQueue
-from gfetch.rawresponse import GreenHTTPResponse
+from gfetch.rawresponse import new_raw_response
 from gfetch.tlscontext import TLSSettings
 
 __all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
@@ -231,13 +231,9 @@ class LeanPool:
             conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
             head_ = self._read_head(conn, method, url, read_timeout, may_retry)
             original = HeadResponse(conn.body_reader(head_), head_, method, url)
-            response = GreenHTTPResponse(
-                body=original, headers=_headers(head_), status=head_.status, version=head_.version,
-                version_string="HTTP/1.1", reason=head_.reason, preload_content=preload_content,
-                decode_content=decode_content, original_response=original, pool=self,  # type: ignore[arg-type]
-                connection=conn, retries=retries, enforce_content_length=True,  # type: ignore[arg-type]
-                request_method=method, request_url=url, sock_shutdown=conn.sock.shutdown,
-            )
+            response = new_raw_response(
+                original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
+                decode_content, original, self, conn, retries, method, url, conn.sock.shutdown)
             handed_over = True
         finally:
             if not handed_over:
@@ -361,27 +357,49 @@ def _send_body(conn: Connection, chunks: Any, chunked: bool) -> None:
 
 
 class ResponseHeaders(HTTPHeaderDict):
-    """urllib3's HTTPHeaderDict, whose ``get`` reads the store in one step.
+    """urllib3's HTTPHeaderDict that may hold the parsed (name, value) tuples
+    as its entries, and whose ``get`` reads the store in one step.
 
-    Discussion: urllib3's ``get`` is the Mapping ABC's (``try: self[key]``),
-    and urllib3 asks a response's headers for its framing and encoding at
-    every read; the answers are the same.
+    Discussion: urllib3 stores a ``[name, value, ...]`` list per name. A
+    head with no repeated name stores the parser's own tuples instead: no
+    copy, and no list per header that the cyclic garbage collector would
+    visit for as long as the response is kept. ``add`` turns a tuple into a
+    list before appending to it, and ``getlist`` answers lists, so nothing
+    observable changes. urllib3's ``get`` is the Mapping ABC's (``try:
+    self[key]``), and urllib3 asks a response's headers for its framing and
+    encoding at every read; the answers are the same.
     """
 
     def get(self, key: Any, default: Any = None) -> Any:
         if type(key) is not str:
             return super().get(key, default)
         values = self._container.get(key.lower())
-        return default if values is None else ", ".join(values[1:])
+        if values is None:
+            return default
+        return values[1] if len(values) == 2 else ", ".join(values[1:])
+
+    def add(self, key: str, val: str, *, combine: bool = False) -> None:
+        container = self._container
+        lowered = key.lower()
+        values = container.get(lowered)
+        if type(values) is tuple:
+            container[lowered] = list(values)
+        super().add(key, val, combine=combine)
+
+    def getlist(self, key: str, *default: Any) -> Any:
+        values = self._container.get(key.lower()) if isinstance(key, str) else None
+        if type(values) is tuple:
+            return list(values[1:])
+        return super().getlist(key, *default)
 
 
 def _headers(head: ResponseHead) -> HTTPHeaderDict:
     """urllib3's headers of the response: what it builds from http.client's message."""
     if head.message is None:
         headers = ResponseHeaders()
-        if len(head.first) == len(head.fields):  # type: ignore[arg-type]
-            # No name twice: each entry is [name, value], as HTTPHeaderDict.add makes it.
-            headers._container = {name.lower(): [name, value] for name, value in head.fields}
+        unique = head.unique_fields()
+        if unique is not None:
+            headers._container = dict(unique)  # type: ignore[arg-type]  # tuples: see ResponseHeaders
         else:
             headers.extend(head.fields)
         return headers

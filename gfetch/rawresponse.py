@@ -1,4 +1,4 @@
-"""``response.raw`` of gfetch's pool: urllib3's HTTPResponse, reading less when there is nothing to decode.
+"""``response.raw`` of gfetch's pool: urllib3's HTTPResponse, built and read with fewer steps.
 
 Layer 3. Imports urllib3.
 
@@ -9,15 +9,21 @@ when the body has no Content-Encoding. :meth:`GreenHTTPResponse.read` returns
 the same bytes, raises the same exceptions at the same call and leaves the
 response in the same state, without those steps; anything else (a decoder,
 buffered decoded bytes, ``amt=None``) is urllib3's own ``read``.
+
+:func:`new_raw_response` builds one as urllib3's ``__init__`` would, with
+its attributes set directly (see :func:`built_as_init`).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from urllib3.response import HTTPResponse
+from urllib3._collections import HTTPHeaderDict
+from urllib3.response import BytesQueueBuffer, HTTPResponse
+from urllib3.util.retry import Retry
 
-__all__ = ["GreenHTTPResponse"]
+__all__ = ["GreenHTTPResponse", "built_as_init", "new_raw_response"]
 
 
 class GreenHTTPResponse(HTTPResponse):
@@ -48,3 +54,101 @@ class GreenHTTPResponse(HTTPResponse):
             more = self._raw_read(amt)
             self._decoded_buffer.put(more)
         return self._decoded_buffer.get(amt)
+
+
+def new_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
+                     preload_content: bool, decode_content: bool, original_response: Any, pool: Any,
+                     connection: Any, retries: Any, request_method: str, request_url: str,
+                     sock_shutdown: Any) -> GreenHTTPResponse:
+    """``GreenHTTPResponse(...)`` with these arguments, ``version_string="HTTP/1.1"``
+    and urllib3's other defaults.
+
+    Discussion: urllib3's ``__init__`` passes eighteen keywords through two
+    ``__init__`` layers and a generator. When requests asks (no preloading)
+    and :func:`built_as_init` finds that setting the attributes directly,
+    in ``__init__``'s order, makes the same response, that is done instead;
+    otherwise ``__init__`` runs. ``_init_length`` is urllib3's own.
+    """
+    if preload_content or not _BUILT_AS_INIT:
+        return GreenHTTPResponse(
+            body=body, headers=headers, status=status, version=version, version_string="HTTP/1.1",
+            reason=reason, preload_content=preload_content, decode_content=decode_content,
+            original_response=original_response, pool=pool, connection=connection, retries=retries,
+            enforce_content_length=True, request_method=request_method, request_url=request_url,
+            sock_shutdown=sock_shutdown,
+        )
+    return _built_raw_response(body, headers, status, version, reason, decode_content, original_response,
+                               pool, connection, retries, request_method, request_url, sock_shutdown)
+
+
+def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
+                        decode_content: bool, original_response: Any, pool: Any, connection: Any,
+                        retries: Any, request_method: str, request_url: str,
+                        sock_shutdown: Any) -> GreenHTTPResponse:
+    response = GreenHTTPResponse.__new__(GreenHTTPResponse)
+    response.headers = headers
+    response.status = status
+    response.version = version
+    response.version_string = "HTTP/1.1"
+    response.reason = reason
+    response.decode_content = decode_content
+    response._has_decoded_content = False
+    response._request_url = request_url
+    response.retries = retries
+    transfer_encoding = headers.get("transfer-encoding", "")
+    response.chunked = "chunked" in [coding.strip() for coding in transfer_encoding.lower().split(",")]
+    response._decoder = None
+    response._decoder_initialized = False
+    response.enforce_content_length = True
+    response.auto_close = True
+    response._body = None
+    response._uncached_read_occurred = False
+    response._fp = None
+    response._original_response = original_response
+    response._fp_bytes_read = 0
+    response.msg = None
+    response._pool = pool
+    response._connection = connection
+    response._fp = body
+    response._sock_shutdown = sock_shutdown
+    response.chunk_left = None
+    response.length_remaining = response._init_length(request_method)
+    response._decoded_buffer = BytesQueueBuffer()
+    return response
+
+
+_SAMPLE_HEADS = [
+    (200, "GET", {}), (200, "GET", {"Content-Length": "12"}), (200, "HEAD", {"Content-Length": "12"}),
+    (204, "GET", {}), (200, "GET", {"Transfer-Encoding": "chunked"}),
+    (200, "GET", {"Transfer-Encoding": "gzip, Chunked "}), (200, "GET", {"Transfer-Encoding": "chunkedx"}),
+    (304, "GET", {"Content-Length": "5, 5"}),
+]
+
+
+def built_as_init() -> bool:
+    """Whether :func:`new_raw_response` may skip urllib3's ``__init__``: for a
+    set of sample heads, the same attributes in the same order, holding the
+    same objects or equal values (the byte buffers: both empty)."""
+    for status, method, fields in _SAMPLE_HEADS:
+        arguments: dict[str, Any] = dict(
+            body=io.BytesIO(), headers=HTTPHeaderDict(fields), status=status, version=11, reason="R",
+            decode_content=False, original_response=object(), pool=object(), connection=None,
+            retries=Retry(0), request_method=method, request_url="/", sock_shutdown=object(),
+        )
+        # Both kept until compared: a collected response closes itself, changing its attributes.
+        responses = (GreenHTTPResponse(version_string="HTTP/1.1", preload_content=False,
+                                       enforce_content_length=True, **arguments),
+                     _built_raw_response(**arguments))
+        theirs, ours = map(vars, responses)
+        if list(theirs) != list(ours):
+            return False
+        for name, value in theirs.items():
+            if type(value) is BytesQueueBuffer:
+                if type(ours[name]) is not BytesQueueBuffer or len(value) or len(ours[name]):
+                    return False
+            elif not (value is ours[name] or (type(value) is type(ours[name]) and value == ours[name])):
+                return False
+    return True
+
+
+_BUILT_AS_INIT = built_as_init()

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
 from requests.hooks import dispatch_hook
+from requests.models import REDIRECT_STATI
 from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
@@ -57,7 +58,8 @@ class Session(requests.Session):
     """
 
     _environment: EnvironmentSnapshot | None = None
-    _session_headers: tuple[list[tuple[Any, Any]], CaseInsensitiveDict[Any]] | None = None
+    # The session's headers last seen (their store's copy, or their items) and, unless one was None, prepared.
+    _session_headers: tuple[Any, CaseInsensitiveDict[Any] | None] | None = None
 
     # Pickled and restored with the rest of the session's state.
     __attrs__ = [*requests.Session.__attrs__, "timeout"]
@@ -119,11 +121,17 @@ class Session(requests.Session):
             timeout = self.timeout
         if isinstance(url, bytes):
             url = url.decode("utf-8")
-        prepared = self.prepare_request(requests.Request(
-            method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
-            url=url, headers=headers, files=files, data=data or {}, json=json,
-            params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
-        ))
+        if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
+            # What prepare_request reads from the Request requests would build here.
+            prepared = self._prepare(
+                method.upper(), url, {} if headers is None else headers, [] if files is None else files,  # type: ignore[arg-type]  # requests takes bytes methods
+                data or {}, json, params or {}, auth, cookies, None)
+        else:
+            prepared = self.prepare_request(requests.Request(
+                method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
+                url=url, headers=headers, files=files, data=data or {}, json=json,
+                params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
+            ))
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
@@ -166,8 +174,7 @@ class Session(requests.Session):
             extract_cookies_to_jar(self.cookies, earlier.request, earlier.raw)
         if not sets_no_cookies(response.raw):
             extract_cookies_to_jar(self.cookies, request, response.raw)
-        own_redirects = type(self).resolve_redirects is not _REQUESTS_RESOLVE_REDIRECTS  # a subclass's
-        if own_redirects or self.get_redirect_target(response):
+        if not _cannot_redirect(self, response):
             redirects = self.resolve_redirects(response, request, stream=stream, timeout=timeout,
                                                verify=verify, cert=cert, proxies=proxies,
                                                yield_requests=not allow_redirects)
@@ -195,63 +202,77 @@ class Session(requests.Session):
         cookies and makes no Cookie header and absent auth (none given, none
         in the URL) sets none, so those steps are skipped.
         """
+        return self._prepare(request.method, request.url, request.headers, request.files,  # type: ignore[arg-type]
+                             request.data, request.json, request.params, request.auth, request.cookies,
+                             request.hooks)
+
+    def _prepare(self, method: str, url: str, headers: Any, files: Any, data: Any, json: Any, params: Any,
+                 auth: Any, cookies: Any, hooks: dict[str, Any] | None) -> requests.PreparedRequest:
+        """:meth:`prepare_request` of a Request with these attributes (``hooks``
+        None: the Request's own, none registered)."""
         jar: CookieJar = RequestsCookieJar()
         if not _holds_no_cookies(self.cookies):
             jar = merge_cookies(jar, self.cookies)
-        if request.cookies:  # merging no cookies changes nothing: skip the empty jar
-            cookies = request.cookies
+        if cookies:  # merging no cookies changes nothing: skip the empty jar
             if not isinstance(cookies, CookieJar):
                 cookies = cookiejar_from_dict(cookies)
             jar = merge_cookies(jar, cookies)
-        auth = request.auth
         if self.trust_env and not auth and not self.auth:
-            auth = self._snapshot().netrc_auth(request.url)  # type: ignore[arg-type]  # as requests passes it
-        hooks = request.hooks
+            auth = self._snapshot().netrc_auth(url)
         if not (self.hooks is None or self.hooks.get("response") == []):
             if hooks is None or hooks.get("response") == []:
                 hooks = self.hooks
             else:
                 hooks = merge_settings(hooks, self.hooks)
-        headers = _headers_to_prepare(request.headers, self.headers)
+        session_headers = self._prepared_session_headers() if _adds_no_headers(headers) else None
         auth = merge_settings(auth, self.auth)
         # PreparedRequest.prepare's steps, in its order, minus those that
         # cannot change anything for this request (see the docstring).
         prepared = requests.PreparedRequest()
-        prepared.prepare_method(request.method.upper())  # type: ignore[union-attr]  # as requests calls it
-        params = _query_params(merge_settings(request.params, self.params))
-        if params == "" and is_canonical(request.url):
-            prepared.url = request.url  # what prepare_url would make of it
+        prepared.prepare_method(method.upper())
+        params = _query_params(merge_settings(params, self.params))
+        if params == "" and is_canonical(url):
+            prepared.url = url  # what prepare_url would make of it
         else:
-            prepared.prepare_url(request.url, params)  # type: ignore[arg-type]  # as requests passes it
-        if headers is self.headers:
-            prepared.headers = self._prepared_session_headers()
+            prepared.prepare_url(url, params)
+        if session_headers is not None:
+            prepared.headers = session_headers
         else:
-            prepared.prepare_headers(headers)
+            prepared.prepare_headers(merge_settings(headers, self.headers, CaseInsensitiveDict))
         if not _holds_no_cookies(jar):
             prepared.prepare_cookies(jar)
         else:
             prepared._cookies = jar
-        prepared.prepare_body(request.data, request.files, request.json)
+        prepared.prepare_body(data, files, json)
         if auth is not None or "@" in prepared.url:  # type: ignore[operator]
-            prepared.prepare_auth(auth, request.url)  # type: ignore[arg-type]  # as requests passes it
-        prepared.prepare_hooks(hooks)
+            prepared.prepare_auth(auth, url)
+        if not (hooks is None or hooks == _NO_HOOKS):  # PreparedRequest() has no hooks already
+            prepared.prepare_hooks(hooks)
         return prepared
 
-    def _prepared_session_headers(self) -> CaseInsensitiveDict[Any]:
-        """A fresh copy of the session's headers as ``prepare_headers`` makes them.
+    def _prepared_session_headers(self) -> CaseInsensitiveDict[Any] | None:
+        """A fresh copy of the session's headers as ``prepare_headers`` makes them;
+        None when they are not a mapping or one is None (which requests' merge drops).
 
         Validated by requests' own ``prepare_headers`` whenever they differ
         from the last ones seen (compared by value, so changing them in place
         is noticed).
         """
         headers = self.headers
+        if not _is_mapping(headers):
+            return None
         store = getattr(headers, "_store", None) if type(headers) is CaseInsensitiveDict else None
-        snapshot = list(store.values()) if store is not None else list(headers.items())
+        current = store if store is not None else list(headers.items())
         cached = self._session_headers
-        if cached is None or cached[0] != snapshot:
-            probe = requests.PreparedRequest()
-            probe.prepare_headers(self.headers)
-            cached = self._session_headers = (snapshot, probe.headers)
+        if cached is None or cached[0] != current:
+            prepared = None
+            if None not in headers.values():
+                probe = requests.PreparedRequest()
+                probe.prepare_headers(headers)
+                prepared = probe.headers
+            cached = self._session_headers = (OrderedDict(store) if store is not None else current, prepared)
+        if cached[1] is None:
+            return None
         copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
         copy._store = OrderedDict(cached[1]._store)
         return copy
@@ -284,6 +305,10 @@ class Session(requests.Session):
 _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environment_settings returns
 _REQUESTS_SEND = requests.Session.send
 _REQUESTS_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
+_REQUESTS_GET_REDIRECT_TARGET = requests.Session.get_redirect_target
+_GFETCH_PREPARE_REQUEST = Session.prepare_request
+# requests' default_hooks(): what PreparedRequest() starts with
+_NO_HOOKS: dict[str, list[Any]] = {"response": []}
 
 def _holds_no_cookies(jar: Any) -> bool:
     """Whether ``jar`` is a CookieJar with nothing in its store, known without
@@ -291,16 +316,25 @@ def _holds_no_cookies(jar: Any) -> bool:
     return isinstance(jar, CookieJar) and not jar._cookies  # type: ignore[attr-defined]  # the jar's store
 
 
-def _headers_to_prepare(request_headers: Any, session_headers: Any) -> Any:
-    """requests' merge of the headers, without its copy when the request
-    adds none: ``prepare_headers`` copies what it is given anyway."""
-    if (
-        (request_headers is None or (isinstance(request_headers, Mapping) and not request_headers))
-        and isinstance(session_headers, Mapping)
-        and None not in session_headers.values()
-    ):
-        return session_headers
-    return merge_settings(request_headers, session_headers, CaseInsensitiveDict)
+def _adds_no_headers(request_headers: Any) -> bool:
+    """Whether requests' merge of the session's headers with these gives the session's."""
+    return request_headers is None or (_is_mapping(request_headers) and not request_headers)
+
+
+def _cannot_redirect(session: requests.Session, response: requests.Response) -> bool:
+    """Whether requests' own ``resolve_redirects`` would yield nothing for ``response``.
+
+    requests' ``get_redirect_target`` answers None for a plain Response
+    whose status is not a redirect status (its ``is_redirect``), whatever
+    its headers hold: told without reading them.
+    """
+    methods = type(session)
+    if methods.resolve_redirects is not _REQUESTS_RESOLVE_REDIRECTS:
+        return False  # a subclass's: it decides
+    if (type(response) is requests.Response and response.status_code not in REDIRECT_STATI
+            and methods.get_redirect_target is _REQUESTS_GET_REDIRECT_TARGET):
+        return True
+    return not session.get_redirect_target(response)
 
 
 def _query_params(params: Any) -> Any:

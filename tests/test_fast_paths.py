@@ -7,12 +7,14 @@ same inputs and compares.
 
 from __future__ import annotations
 
+import io
 import itertools
-import random
 import pickle
+import random
 
 import pytest
 import requests
+import requests.adapters
 
 import gfetch
 from _rawserver import RawServer, send
@@ -113,20 +115,25 @@ def _other_hook(response, **kwargs):
     return response
 
 
-REQUESTS = [
-    requests.Request("GET", "http://example.test/a"),
-    requests.Request("get", "http://example.test/a?x=1", params={"y": "2", "z": None}),
-    requests.Request("POST", "https://example.test/", json={"k": [1, 2]}, headers={"X-Own": "1"}),
-    requests.Request("PUT", "http://example.test/", data={"a": "b"}, headers={"Accept": None}),
-    requests.Request("POST", "http://example.test/", files={"f": ("f.txt", b"body")}),
-    requests.Request("GET", "http://example.test/", auth=("me", "secret")),
-    requests.Request("GET", "http://example.test/", cookies={"c": "1"}),
-    requests.Request("GET", "http://example.test/", hooks={"response": [_other_hook]}),
-    requests.Request("GET", "http://machine.test:81/", params=[("p", "1"), ("p", "2")]),
-    requests.Request("GET", b"http://machine.test/bytes"),
-    requests.Request("GET", "http://example.test/", headers=[]),
-    requests.Request("GET", "http://example.test/", headers={"X-Session": None}),
+# (method, url, keywords): as Requests for prepare_request, as calls for Session.request.
+CALLS = [
+    ("GET", "http://example.test/a", {}),
+    ("get", "http://example.test/a?x=1", {"params": {"y": "2", "z": None}}),
+    ("POST", "https://example.test/", {"json": {"k": [1, 2]}, "headers": {"X-Own": "1"}}),
+    ("PUT", "http://example.test/", {"data": {"a": "b"}, "headers": {"Accept": None}}),
+    ("POST", "http://example.test/", {"files": {"f": ("f.txt", b"body")}}),
+    ("GET", "http://example.test/", {"auth": ("me", "secret")}),
+    ("GET", "http://example.test/", {"cookies": {"c": "1"}}),
+    ("GET", "http://example.test/", {"hooks": {"response": [_other_hook]}}),
+    ("GET", "http://example.test/", {"hooks": {"response": _other_hook}}),
+    ("GET", "http://example.test/", {"hooks": {"response": []}}),
+    ("GET", "http://machine.test:81/", {"params": [("p", "1"), ("p", "2")]}),
+    ("GET", b"http://machine.test/bytes", {}),
+    ("GET", "http://example.test/", {"headers": []}),
+    ("GET", "http://example.test/", {"headers": {}}),
+    ("GET", "http://example.test/", {"headers": {"X-Session": None}}),
 ]
+REQUESTS = [requests.Request(method, url, **keywords) for method, url, keywords in CALLS]
 
 
 def _configure(sess: requests.Session, variant: int) -> requests.Session:
@@ -169,6 +176,44 @@ def test_prepare_request_matches_requests(monkeypatch, tmp_path, variant):
     theirs = _configure(requests.Session(), variant)
     for request in REQUESTS * 2:
         assert _observable(ours.prepare_request(request)) == _observable(theirs.prepare_request(request))
+
+
+class _Recorder(requests.adapters.BaseAdapter):
+    """An adapter that keeps what it is sent and answers an empty 200."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        response = requests.Response()
+        response.status_code, response.url, response.request = 200, request.url, request
+        response.raw, response._content = io.BytesIO(b""), b""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2, 3])
+def test_session_request_prepares_what_requests_prepares(monkeypatch, tmp_path, variant):
+    """Session.request prepares a request without building a Request when
+    none of its hooks are given: the PreparedRequest sent is requests'."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine machine.test login robot password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    sent = {}
+    for sess in (_configure(gfetch.Session(), variant), _configure(requests.Session(), variant)):
+        recorder = sent[type(sess)] = _Recorder()
+        for prefix in ("http://", "https://"):
+            sess.mount(prefix, recorder)
+        for method, url, keywords in CALLS * 2:
+            sess.request(method, url, **keywords)
+    ours, theirs = sent[gfetch.Session].sent, sent[requests.Session].sent
+    assert len(ours) == len(theirs) == 2 * len(CALLS)
+    assert [_observable(p) for p in ours] == [_observable(p) for p in theirs]
 
 
 def test_netrc_is_read_once_per_session(monkeypatch, tmp_path):
@@ -290,6 +335,7 @@ def test_responses_have_exactly_requests_attributes(server):
     assert type(ours.raw._original_response) is HeadResponse  # the lean pool answered
     assert vars(ours).keys() == vars(theirs).keys()
     assert all(isinstance(value, type(vars(theirs)[name])) for name, value in vars(ours).items())
+    assert list(vars(ours.raw)) == list(vars(theirs.raw))  # r.raw too: urllib3's attributes, in order
     restored = pickle.loads(pickle.dumps(ours))
     assert (restored.status_code, restored.headers, restored.content) == (200, ours.headers, ours.content)
 
@@ -309,6 +355,64 @@ def test_response_headers_get_answers_as_urllib3s():
             theirs.add(name, value)
         for key in [*names, "missing", b"x-a", b"content-length"]:
             assert ours.get(key) == theirs.get(key) and ours.get(key, 0) == theirs.get(key, 0), (fields, key)
+
+
+def _head_of(fields):
+    from gfetch.http1 import parse_response_head
+
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    head, _ = parse_response_head(f"HTTP/1.1 200 OK\r\n{lines}\r\n".encode("latin-1"), "GET")
+    return head
+
+
+def test_response_headers_of_a_parsed_head_behave_as_urllib3s():
+    """raw.headers of gfetch's pool holds the parser's tuples when no name
+    repeats; reading, copying, comparing and adding give urllib3's answers."""
+    from urllib3._collections import HTTPHeaderDict
+
+    from gfetch.pool import _headers
+
+    rng = random.Random(5)
+    names = ["Content-Type", "content-type", "Set-Cookie", "X-A", "x-b", "Vary"]
+    tuple_heads = 0
+    for _ in range(300):
+        fields = [(rng.choice(names), rng.choice(["1", "a b", "text/plain"])) for _ in range(rng.randint(0, 5))]
+        ours, theirs = _headers(_head_of(fields)), HTTPHeaderDict(fields)
+        tuple_heads += any(type(entry) is tuple for entry in ours._container.values())
+        for step in range(3):
+            assert ours == theirs and list(ours.items()) == list(theirs.items()), fields
+            assert dict(ours.itermerged()) == dict(theirs.itermerged())
+            for key in [*names, "missing"]:
+                assert ours.getlist(key) == theirs.getlist(key) and type(ours.getlist(key)) is list
+                assert ours.get(key) == theirs.get(key) and (key in ours) == (key in theirs)
+            copied = ours.copy()
+            assert copied == theirs and type(copied.getlist("Vary")) is list
+            name, value = rng.choice(names), rng.choice(["2", "c"])
+            if step == 0:
+                ours.add(name, value)
+                theirs.add(name, value)
+            elif step == 1:
+                ours.add(name, value, combine=True)
+                theirs.add(name, value, combine=True)
+            ours.extend([(name, value)])
+            theirs.extend([(name, value)])
+    assert tuple_heads > 100  # the tuple entries were exercised
+
+
+def test_raw_responses_come_from_urllib3s_init_once_it_sets_other_attributes(monkeypatch):
+    import urllib3.response
+
+    from gfetch.rawresponse import built_as_init
+
+    assert built_as_init()
+    original = urllib3.response.HTTPResponse.__init__
+
+    def init_with_more(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.more = []
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "__init__", init_with_more)
+    assert not built_as_init()
 
 
 @pytest.mark.parametrize("content_type", [
