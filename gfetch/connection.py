@@ -155,10 +155,14 @@ class Connection:
         """Read the response head (parking the greenlet under the socket's timeout).
 
         Discussion: it receives itself rather than through ``_fill``, one
-        frame less under the park where a request spends its wait.
+        frame less under the park where a request spends its wait. With
+        nothing buffered, the request was just sent and its reply is rarely
+        there yet: it waits before the first read instead of failing one.
         """
         self._data = self._data[self._pos:]
         self._pos = 0
+        if not self._data and not self._eof:
+            self.sock.wait_for_data(peek=False)
         while True:
             if self._data or self._eof:
                 parsed = parse_response_head(self._data, method, self._eof)

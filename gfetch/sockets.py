@@ -119,19 +119,23 @@ class GreenSocket(_socket.socket):
             raise OSError(err, os.strerror(err))
         return None
 
-    def wait_for_data(self) -> None:
+    def wait_for_data(self, peek: bool = True) -> None:
         """Park until a read would not block, within the socket's timeout.
 
         Waiting here, before a reader is built, keeps an idle waiting
         request small: no read buffer yet and a shallow greenlet stack.
+        With ``peek=False`` it parks without first looking for data: for a
+        caller that has just sent a request, whose reply is rarely there
+        yet, a look would be a failed read (a syscall and an exception).
         """
         if self._green_timeout == 0.0:
             return
-        try:
-            super().recv(1, _socket.MSG_PEEK)  # already here (or EOF): no wait
-            return
-        except BlockingIOError:
-            pass
+        if peek:
+            try:
+                super().recv(1, _socket.MSG_PEEK)  # already here (or EOF): no wait
+                return
+            except BlockingIOError:
+                pass
         get_hub().wait_fd(self.fileno(), _READ, self._green_timeout)
 
     def _park_until_done(self, operation: Any, event: int, *args: Any) -> Any:

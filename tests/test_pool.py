@@ -442,3 +442,35 @@ def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(
                 rewritten.write(source.read_bytes())
             outcomes.append(fetch())
     assert outcomes == [200, "SSLError", 200]
+
+
+class _ScriptedSocket:
+    """What Connection.read_head asks of its socket, recorded; replies from a script."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        self.replies = replies
+        self.calls: list[str] = []
+
+    def wait_for_data(self, peek: bool = True) -> None:
+        self.calls.append(f"wait(peek={peek})")
+
+    def recv(self, size: int) -> bytes:
+        self.calls.append("recv")
+        return self.replies.pop(0)
+
+
+def test_reading_a_reply_waits_before_its_first_read() -> None:
+    """With nothing buffered, the reply to a request just sent is awaited
+    first: no read that would fail with EAGAIN; a head that arrives in
+    pieces is read on without waiting again (recv waits by itself)."""
+    from gfetch.connection import Connection
+
+    conn = Connection("example.test", 80, None)
+    conn.sock = _ScriptedSocket([b"HTTP/1.1 200 OK\r\n", b"Content-Length: 2\r\n\r\nok"])
+    head = conn.read_head("GET")
+    assert (head.status, head.length) == (200, 2)
+    assert conn.sock.calls == ["wait(peek=False)", "recv", "recv"]
+    conn.sock.calls.clear()
+    conn._data, conn._pos = b"HTTP/1.1 204 No Content\r\n\r\n", 0  # already buffered: no wait
+    assert conn.read_head("GET").status == 204
+    assert conn.sock.calls == []
