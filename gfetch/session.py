@@ -110,7 +110,9 @@ class Session(requests.Session):
 
         The same steps as requests' (build a Request, ``prepare_request``,
         ``merge_environment_settings``, ``send``), with ``send`` called with
-        its keywords spelled out.
+        its keywords spelled out. Without ``hooks`` and with gfetch's own
+        ``prepare_request``, no Request is built: it is prepared from the
+        attributes that Request would hold.
 
         Discussion: a ``**kwargs`` call nests a C-level interpreter frame,
         about 1 KiB of C stack that greenlet copies aside for as long as the
