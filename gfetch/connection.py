@@ -162,7 +162,7 @@ class Connection:
         self._data = self._data[self._pos:]
         self._pos = 0
         if not self._data and not self._eof:
-            self.sock.wait_for_data(peek=False)
+            self.sock.wait_for_data()
         while True:
             if self._data or self._eof:
                 parsed = parse_response_head(self._data, method, self._eof)

@@ -119,24 +119,18 @@ class GreenSocket(_socket.socket):
             raise OSError(err, os.strerror(err))
         return None
 
-    def wait_for_data(self, peek: bool = True) -> None:
-        """Park until a read would not block, within the socket's timeout.
+    def wait_for_data(self) -> None:
+        """Park until the socket is readable, within its timeout, without reading.
 
         Waiting here, before a reader is built, keeps an idle waiting
-        request small: no read buffer yet and a shallow greenlet stack.
-        With ``peek=False`` it parks without first looking for data: for a
-        caller that has just sent a request, whose reply is rarely there
-        yet, a look would be a failed read (a syscall and an exception).
+        request small: no read buffer yet and a shallow greenlet stack. The
+        callers have just sent a request, whose reply is rarely there yet:
+        looking first would mostly be a failed read (a syscall and an
+        exception), so it parks at once; data already there wakes it on the
+        hub's next pass.
         """
-        if self._green_timeout == 0.0:
-            return
-        if peek:
-            try:
-                super().recv(1, _socket.MSG_PEEK)  # already here (or EOF): no wait
-                return
-            except BlockingIOError:
-                pass
-        get_hub().wait_fd(self.fileno(), _READ, self._green_timeout)
+        if self._green_timeout != 0.0:
+            get_hub().wait_fd(self.fileno(), _READ, self._green_timeout)
 
     def _park_until_done(self, operation: Any, event: int, *args: Any) -> Any:
         """Run the non-blocking ``operation``; on EAGAIN park until the fd is

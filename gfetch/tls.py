@@ -151,10 +151,10 @@ class TLSSocket:
     def pending(self) -> int:
         return self._sslobj.pending()
 
-    def wait_for_data(self, peek: bool = True) -> None:
-        """Park until the network has data, unless TLS has some buffered (``peek``: see GreenSocket's)."""
+    def wait_for_data(self) -> None:
+        """Park until the network has data, unless TLS has some buffered."""
         if not (self._sslobj.pending() or self._incoming.pending or self._incoming.eof):
-            self._sock.wait_for_data(peek)
+            self._sock.wait_for_data()
 
     # -- timeouts and plumbing delegate to the socket underneath -----------
     def settimeout(self, value: float | None) -> None:

@@ -103,11 +103,10 @@ class _GreenResponseMixin:
         conn: Any = self
         sock = conn.sock
         # Only once a request was sent (else urllib3 raises ResponseNotReady),
-        # and under the read timeout urllib3 is about to give the socket. The
-        # request was just sent: its reply is rarely there yet, so no look first.
+        # and under the read timeout urllib3 is about to give the socket.
         if getattr(conn, "_response_options", None) is not None and hasattr(sock, "wait_for_data"):
             sock.settimeout(conn.timeout)
-            sock.wait_for_data(peek=False)
+            sock.wait_for_data()
         return super().getresponse()  # type: ignore[misc]
 
 

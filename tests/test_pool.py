@@ -451,8 +451,8 @@ class _ScriptedSocket:
         self.replies = replies
         self.calls: list[str] = []
 
-    def wait_for_data(self, peek: bool = True) -> None:
-        self.calls.append(f"wait(peek={peek})")
+    def wait_for_data(self) -> None:
+        self.calls.append("wait")
 
     def recv(self, size: int) -> bytes:
         self.calls.append("recv")
@@ -469,7 +469,7 @@ def test_reading_a_reply_waits_before_its_first_read() -> None:
     conn.sock = _ScriptedSocket([b"HTTP/1.1 200 OK\r\n", b"Content-Length: 2\r\n\r\nok"])
     head = conn.read_head("GET")
     assert (head.status, head.length) == (200, 2)
-    assert conn.sock.calls == ["wait(peek=False)", "recv", "recv"]
+    assert conn.sock.calls == ["wait", "recv", "recv"]
     conn.sock.calls.clear()
     conn._data, conn._pos = b"HTTP/1.1 204 No Content\r\n\r\n", 0  # already buffered: no wait
     assert conn.read_head("GET").status == 204
