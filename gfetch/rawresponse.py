@@ -23,7 +23,7 @@ from urllib3._collections import HTTPHeaderDict
 from urllib3.response import BytesQueueBuffer, HTTPResponse
 from urllib3.util.retry import Retry
 
-__all__ = ["GreenHTTPResponse", "built_as_init", "new_raw_response"]
+__all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
 
 class GreenHTTPResponse(HTTPResponse):
@@ -126,29 +126,33 @@ _SAMPLE_HEADS = [
 
 
 def built_as_init() -> bool:
-    """Whether :func:`new_raw_response` may skip urllib3's ``__init__``: for a
-    set of sample heads, the same attributes in the same order, holding the
-    same objects or equal values (the byte buffers: both empty)."""
+    """Whether :func:`new_raw_response` may skip urllib3's ``__init__``: for
+    each of a set of sample heads, both ways build alike (:func:`built_alike`)."""
     for status, method, fields in _SAMPLE_HEADS:
         arguments: dict[str, Any] = dict(
             body=io.BytesIO(), headers=HTTPHeaderDict(fields), status=status, version=11, reason="R",
             decode_content=False, original_response=object(), pool=object(), connection=None,
             retries=Retry(0), request_method=method, request_url="/", sock_shutdown=object(),
         )
-        # Both kept until compared: a collected response closes itself, changing its attributes.
-        responses = (GreenHTTPResponse(version_string="HTTP/1.1", preload_content=False,
-                                       enforce_content_length=True, **arguments),
-                     _built_raw_response(**arguments))
-        theirs, ours = map(vars, responses)
-        if list(theirs) != list(ours):
+        # Both alive until compared: a collected response closes itself, changing its attributes.
+        if not built_alike(GreenHTTPResponse(version_string="HTTP/1.1", preload_content=False,
+                                             enforce_content_length=True, **arguments),
+                           _built_raw_response(**arguments)):
             return False
-        for name, value in theirs.items():
-            if type(value) is BytesQueueBuffer:
-                if type(ours[name]) is not BytesQueueBuffer or len(value) or len(ours[name]):
-                    return False
-            elif not (value is ours[name] or (type(value) is type(ours[name]) and value == ours[name])):
-                return False
     return True
+
+
+def built_alike(theirs: object, ours: object) -> bool:
+    """Whether ``ours``, built without ``__init__``, holds what ``theirs`` does:
+    the same attribute names in the same order, each the same object, or one
+    of the same type that is equal or, like it, empty (cookie jars and byte
+    buffers compare by identity)."""
+    mine, other = vars(theirs), vars(ours)
+    return list(mine) == list(other) and all(
+        value is other[name]
+        or (type(value) is type(other[name]) and (value == other[name] or not (value or other[name])))
+        for name, value in mine.items()
+    )
 
 
 _BUILT_AS_INIT = built_as_init()

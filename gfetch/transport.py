@@ -44,6 +44,7 @@ from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
 from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
+from gfetch.rawresponse import built_alike
 from gfetch.sockets import create_connection
 from gfetch.tls import GreenSSLContext
 from gfetch.tlscontext import TLSSettings, green_context
@@ -449,15 +450,8 @@ def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
 
 
 def built_as_init() -> bool:
-    """Whether :func:`_built_response` makes what ``requests.Response()`` does:
-    the same attributes in the same order, of the same types, equal (the
-    cookie jars: both empty)."""
-    theirs = vars(requests.Response())
-    ours = vars(_built_response(CaseInsensitiveDict()))
-    return list(theirs) == list(ours) and all(
-        type(theirs[name]) is type(ours[name]) and (theirs[name] == ours[name] or name == "cookies")
-        for name in theirs
-    ) and not (theirs["cookies"] or ours["cookies"])
+    """Whether :func:`_built_response` makes what ``requests.Response()`` does (:func:`built_alike`)."""
+    return built_alike(requests.Response(), _built_response(CaseInsensitiveDict()))
 
 
 _NO_TIME = timedelta(0)
