@@ -1,4 +1,4 @@
-# requires: dask
+# requires: dask.bag from gfetch[dask]
 """Scale out with dask: split a URL list into partitions, fetch each with ``gfetch.map`` in a worker.
 
 ``dask.bag`` cuts 2,000 URLs into 8 partitions; ``map_partitions`` runs

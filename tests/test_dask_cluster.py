@@ -2,8 +2,8 @@
 
 A LocalCluster of two worker processes (one thread each), as
 ``dask worker --nworkers 2 --nthreads 1`` would start them, against gfetch's
-test server on 127.0.0.1. The dask extra installs distributed; CI installs
-the extra, so there a missing package fails instead of skipping.
+test server on 127.0.0.1. dask is imported by the test (tests/_extras.py): a
+missing extra skips it, a broken one fails it, and neither stops the run.
 """
 
 from __future__ import annotations
@@ -14,14 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-if os.environ.get("CI"):
-    import dask.bag as db
-    from dask.distributed import Client, LocalCluster
-else:
-    db = pytest.importorskip("dask.bag")
-    distributed = pytest.importorskip("dask.distributed")
-    Client, LocalCluster = distributed.Client, distributed.LocalCluster
+from _extras import require
 
 from gfetch.testserver import TestServer
 
@@ -31,7 +24,13 @@ PARTITIONS = 8
 
 
 @pytest.fixture
-def fetch_partition(monkeypatch: pytest.MonkeyPatch):
+def dask_modules():
+    """dask.bag and dask.distributed (the example imports dask.bag: import both first)."""
+    return require("dask.bag", "dask"), require("dask.distributed", "dask")
+
+
+@pytest.fixture
+def fetch_partition(monkeypatch: pytest.MonkeyPatch, dask_modules):
     # The workers are spawned processes: they import the example by name, as the
     # client does, from the path they inherit (sys.path and PYTHONPATH).
     monkeypatch.syspath_prepend(str(EXAMPLES))
@@ -42,11 +41,12 @@ def fetch_partition(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.keeps_fds  # distributed keeps its own loop, sockets and pipes for the rest of the process
-def test_fetch_partition_on_a_two_process_local_cluster(fetch_partition) -> None:
-    cluster = LocalCluster(
+def test_fetch_partition_on_a_two_process_local_cluster(fetch_partition, dask_modules) -> None:
+    db, distributed = dask_modules
+    cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     )
-    with TestServer() as server, cluster, Client(cluster) as client:
+    with TestServer() as server, cluster, distributed.Client(cluster) as client:
         assert len(client.nthreads()) == 2
         urls = [server.url(f"/delay/0.05?n={n}") for n in range(URLS)]
         bag = db.from_sequence(urls, npartitions=PARTITIONS)

@@ -1,14 +1,13 @@
 """Run every ``examples/*.py`` in a subprocess; check what each one prints.
 
 New examples are picked up automatically. An example whose leading comment
-lines include ``# requires: <module>`` is skipped when that module is not
-importable (e.g. dask). Examples may only talk to 127.0.0.1 servers they
-start themselves.
+lines include ``# requires: <module> from gfetch[<extra>]`` is skipped when
+that module is not installed, and fails when it is installed but broken.
+Examples may only talk to 127.0.0.1 servers they start themselves.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -16,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _extras import require
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -77,23 +77,27 @@ EXPECTED: dict[str, list[str]] = {
 }
 
 
-def _requirements(path: Path) -> list[str]:
-    """Modules named by ``# requires: a, b`` lines in the file's leading comments."""
-    modules: list[str] = []
+def _requirements(path: Path) -> list[tuple[str, str]]:
+    """(module, extra) pairs named by ``# requires: module from gfetch[extra], ...`` lines in the
+    file's leading comments."""
+    required: list[tuple[str, str]] = []
     with path.open(encoding="utf-8") as f:
         for line in f:
             if not line.startswith("#"):
                 break
             match = re.match(r"#\s*requires:\s*(.+)", line)
             if match:
-                modules += [name.strip() for name in match.group(1).split(",") if name.strip()]
-    return modules
+                for item in match.group(1).split(","):
+                    found = re.fullmatch(r"\s*([\w.]+) from gfetch\[(\w+)\]\s*", item)
+                    assert found, f"{path.name}: write '# requires: module from gfetch[extra]', not {item!r}"
+                    required.append((found.group(1), found.group(2)))
+    return required
 
 
-def _skip_unless_importable(path: Path) -> None:
-    for module in _requirements(path):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            pytest.skip(f"{path.name} requires {module}, which is not installed")
+def _require_imports(path: Path) -> None:
+    """Skip (not installed) or fail (broken) unless the modules the example requires import."""
+    for module, extra in _requirements(path):
+        require(module, extra)
 
 
 def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -116,7 +120,7 @@ def test_examples_are_present() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_runs(path: Path) -> None:
-    _skip_unless_importable(path)
+    _require_imports(path)
     result = _run(path)
     assert result.returncode == 0, f"{path.name} exited {result.returncode}:\n{result.stderr}"
     assert result.stdout.strip(), f"{path.name} printed nothing"
@@ -136,7 +140,7 @@ def test_sync_vs_async_timings() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_help(path: Path) -> None:
-    _skip_unless_importable(path)
+    _require_imports(path)
     result = _run(path, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: ") and "``" not in result.stdout

@@ -25,6 +25,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from _extras import optional
 from test_httpparse import CORPUS as HTTPPARSE_CORPUS
 from test_httpparse import HTTP10, block, many_headers
 from test_httpparse import NGINX_HEAD as NGINX
@@ -35,10 +36,7 @@ from urllib3.util.request import body_to_chunks
 from gfetch import http1
 from gfetch.pool import LeanPool, _send_body
 
-try:
-    from gfetch import http1_httptools
-except ModuleNotFoundError:
-    http1_httptools = None  # type: ignore[assignment]
+http1_httptools = optional("gfetch.http1_httptools")  # None without httptools (test_extras.py: broken)
 
 MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 GET_NAMES = ("content-length", "transfer-encoding", "connection", "content-type", "x-missing")
