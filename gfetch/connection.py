@@ -1,7 +1,7 @@
 """One HTTP/1.1 keep-alive connection of gfetch's own pool, and its response reader.
 
 Layer 3. Imports urllib3 (exceptions, the TLS handshake helper), requests (its header
-dict), gfetch.http1, gfetch.sockets and gfetch.tlscontext.
+dict), gfetch.framing, gfetch.http1, gfetch.sockets and gfetch.tlscontext.
 
 A :class:`Connection` owns a cooperative socket (plain or TLS) and one
 receive buffer. It sends a request head and body, reads the response head
@@ -13,9 +13,18 @@ top (decoding, streaming, chunk boundaries) are the standard library's and
 urllib3's, byte for byte; what is gone is the per-request ``makefile``, the
 line-by-line head reading, the email parser and a syscall or three.
 
-The reader also tracks whether the response was read to its end: only then,
-with no ``Connection: close`` and nothing unread in the buffer, may the
-connection serve another request (:meth:`Connection.reusable`).
+Whether a connection may carry another request is decided in one place,
+from its state (:data:`ACTIVE`, :data:`IDLE`, :data:`CLOSED`):
+
+* :meth:`Connection.release` (the response is done with it) makes it IDLE
+  only if the body was read exactly to its end by the response's framing
+  (gfetch.framing), keep-alive was agreed, and nothing was received beyond
+  the end; anything else closes it;
+* :meth:`Connection.acquire` (a request wants it back) makes it ACTIVE only
+  if nothing arrived while it was IDLE: not a byte, not the end of the
+  stream. Late bytes (a body longer than announced, an unsolicited
+  response, a 408 before closing) can only ever close a connection, never
+  be read as the next request's response.
 """
 
 from __future__ import annotations
@@ -36,11 +45,12 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-from gfetch.http1 import ResponseHead, preferred_head_parser
+from gfetch.framing import Chunked, Framing, Sized, Unbounded
+from gfetch.http1 import ResponseHead, interim_end, preferred_head_parser
 from gfetch.sockets import create_connection
 from gfetch.tlscontext import TLSSettings, green_context
 
-__all__ = ["BodyReader", "Connection", "HeadResponse", "require_encodable_host"]
+__all__ = ["ACTIVE", "CLOSED", "IDLE", "BodyReader", "Connection", "HeadResponse", "require_encodable_host"]
 
 
 def require_encodable_host(host: str) -> None:
@@ -56,14 +66,20 @@ def require_encodable_host(host: str) -> None:
 
 _RECV_SIZE = 65536
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
+MAX_INTERIM_RESPONSES = 1000  # interim (1xx) responses skipped before one request's response
 parse_response_head = preferred_head_parser()  # GFETCH_PARSER=httptools picks httptools'
+
+# A connection's states.
+ACTIVE = "active"  # carrying a request and its response: from its making, or acquire(), to release()
+IDLE = "idle"  # in a pool, its last response read to the end, nothing received since
+CLOSED = "closed"
+_SWITCHING_PROTOCOLS = 101
 
 
 class Connection:
     """A connection to one origin. ``str()`` reads like urllib3's, for error messages."""
 
-    __slots__ = ("host", "port", "tls", "sock", "verified", "served", "complete", "will_close",
+    __slots__ = ("host", "port", "tls", "sock", "verified", "state", "framing", "keep_alive",
                  "_data", "_pos", "_eof")
 
     def __init__(self, host: str, port: int, tls: TLSSettings | None) -> None:
@@ -72,9 +88,9 @@ class Connection:
         self.tls = tls
         self.sock: Any = None
         self.verified = False  # the server's certificate was verified
-        self.served = 0  # responses begun on this connection
-        self.complete = False  # the current response was read to its end
-        self.will_close = False  # ... and said it is the last one
+        self.state = ACTIVE  # made for the request that opens it
+        self.framing: Framing = Unbounded()  # the end of the current response's body
+        self.keep_alive = False  # the current response lets the connection carry another request
         self._data = b""
         self._pos = 0
         self._eof = False
@@ -121,26 +137,32 @@ class Connection:
             )
 
     # -- state --------------------------------------------------------------
-    def dropped(self) -> bool:
-        """Whether the peer closed (or wrote to) this idle connection: urllib3's check."""
-        raw = getattr(self.sock, "_sock", self.sock)  # under TLS, the TCP socket
-        try:
-            socket.socket.recv(raw, 1, _PEEK)  # data or EOF: either way not idle any more
+    def acquire(self) -> bool:
+        """IDLE -> ACTIVE, for another request; False (and closed) if anything arrived while
+        it was idle: bytes, the end of the stream or a reset. One non-blocking peek."""
+        if self.state == IDLE and not self.sock.input_ready():
+            self.state = ACTIVE
             return True
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
+        self.close()
+        return False
 
-    def reusable(self) -> bool:
-        """Whether the last response was read to its end and the connection may serve another."""
-        return (
-            self.sock is not None and self.complete and not self.will_close and not self._eof
+    def release(self) -> bool:
+        """ACTIVE -> IDLE, ready for a pool; False (and closed) unless the response was
+        read exactly to the end of its body, keep-alive was agreed and nothing followed."""
+        if (
+            self.state == ACTIVE and self.framing.done and self.keep_alive and not self._eof
             and self._pos == len(self._data)
-        )
+        ):
+            self.state = IDLE
+            self._data = b""
+            self._pos = 0
+            return True
+        self.close()
+        return False
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
+        self.state = CLOSED
         self._data = b""
         self._pos = 0
         if sock is not None:
@@ -152,7 +174,12 @@ class Connection:
 
     # -- receiving ----------------------------------------------------------
     def read_head(self, method: str) -> ResponseHead:
-        """Read the response head (parking the greenlet under the socket's timeout).
+        """Read the response head (parking the greenlet under the socket's timeout) and
+        start the framing of its body.
+
+        Interim (1xx) responses before it are dropped from the buffer as
+        they complete, so a flood of them costs time in proportion to its
+        bytes; past MAX_INTERIM_RESPONSES it is an HTTPException.
 
         Discussion: it receives itself rather than through ``_fill``, one
         frame less under the park where a request spends its wait. With
@@ -161,6 +188,7 @@ class Connection:
         """
         self._data = self._data[self._pos:]
         self._pos = 0
+        interim = 0
         if not self._data and not self._eof:
             self.sock.wait_for_data()
         while True:
@@ -168,14 +196,32 @@ class Connection:
                 parsed = parse_response_head(self._data, method, self._eof)
                 if parsed is not None:
                     head, self._pos = parsed
-                    self.served += 1
-                    self.complete = False
+                    self._start_body(head)
                     return head
+                skipped, count = interim_end(self._data)
+                if skipped:
+                    interim += count
+                    if interim > MAX_INTERIM_RESPONSES:
+                        raise http.client.HTTPException(
+                            f"got more than {MAX_INTERIM_RESPONSES} interim (1xx) responses")
+                    self._data = self._data[skipped:]
             chunk = self.sock.recv(_RECV_SIZE)
             if chunk:
                 self._data = self._data + chunk if self._data else chunk
             else:
                 self._eof = True
+
+    def _start_body(self, head: ResponseHead) -> None:
+        """The framing of ``head``'s body, and whether the connection may be kept after it."""
+        if head.status == _SWITCHING_PROTOCOLS:
+            self.framing = Unbounded()  # the connection speaks another protocol now
+        elif head.chunked:
+            self.framing = Chunked()
+        elif head.length is not None:
+            self.framing = Sized(head.length)
+        else:
+            self.framing = Unbounded()
+        self.keep_alive = not head.will_close
 
     def _fill(self) -> bool:
         """Receive more bytes into the buffer; False at the end of the stream."""
@@ -194,17 +240,17 @@ class Connection:
         return len(self._data) - self._pos
 
     def _take(self, n: int) -> bytes:
+        """Hand out up to ``n`` buffered bytes, fed to the body's framing on the way."""
         data, pos = self._data, self._pos
         end = min(pos + n, len(data))
         self._pos = end
-        if pos == 0 and end == len(data):
-            return data
-        return data[pos:end]
+        taken = data if pos == 0 and end == len(data) else data[pos:end]
+        self.framing.feed(taken)
+        return taken
 
-    def body_reader(self, head: ResponseHead) -> BodyReader:
-        """The file object the response to ``head`` is read from."""
-        self.will_close = head.will_close
-        return BodyReader(self, head)
+    def body_reader(self) -> BodyReader:
+        """The file object the response whose head was just read is read from."""
+        return BodyReader(self)
 
 
 class BodyReader:
@@ -212,51 +258,45 @@ class BodyReader:
 
     ``read``, ``read1``, ``readinto``, ``readline`` and ``peek`` behave as a
     buffered reader's (a read returns what was asked for unless the stream
-    ends), over the connection's buffer. The connection's ``complete``
-    becomes true when the message framing says the response has been read to
-    its end. (The reader refers to its connection, never the other way
+    ends; a negative size other than -1 is a ValueError, as for
+    ``io.BufferedReader``: a chunk size of ``-5`` fails at once), over the
+    connection's buffer, which feeds every byte handed out to the body's
+    framing. (The reader refers to its connection, never the other way
     round: no reference cycle for the garbage collector to find.)
     """
 
-    __slots__ = ("_conn", "closed", "_remaining", "_chunk_state")
+    __slots__ = ("_conn", "closed")
 
-    def __init__(self, conn: Connection, head: ResponseHead) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.closed = False
-        self._remaining = head.length if not head.chunked else None
-        # Chunked: every readline() of the reader is a chunk-size or trailer line.
-        self._chunk_state = "size" if head.chunked else None
-        conn.complete = self._remaining == 0
-
-    def _count(self, data: bytes) -> bytes:
-        if self._remaining is not None:
-            self._remaining -= len(data)
-            if self._remaining <= 0:
-                self._conn.complete = True
-        return data
 
     def read(self, n: int | None = -1) -> bytes:
         conn = self._conn
-        if n is None or n < 0:
+        if n is None or n == -1:
             parts = [conn._take(conn._buffered())]
             while conn._fill():
                 parts.append(conn._take(conn._buffered()))
-            return self._count(b"".join(parts))
+            return b"".join(parts)
+        if n < 0:
+            raise ValueError("read length must be non-negative or -1")
         if conn._buffered() >= n:
-            return self._count(conn._take(n))
+            return conn._take(n)
         parts = []
         wanted = n
         while wanted > 0 and (conn._buffered() or conn._fill()):
             part = conn._take(wanted)
             parts.append(part)
             wanted -= len(part)
-        return self._count(parts[0] if len(parts) == 1 else b"".join(parts))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read1(self, n: int = -1) -> bytes:
         conn = self._conn
+        if n is not None and n < -1:
+            raise ValueError("read length must be non-negative or -1")
         if not conn._buffered() and not conn._fill():
             return b""
-        return self._count(conn._take(conn._buffered() if n is None or n < 0 else n))
+        return conn._take(conn._buffered() if n is None or n < 0 else n)
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -278,29 +318,12 @@ class BodyReader:
             available = len(data) - pos
             newline = data.find(b"\n", pos + scanned)
             if newline >= 0 and (limit < 0 or newline + 1 - pos <= limit):
-                line = conn._take(newline + 1 - pos)
-                break
+                return conn._take(newline + 1 - pos)
             if 0 <= limit <= available:
-                line = conn._take(limit)
-                break
+                return conn._take(limit)
             scanned = available
             if not conn._fill():
-                line = conn._take(available)
-                break
-        self._observe_line(line)
-        return self._count(line)
-
-    def _observe_line(self, line: bytes) -> None:
-        state = self._chunk_state
-        if state == "size":
-            try:
-                if int(line.split(b";", 1)[0], 16) == 0:
-                    self._chunk_state = "trailer"
-            except ValueError:
-                self._chunk_state = "broken"
-        elif state == "trailer" and line in (b"\r\n", b"\n"):
-            self._chunk_state = "done"
-            self._conn.complete = True
+                return conn._take(available)
 
     def close(self) -> None:
         self.closed = True

@@ -36,6 +36,7 @@ __all__ = [
     "ResponseHead",
     "encode_request",
     "first_values",
+    "interim_end",
     "message_from_fields",
     "parse_header_block",
     "parse_response_head",
@@ -197,21 +198,51 @@ def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[Re
     """
     pos = 0
     while True:
-        status_end = _line_end(data, pos, eof, "status line")
-        if status_end is None:
+        found = _head_at(data, pos, eof)
+        if found is None:
             return None
-        version, status, reason = _status_line(data[pos:status_end])
-        # http.client checks the version of all it reads as a response (all
-        # but 100), before its headers.
-        number = version_number(version) if status != _CONTINUE else 0
-        block = _block_end(data, status_end, eof)
-        if block is None:
-            return None
-        end, nlines = block
-        if not 100 <= status < 200 or status == _SWITCHING_PROTOCOLS:
+        number, status, reason, status_end, end, nlines = found
+        if _is_final(status):
             head = ResponseHead(number, status, reason.strip())
             return _parse_headers(head, data[status_end:end], nlines, method), end
         pos = end  # an interim response: skip it
+
+
+def interim_end(data: bytes) -> tuple[int, int]:
+    """``(end, count)`` of the complete interim (1xx but 101) responses at the start of ``data``.
+
+    What :func:`parse_response_head` skips before the head it returns: a
+    reader that drops these bytes as they come, and parses on from ``end``,
+    does work in proportion to what it receives however many arrive. Raises
+    what :func:`parse_response_head` raises for the same bytes.
+    """
+    pos = count = 0
+    while True:
+        found = _head_at(data, pos, False)
+        if found is None or _is_final(found[1]):
+            return pos, count
+        pos = found[4]
+        count += 1
+
+
+def _is_final(status: int) -> bool:
+    return not 100 <= status < 200 or status == _SWITCHING_PROTOCOLS
+
+
+def _head_at(data: bytes, pos: int, eof: bool) -> tuple[int, int, str, int, int, int] | None:
+    """``(version, status, reason, status_end, end, nlines)`` of the head at ``pos``;
+    None if it is not all there yet."""
+    status_end = _line_end(data, pos, eof, "status line")
+    if status_end is None:
+        return None
+    version, status, reason = _status_line(data[pos:status_end])
+    # http.client checks the version of all it reads as a response (all
+    # but 100), before its headers.
+    number = version_number(version) if status != _CONTINUE else 0
+    block = _block_end(data, status_end, eof)
+    if block is None:
+        return None
+    return number, status, reason, status_end, *block
 
 
 def _line_end(data: bytes, pos: int, eof: bool, what: str) -> int | None:

@@ -14,21 +14,28 @@ through the same ``Retry.increment``, so requests maps them unchanged. The
 adapter only hands out a LeanPool for what it covers (see
 ``HTTPAdapter.lean_pool_for``); everything else goes through urllib3.
 
+Reuse, as in urllib3: an idle connection is checked before it carries
+another request (one non-blocking peek: ``Connection.acquire``), and one
+that received anything while idle (bytes, the end of the stream, a reset)
+is closed, never read from. Once a request has been written, it is sent
+again only as the ``Retry`` allows (requests' default, ``Retry(0,
+read=False)``, never does), never more often, and always on a new
+connection.
+
 Differences from urllib3, on purpose:
 
-* no poll of an idle connection before each reuse (a syscall per request):
-  an idempotent request whose reused connection turns out closed by the
-  server (nothing received) is sent once more on a new connection, as
-  aiohttp does; other methods still check first, as urllib3 does;
-* a connection goes back to the pool only if its response was read to the
-  end with nothing left over, else it is closed;
-* every interim 1xx response but 101 is skipped (see gfetch.http1).
+* a connection goes back to the pool only if its response was read exactly
+  to its end, keep-alive was agreed and nothing followed (else it is
+  closed; urllib3 pools it and relies on the check above): a 101 reply's
+  connection is never reused;
+* every interim 1xx response but 101 is skipped, up to
+  ``gfetch.connection.MAX_INTERIM_RESPONSES`` of them (see gfetch.http1);
+  http.client skips only 100 and hands any other 1xx over as the response.
 """
 
 from __future__ import annotations
 
 import errno
-import http.client
 import logging
 import queue
 import sys
@@ -51,7 +58,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.response import HTTPResponse
-from urllib3.util.request import body_to_chunks
+from urllib3.util.request import body_to_chunks, set_file_position
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout
@@ -67,7 +74,6 @@ __all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
 
 log = logging.getLogger("urllib3.connectionpool")  # urllib3's own logger and records
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _SWALLOWED_SEND_ERRNOS = {errno.EPROTOTYPE, errno.ECONNRESET}  # urllib3 reads the reply anyway
 _BLOCKING_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK}
 _SMALL_BODY = 65536  # sent in the same write as the head
@@ -77,10 +83,6 @@ _TARGET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _RETRYABLE = (Urllib3TimeoutError, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError,
               CertificateError)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class _StaleConnection(Exception):
-    """A reused connection was found closed before any reply: send again on a new one."""
 
 
 class LeanPool:
@@ -120,24 +122,33 @@ class LeanPool:
     __repr__ = __str__
 
     # -- connections --------------------------------------------------------
-    def _get_conn(self) -> Connection | None:
-        """An idle connection, or None for a new one."""
+    def _get_conn(self, fresh: bool = False) -> Connection | None:
+        """An idle connection that received nothing while idle, or None for a new one
+        (always None when ``fresh``: a request sent again goes on a new connection)."""
         pool = self.pool
         if pool is None:
             raise ClosedPoolError(self, "Pool is closed.")  # type: ignore[arg-type]
-        try:
-            return pool.get(block=self.block)  # type: ignore[no-any-return]
-        except queue.Empty:
-            if self.block:
-                raise EmptyPoolError(
-                    self, "Pool is empty and a new connection can't be opened due to blocking mode."  # type: ignore[arg-type]
-                ) from None
-            return None  # beyond maxsize: a connection that will not be kept
+        while True:
+            try:
+                conn = pool.get(block=self.block)
+            except queue.Empty:
+                if self.block:
+                    raise EmptyPoolError(
+                        self, "Pool is empty and a new connection can't be opened due to blocking mode."  # type: ignore[arg-type]
+                    ) from None
+                return None  # beyond maxsize: a connection that will not be kept
+            if conn is None:
+                return None
+            if fresh:
+                conn.close()
+                return None  # its slot, for a new one
+            if conn.acquire():
+                return conn
+            pool.put(None, block=False)  # it was closed: its slot is free; try the next idle one
 
     def _put_conn(self, conn: Connection | None) -> None:
         """Take back a connection (urllib3's name: HTTPResponse.release_conn calls it)."""
-        if conn is not None and not conn.reusable():
-            conn.close()
+        if conn is not None and not conn.release():
             conn = None
         pool = self.pool
         if pool is not None:
@@ -185,12 +196,12 @@ class LeanPool:
             method, url, headers, self._host_header, self._user_agent, chunks_and_length.content_length,
             chunks_and_length.chunks is not None, chunked,
         )
+        body_pos = set_file_position(body, body_pos)
+        fresh = False
         while True:
             try:
                 return self._exchange(method, url, head, chunks_and_length.chunks, chunked, timeout, retries,
-                                      preload_content, decode_content)
-            except _StaleConnection:
-                continue
+                                      preload_content, decode_content, fresh)
             except _RETRYABLE as e:
                 new_e: Exception = e
                 if isinstance(e, (BaseSSLError, CertificateError)):
@@ -200,18 +211,17 @@ class LeanPool:
                 retries = retries.increment(  # type: ignore[arg-type]
                     method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2])
                 retries.sleep()
+                fresh = True
+                if body_pos is not None:  # a file body is read again from where it began, as urllib3 does
+                    set_file_position(body, body_pos)
+                    chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
 
     def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
-                  retries: Retry, preload_content: bool, decode_content: bool) -> HTTPResponse:
+                  retries: Retry, preload_content: bool, decode_content: bool, fresh: bool) -> HTTPResponse:
         """One attempt: a connection, the request, the response head."""
-        conn = self._get_conn()
-        # Sending again is safe for an idempotent method with a body that can be sent again.
-        may_retry = conn is not None and method in _IDEMPOTENT and (chunks is None or type(chunks) is tuple)
-        if conn is None or (method not in _IDEMPOTENT and conn.dropped()):
-            if conn is not None:
-                conn.close()
+        conn = self._get_conn(fresh)
+        if conn is None:
             conn = Connection(self.host, self.port, self.tls)
-            may_retry = False
         handed_over = False
         try:
             connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
@@ -226,11 +236,11 @@ class LeanPool:
                     stacklevel=1,  # where urllib3 warns it, so filters match alike
                 )
             conn.sock.settimeout(connect_timeout)
-            self._send(conn, head, chunks, chunked, may_retry)
+            self._send(conn, head, chunks, chunked)
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
             conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
-            head_ = self._read_head(conn, method, url, read_timeout, may_retry)
-            original = HeadResponse(conn.body_reader(head_), head_, method, url)
+            head_ = self._read_head(conn, method, url, read_timeout)
+            original = HeadResponse(conn.body_reader(), head_, method, url)
             response = new_raw_response(
                 original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
                 decode_content, original, self, conn, retries, method, url, conn.sock.shutdown)
@@ -253,29 +263,25 @@ class LeanPool:
             self._raise_if_timeout(e, url, connect_timeout)
             raise SSLError(e)  # noqa: B904
 
-    def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool, may_retry: bool) -> None:
+    def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool) -> None:
         try:
             if chunks is None:
-                conn.send(head)
+                # urllib3 ends a chunked request with the last chunk, body or not.
+                conn.send(head + b"0\r\n\r\n" if chunked else head)
             elif type(chunks) is tuple and not chunked and len(chunks[0]) <= _SMALL_BODY:
                 conn.send(head + bytes(chunks[0]))
             else:
                 conn.send(head)
                 _send_body(conn, chunks, chunked)
         except OSError as e:
-            if may_retry and isinstance(e, (BrokenPipeError, ConnectionResetError)):
-                raise _StaleConnection from e
             if not isinstance(e, BrokenPipeError) and e.errno not in _SWALLOWED_SEND_ERRNOS:
                 raise
             # The server may close after a complete reply: read it, as urllib3 does.
 
-    def _read_head(self, conn: Connection, method: str, url: str, read_timeout: Any,
-                   may_retry: bool) -> ResponseHead:
+    def _read_head(self, conn: Connection, method: str, url: str, read_timeout: Any) -> ResponseHead:
         try:
             return conn.read_head(method)
         except (BaseSSLError, OSError, HTTPException) as e:
-            if may_retry and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError)):
-                raise _StaleConnection from e
             self._raise_if_timeout(e, url, read_timeout)
             raise
 

@@ -48,6 +48,7 @@ _monotonic = time.monotonic
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _CONNECT_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
+_PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
 
 
 class GreenSocket(_socket.socket):
@@ -131,6 +132,21 @@ class GreenSocket(_socket.socket):
         """
         if self._green_timeout != 0.0:
             get_hub().wait_fd(self.fileno(), _READ, self._green_timeout)
+
+    def input_ready(self) -> bool:
+        """Whether a read would return at once: bytes, the end of the stream or an error wait.
+
+        One non-blocking peek, nothing read: the check before an idle
+        keep-alive connection carries another request (urllib3's
+        ``is_connection_dropped``). A socket that was idle must answer False.
+        """
+        try:
+            _csocket.socket.recv(self, 1, _PEEK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True  # a reset is waiting
+        return True
 
     def _park_until_done(self, operation: Any, event: int, *args: Any) -> Any:
         """Run the non-blocking ``operation``; on EAGAIN park until the fd is

@@ -151,10 +151,19 @@ class TLSSocket:
     def pending(self) -> int:
         return self._sslobj.pending()
 
+    def _buffered(self) -> bool:
+        """Whether TLS holds received bytes (decrypted or not) or the end of the stream."""
+        return bool(self._sslobj.pending() or self._incoming.pending or self._incoming.eof)
+
     def wait_for_data(self) -> None:
         """Park until the network has data, unless TLS has some buffered."""
-        if not (self._sslobj.pending() or self._incoming.pending or self._incoming.eof):
+        if not self._buffered():
             self._sock.wait_for_data()
+
+    def input_ready(self) -> bool:
+        """Whether a read would return at once: TLS holds received bytes, or the socket has
+        some (any record, a close_notify alert included) or its end (see GreenSocket's)."""
+        return self._buffered() or self._sock.input_ready()  # type: ignore[no-any-return]
 
     # -- timeouts and plumbing delegate to the socket underneath -----------
     def settimeout(self, value: float | None) -> None:

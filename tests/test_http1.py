@@ -266,6 +266,29 @@ def test_corpus_same_three_ways(case: tuple) -> None:
         assert_equivalent(raw[:cut], method)
 
 
+@pytest.mark.parametrize("case", CORPUS, ids=[case[0] for case in CORPUS])
+def test_interim_responses_dropped_as_they_arrive_change_nothing(case: tuple) -> None:
+    """What a connection does with a head that is not all there: drop the interim responses
+    complete so far (``interim_end``) and parse on from there. The answer is the whole
+    parse's, at every cut, for both parsers."""
+    raw = case[1]
+    method = case[2] if len(case) > 2 else "GET"
+    for cut in cuts_for(raw, random.Random(len(raw))):
+        try:
+            skipped, count = http1.interim_end(raw[:cut])
+        except Exception as exc:  # the parse raises the same, for the same bytes
+            assert by_gfetch(http1.parse_response_head, raw[:cut], method, eof=False) == (
+                "raised", type(exc), str(exc))
+            continue
+        assert (skipped == 0) == (count == 0)
+        for parse in PARSERS:
+            whole = by_gfetch(parse, raw, method)
+            rest = by_gfetch(parse, raw[skipped:], method)
+            if whole[0] == "ok":
+                whole[1]["consumed"] -= skipped
+            assert rest == whole, (parse.__module__, cut, skipped)
+
+
 def test_corpus_covers_every_outcome() -> None:
     results = [by_http_client(case[1], case[2] if len(case) > 2 else "GET") for case in CORPUS]
     raised = {r[1] for r in results if r[0] == "raised"}
