@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import requests
+from urllib3.util.retry import Retry
 
 from gfetch.asyncrequest import AsyncRequest
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, FanOutOptions
@@ -127,7 +128,7 @@ def map(  # noqa: A001 - grequests' name
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     return_exceptions: bool = False,
@@ -158,7 +159,11 @@ def map(  # noqa: A001 - grequests' name
         retries: re-send idempotent requests failing with a connection error,
             timeout or 429/500/502/503/504 up to this many times, with
             exponential backoff (0.5 s, 1 s, 2 s...) or the server's
-            Retry-After. Or pass a :class:`gfetch.RetryPolicy`.
+            Retry-After. Or pass a :class:`gfetch.RetryPolicy`, or a
+            ``urllib3.util.Retry``, followed as urllib3 follows it: when its
+            re-sends run out on a status it retries, the item fails with
+            requests' ``RetryError`` (unless ``raise_on_status=False``: then
+            the last response), as in plain requests.
         session: the Session for items without their own (default: one
             pooled gfetch.Session per thread).
         progress: show a progress bar (tqdm if installed, else stderr).
@@ -194,7 +199,7 @@ def imap_enumerated(
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     return_exceptions: bool = False,

@@ -1,6 +1,7 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.retry (a type) and gfetch.sync.
+Layer 4. Imports requests and urllib3 (types), gfetch.fanout, gfetch.asyncrequest,
+gfetch.retry (a type) and gfetch.sync.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urldefrag
 
 import requests
+from urllib3.util.retry import Retry
 
 from gfetch.asyncrequest import AsyncRequest, coerce_request
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut, FanOutOptions
@@ -35,7 +37,7 @@ def crawl(
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     gtimeout: float | None = None,

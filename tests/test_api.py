@@ -328,21 +328,56 @@ def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
 
 
 def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
-    def status_after(failures: int, retry: Retry, method: str = "GET") -> int:
+    def status_after(failures: int, retry: Retry, method: str = "GET") -> int | str:
+        """The final status, or the name of the exception the item failed with."""
         url = fresh_server.url(f"/flaky/{failures}?key={random.random()}")
-        return gfetch.map([gfetch.request(method, url)], retries=retry)[0].status_code
+        result = gfetch.map([gfetch.request(method, url)], retries=retry, return_exceptions=True)[0]
+        return result.status_code if isinstance(result, requests.Response) else type(result).__name__
 
     status = Retry(total=5, status=2, status_forcelist=[503])
     urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
     assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
     assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
-    assert status_after(3, status) == 503  # the status count is spent
-    assert status_after(2, Retry(total=1, status_forcelist=[503])) == 503  # so is total
+    assert status_after(3, status) == "RetryError"  # the status count is spent
+    assert status_after(2, Retry(total=1, status_forcelist=[503])) == "RetryError"  # so is total
     # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.
     assert status_after(1, Retry(total=1)) == 200
     assert status_after(1, Retry(total=1, respect_retry_after_header=False)) == 503
     assert status_after(1, Retry(3, status_forcelist=[503]), "POST") == 503  # not in allowed_methods
     assert status_after(1, Retry(3, status_forcelist=[503], allowed_methods=None), "POST") == 200
+
+
+@pytest.mark.parametrize("raise_on_status", [True, False])
+def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: TestServer,
+                                                           raise_on_status: bool) -> None:
+    """Two 503s outlast Retry(total=1): plain requests with the Retry mounted raises RetryError
+    (raise_on_status, urllib3's default) or returns the last 503; the fan-out ends alike, after
+    as many sends."""
+    retry = Retry(total=1, status_forcelist=[503], raise_on_status=raise_on_status)
+
+    def sends(key: str) -> int:
+        """How many times /flaky/2?key=<key> was sent: one more send answers 200 with the count."""
+        answer = requests.get(fresh_server.url(f"/flaky/2?key={key}"), timeout=10)
+        assert answer.status_code == 200
+        return answer.json()["attempts"] - 1
+
+    with requests.Session() as plain:
+        plain.trust_env = False
+        plain.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        try:
+            expected: Any = plain.get(fresh_server.url(f"/flaky/2?key=plain{raise_on_status}"), timeout=10)
+        except requests.RequestException as exc:
+            expected = exc
+    got = gfetch.map([fresh_server.url(f"/flaky/2?key=gfetch{raise_on_status}")], retries=retry,
+                     return_exceptions=True)[0]
+    assert sends(f"plain{raise_on_status}") == sends(f"gfetch{raise_on_status}") == 2
+    if raise_on_status:
+        assert type(got) is type(expected) is requests.exceptions.RetryError
+        assert str(got).replace("gfetch", "plain") == str(expected)
+        assert "(Caused by ResponseError('too many 503 error responses'))" in str(got)
+    else:
+        assert isinstance(expected, requests.Response) and expected.status_code == 503
+        assert isinstance(got, requests.Response) and got.status_code == 503
 
 
 @pytest.mark.parametrize(("retry", "method", "sent"), [
