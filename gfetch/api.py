@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 import requests
 from urllib3.util.retry import Retry
 
-from gfetch.asyncrequest import AsyncRequest
+from gfetch.asyncrequest import AsyncRequest, require_requests
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.greenlets import Greenlet, spawn
 from gfetch.retry import RetryPolicy
@@ -174,7 +174,11 @@ def map(  # noqa: A001 - grequests' name
     Returns:
         One entry per input: the Response, or for a failure None, the
         exception (``return_exceptions``), or the exception_handler's value.
+
+    Raises:
+        TypeError: ``requests`` is a single URL (str or bytes), not an iterable of them.
     """
+    require_requests(requests)
     fanout = FanOut(FanOutOptions.pick(locals()))
     items = list(requests)
     results: list[Any] = [None] * len(items)
@@ -210,8 +214,10 @@ def imap_enumerated(
     The input is read lazily (at most ``size`` in flight), so a generator of
     millions of URLs runs in flat memory. A failed item yields
     ``(index, None)``, or the exception (``return_exceptions``), or the
-    exception_handler's value when it is not None (as grequests does).
+    exception_handler's value when it is not None (as grequests does). A
+    single URL (str or bytes) for ``requests`` raises TypeError.
     """
+    require_requests(requests)
     fanout = FanOut(FanOutOptions.pick(locals()))
     total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):

@@ -13,7 +13,7 @@ from urllib.parse import urldefrag
 import requests
 from urllib3.util.retry import Retry
 
-from gfetch.asyncrequest import AsyncRequest, coerce_request
+from gfetch.asyncrequest import AsyncRequest, coerce_request, require_requests
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.retry import RetryPolicy
 from gfetch.sync import Queue
@@ -56,7 +56,12 @@ def crawl(
     yielded, so it may parse JSON, inspect headers or stop early by
     returning nothing. Failures are skipped (or yielded as exceptions with
     ``return_exceptions=True``) and never followed.
+
+    Raises:
+        TypeError: ``seeds``, or what ``follow`` returned, is a single URL
+            (str or bytes), not an iterable of them.
     """
+    require_requests(seeds)
     fanout = FanOut(FanOutOptions.pick(locals()))
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
@@ -67,7 +72,9 @@ def crawl(
     for _, request in fanout.run(frontier.requests()):
         if request.response is not None:
             yield request.response
-            frontier.add(follow(request.response))
+            followed = follow(request.response)
+            require_requests(followed, "follow(response) must return an iterable of requests or None")
+            frontier.add(followed)
         elif return_exceptions:
             yield request.exception
         frontier.finished()

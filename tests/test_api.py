@@ -418,6 +418,31 @@ def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
     assert transport_wait is not None and abs(policy_wait - transport_wait) < 1.0
 
 
+@pytest.mark.parametrize("fan_out", [
+    gfetch.map,
+    lambda items: list(gfetch.imap(items)),
+    lambda items: list(gfetch.imap_enumerated(items)),
+    lambda items: list(gfetch.crawl(items, lambda response: None)),
+], ids=["map", "imap", "imap_enumerated", "crawl"])
+@pytest.mark.parametrize("one_url", [REFUSED, REFUSED.encode()], ids=["str", "bytes"])
+def test_one_url_instead_of_a_list_is_a_type_error_saying_what_to_pass(
+    fan_out: Any, one_url: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A str (or bytes) is an iterable too: each character would be fetched, and fail, as a URL."""
+    with caplog.at_level(logging.WARNING, logger="gfetch"), pytest.raises(TypeError) as raised:
+        fan_out(one_url)
+    kind = type(one_url).__name__
+    assert str(raised.value) == (f"expected an iterable of requests, got a single {kind} {one_url!r}: "
+                                 f"pass a list, e.g. [{one_url!r}]")
+    assert not caplog.records  # nothing was sent, nothing failed
+
+
+def test_crawl_follow_returning_one_url_is_a_type_error(server: TestServer) -> None:
+    with pytest.raises(TypeError, match=r"^follow\(response\) must return an iterable of requests or None, "
+                                        r"got a single str 'http://.*/json': pass a list"):
+        list(gfetch.crawl([server.url("/")], lambda response: server.url("/json")))
+
+
 def test_imap_consumes_input_lazily(server: TestServer) -> None:
     consumed = [0]
 
