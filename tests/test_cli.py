@@ -99,8 +99,9 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
     result = subprocess.run([GFETCH, "--help"], capture_output=True, text=True, timeout=BOUND)
     assert result.returncode == 0
     for text in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
-                 "--data", "--output", "--output-dir", "--progress", "--fail", "--ordered", "--proxy", "examples:",
-                 "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts"):
+                 "--data", "--output", "--output-dir", "--progress", "--fail", "--ordered", "--proxy",
+                 "examples:", "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts",
+                 "file"):
         assert text in result.stdout, text
 
 
@@ -118,7 +119,8 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
         (["--proxy", "nonsense", "http://x"], "expected a proxy URL"),
         ([], "no URLs given: pass URLs, or -i FILE (-i - reads them from stdin)"),
         (["-o", "x", "http://a/", "http://b/"], "-o takes one URL, got 2: for many, use --output-dir DIR"),
-        (["-o", "x", "--output-dir", "d", "http://a/"], "argument --output-dir: not allowed with argument -o"),
+        (["-o", "x", "--output-dir", "d", "http://a/"],
+         "argument --output-dir: not allowed with argument -o"),
         (["-i", "/nonexistent/urls.txt"], "cannot read /nonexistent/urls.txt"),
         (["--bogus"], "unrecognized arguments"),
     ],
