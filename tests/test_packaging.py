@@ -37,7 +37,8 @@ def test_classifiers_say_what_is_tested() -> None:
     classifiers = importlib.metadata.metadata("gfetch").get_all("Classifier") or []
     envlist = re.search(r"^envlist = (.+)$", (ROOT / "tox.ini").read_text(), re.M)
     assert envlist is not None
-    tested = [f"3.{env.strip()[3:]}" for env in envlist.group(1).split(",")]
+    tested = [f"3.{minor}" for minor in re.findall(r"\bpy3(\d+)\b", envlist.group(1))]
+    assert tested, envlist.group(0)
     python = "Programming Language :: Python :: "
     assert [c.removeprefix(python) for c in classifiers if c.startswith(python + "3.")] == tested
     assert importlib.metadata.metadata("gfetch").get("Requires-Python") == f">={tested[0]}"
