@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import published
 from servers import listen_overflows, raise_fd_limit, server_label, servers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -487,12 +488,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile each run; write benchmarks/results/<client>-<scenario>.prof, "
                              "print the top 15")
+    parser.add_argument("--publish", action="store_true",
+                        help="also write benchmarks/published.json, the figures README.md and CHANGELOG.md "
+                             "quote (tests/test_published_figures.py holds them to it): a full run of a "
+                             "committed gfetch")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args.worker, CLIENTS)
 
     info = machine()
+    if args.publish and (args.quick or info["gfetch_dirty"]):
+        parser.error("--publish: published figures come from a full run (no --quick) of a committed gfetch "
+                     f"(uncommitted: {', '.join(info['gfetch_dirty']) or 'nothing'})")
     results_dir = os.path.join(HERE, "results")
     os.makedirs(results_dir, exist_ok=True)
     print(f"{info['date']}: Python {info['python']}, {info['nproc']} x {info['cpu']}, "
@@ -536,6 +544,12 @@ def main(argv: list[str] | None = None) -> int:
     with open(out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     print(f"wrote {out}")
+    if args.publish:
+        figures = published.from_report(report)
+        published.write(figures)
+        print(f"wrote {published.PATH}: update README.md's run line, table and quoted figures from it "
+              "(tests/test_published_figures.py says which)\n")
+        print(published.provenance(figures) + "\n\n" + published.markdown_table(figures))
     if args.profile:
         for scenario_name in args.scenarios:
             for client in args.clients:

@@ -66,7 +66,8 @@ def main() -> None:
         elapsed = time.perf_counter() - start
     print(
         f"crawled {pages} pages and {fetched_items} items in {elapsed:.2f} s "
-        f"(one after another: {(pages + fetched_items) * DELAY:.2f} s)"
+        f"(one after another, the server's delays alone would add up to "
+        f"{(pages + fetched_items) * DELAY:.2f} s)"
     )
     print(
         f"the pages held {item_links} item links; fetched {fetched_items}, "

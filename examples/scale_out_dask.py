@@ -84,7 +84,8 @@ def main(scheduler: str) -> None:
     workers = collections.Counter(row["worker"] for row in rows)
     print(
         f"fetched {len(rows)} URLs in {PARTITIONS} partitions on {len(workers)} worker {scheduler} "
-        f"in {elapsed:.2f} s, start-up included (one after another: {URLS * DELAY:.0f} s)"
+        f"in {elapsed:.2f} s, start-up included (one after another, the server's delays alone would add "
+        f"up to {URLS * DELAY:.0f} s)"
     )
     print(f"per_host={PER_HOST // WORKERS} in each worker, {PER_HOST} across the {WORKERS} workers")
     print("status codes: " + ", ".join(f"{status}: {count}" for status, count in statuses.most_common()))

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import requests
+from urllib3.util.retry import Retry
 
-from gfetch.asyncrequest import AsyncRequest
+from gfetch.asyncrequest import AsyncRequest, require_requests
 from gfetch.fanout import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.greenlets import Greenlet, spawn
 from gfetch.retry import RetryPolicy
@@ -98,7 +99,7 @@ def _outcome(
 def _log_failure(request: AsyncRequest) -> None:
     """Warn that ``request`` failed and is reported as None, so it is never lost silently."""
     logger.warning(
-        "gfetch: %s %s failed: %r (pass exception_handler= or return_exceptions=True to "
+        "%s %s failed: %r (pass exception_handler= or return_exceptions=True to "
         "receive failures)", request.method, request.url, request.exception
     )
 
@@ -127,7 +128,7 @@ def map(  # noqa: A001 - grequests' name
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     return_exceptions: bool = False,
@@ -158,7 +159,11 @@ def map(  # noqa: A001 - grequests' name
         retries: re-send idempotent requests failing with a connection error,
             timeout or 429/500/502/503/504 up to this many times, with
             exponential backoff (0.5 s, 1 s, 2 s...) or the server's
-            Retry-After. Or pass a :class:`gfetch.RetryPolicy`.
+            Retry-After. Or pass a :class:`gfetch.RetryPolicy`, or a
+            ``urllib3.util.Retry``, followed as urllib3 follows it: when its
+            re-sends run out on a status it retries, the item fails with
+            requests' ``RetryError`` (unless ``raise_on_status=False``: then
+            the last response), as in plain requests.
         session: the Session for items without their own (default: one
             pooled gfetch.Session per thread).
         progress: show a progress bar (tqdm if installed, else stderr).
@@ -169,7 +174,11 @@ def map(  # noqa: A001 - grequests' name
     Returns:
         One entry per input: the Response, or for a failure None, the
         exception (``return_exceptions``), or the exception_handler's value.
+
+    Raises:
+        TypeError: ``requests`` is a single URL (str or bytes), not an iterable of them.
     """
+    require_requests(requests)
     fanout = FanOut(FanOutOptions.pick(locals()))
     items = list(requests)
     results: list[Any] = [None] * len(items)
@@ -194,7 +203,7 @@ def imap_enumerated(
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     return_exceptions: bool = False,
@@ -205,8 +214,10 @@ def imap_enumerated(
     The input is read lazily (at most ``size`` in flight), so a generator of
     millions of URLs runs in flat memory. A failed item yields
     ``(index, None)``, or the exception (``return_exceptions``), or the
-    exception_handler's value when it is not None (as grequests does).
+    exception_handler's value when it is not None (as grequests does). A
+    single URL (str or bytes) for ``requests`` raises TypeError.
     """
+    require_requests(requests)
     fanout = FanOut(FanOutOptions.pick(locals()))
     total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):

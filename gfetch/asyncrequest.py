@@ -19,7 +19,7 @@ from gfetch.greenlets import Timeout
 from gfetch.requesterrors import RequestDeadlineExceeded
 from gfetch.session import Session
 
-__all__ = ["AsyncRequest", "Deadline", "UnusableItem", "coerce_request"]
+__all__ = ["AsyncRequest", "Deadline", "UnusableItem", "coerce_request", "require_requests"]
 
 
 class AsyncRequest:
@@ -213,6 +213,18 @@ def coerce_request(item: Any) -> AsyncRequest:
         f"cannot fetch {item!r}: pass URL strings, gfetch.AsyncRequest (gfetch.get(...)) "
         "or requests.Request objects"
     )
+
+
+def require_requests(items: Any, expected: str = "expected an iterable of requests") -> None:
+    """Refuse one URL (a str or bytes) where an iterable of requests is expected.
+
+    Raises:
+        TypeError: ``items`` is a str or bytes, saying to pass a list. Both are
+            iterables themselves: each character (or byte) would be an item.
+    """
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{expected}, got a single {type(items).__name__} {items!r}: "
+                        f"pass a list, e.g. [{items!r}]")
 
 
 class UnusableItem(AsyncRequest):

@@ -35,11 +35,14 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as for any tool whose reader went away
 
 DESCRIPTION = """\
 Fetch URLs concurrently and print one JSON line per URL:
-  {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "error", "error_kind"}
-in completion order (or input order with --ordered).
+  {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "file", "error",
+   "error_kind"}
+in completion order (or input order with --ordered). The bodies are saved only if asked:
+-o FILE for one URL ('-o -' writes it to stdout, and its record to stderr), --output-dir for many.
 
 examples:
   gfetch https://example.org/a https://example.org/b
+  gfetch -o - https://example.org/a | less          # the body, as curl prints it
   gfetch -i urls.txt -c 200 --per-host 10 --retries 2 --progress > results.jsonl
   cat urls.txt | gfetch -i - --ordered --output-dir bodies/
   gfetch -X POST -H 'Content-Type: application/json' --data '{"q": 1}' https://api.example.org/search
@@ -52,6 +55,8 @@ EPILOG = (
     "  elapsed_ms   from the first attempt's start to the end of the last one, retries and\n"
     "               their waits included\n"
     "  attempts     how many times the request was sent (1 + retries used)\n"
+    "  file         where the body was written (-o FILE, '-' for stdout, or a file in --output-dir);\n"
+    "               null when none was\n"
     "  error        the exception and its root cause, e.g. 'ConnectionError: [Errno 111]\n"
     "               Connection refused' (null when an HTTP answer came, whatever its status)\n"
     "  error_kind   one of:\n"
@@ -60,7 +65,8 @@ EPILOG = (
     f"  {EXIT_OK:<4} every request got an HTTP answer (any status, unless --fail)\n"
     f"  {EXIT_FAILED:<4} a request got no HTTP answer (see error_kind), or with --fail answered\n"
     "       4xx/5xx; or a body or the output could not be written\n"
-    f"  {EXIT_USAGE:<4} usage error: bad option, unreadable input, invalid header\n"
+    f"  {EXIT_USAGE:<4} usage error: bad option, unreadable or non-UTF-8 input (files and URL\n"
+    "       arguments alike), invalid header, -o with more than one URL\n"
     f"  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C): the unfinished requests are cancelled\n"
     f"  {EXIT_BROKEN_PIPE:<4} the output was closed (e.g. | head)\n"
 )
@@ -151,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--proxy", type=_proxy, metavar="URL",
                         help="send every request through this proxy (http://, https://, socks5://...), "
                              "whatever the *_proxy variables say")
-    parser.add_argument("--output-dir", metavar="DIR", help="save each response body into DIR")
+    bodies = parser.add_mutually_exclusive_group()
+    bodies.add_argument("-o", "--output", metavar="FILE",
+                        help="write the body of the one URL given to FILE ('-' = stdout: its record "
+                             "then goes to stderr)")
+    bodies.add_argument("--output-dir", metavar="DIR",
+                        help="save each response body into a file of its own in DIR")
     parser.add_argument("--ordered", action="store_true", help="print results in input order")
     parser.add_argument("--progress", action="store_true", help="show progress on stderr")
     parser.add_argument("--fail", action="store_true", help="also exit 1 if any request got 4xx/5xx")
@@ -160,19 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- inputs -------------------------------------------------------------------
-def _read_text(parser: argparse.ArgumentParser, name: str, source: IO[Any]) -> str:
-    """``source``'s text as UTF-8; a usage error names the first bad byte."""
-    data = source.read()
-    if isinstance(data, str):
-        return data
+def _utf8(parser: argparse.ArgumentParser, name: str, data: bytes) -> str:
+    """``data`` as UTF-8 text; a usage error names the first bad byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         parser.error(f"{name} is not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start}")
 
 
+def _read_text(parser: argparse.ArgumentParser, name: str, source: IO[Any]) -> str:
+    data = source.read()
+    return data if isinstance(data, str) else _utf8(parser, name, data)
+
+
 def _read_urls(parser: argparse.ArgumentParser, args: argparse.Namespace, stdin: IO[str]) -> list[str]:
-    urls = list(args.urls)
+    """The URLs of the command line, then of ``-i``; UTF-8 in both.
+
+    Discussion: Python hands over a command line's bytes that are not UTF-8
+    as lone surrogates (``\\udced``), which requests would send
+    percent-encoded (``%ED%B3%AD``). ``os.fsencode`` gives the bytes back.
+    """
+    urls = [_utf8(parser, f"URL argument {number}", os.fsencode(url))
+            for number, url in enumerate(args.urls, 1)]
     if args.input:
         if args.input == "-":
             text = _read_text(parser, "stdin", getattr(stdin, "buffer", stdin))
@@ -185,12 +205,13 @@ def _read_urls(parser: argparse.ArgumentParser, args: argparse.Namespace, stdin:
 
 
 def _body(data: str | None) -> bytes | None:
+    """The request body: ``--data``'s bytes as given on the command line, or @FILE's."""
     if data is None:
         return None
     if data.startswith("@"):
         with open(data[1:], "rb") as handle:
             return handle.read()
-    return data.encode()
+    return os.fsencode(data)
 
 
 def _prepare_output_dir(parser: argparse.ArgumentParser, path: str) -> None:
@@ -253,11 +274,40 @@ class _Requests:
             yield request
 
 
+class _Bodies:
+    """Where response bodies go: nowhere, the ``-o`` target, or a file each in ``--output-dir``."""
+
+    def __init__(self, args: argparse.Namespace, stdout: IO[str]) -> None:
+        self._output = args.output
+        self._output_dir = args.output_dir
+        self._stdout = stdout
+
+    def save(self, index: int, url: str, content: bytes) -> str | None:
+        """Write ``content``; return where (``-`` for stdout), or None when bodies are not kept."""
+        if self._output == "-":
+            self._stdout.flush()
+            binary = self._stdout.buffer  # type: ignore[attr-defined]  # a real stdout's
+            rest = memoryview(content)
+            while rest:  # a pipe whose reader left takes part of a write; the next one raises EPIPE
+                rest = rest[binary.write(rest):]
+            binary.flush()
+            return "-"
+        if self._output:
+            path = self._output
+        elif self._output_dir:
+            path = os.path.join(self._output_dir, _safe_name(index, url))
+        else:
+            return None
+        with open(path, "wb") as handle:
+            handle.write(content)
+        return path
+
+
 def _safe_name(index: int, url: str) -> str:
     return f"{index:06d}-" + re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1])[:120]
 
 
-def _record(index: int, request: _TimedRequest, outcome: Any, output_dir: str | None) -> dict[str, Any]:
+def _record(index: int, request: _TimedRequest, outcome: Any, bodies: _Bodies) -> dict[str, Any]:
     record: dict[str, Any] = {
         "url": request.url,
         "final_url": None,
@@ -266,16 +316,15 @@ def _record(index: int, request: _TimedRequest, outcome: Any, output_dir: str | 
         "attempts": request.attempts,
         "bytes": None,
         "content_type": None,
+        "file": None,
         "error": None,
         "error_kind": None,
     }
     if isinstance(outcome, requests.Response):
         content = outcome.content
-        if output_dir:
-            with open(os.path.join(output_dir, _safe_name(index, request.url)), "wb") as handle:
-                handle.write(content)
         record.update(final_url=outcome.url, status=outcome.status_code, bytes=len(content),
-                      content_type=outcome.headers.get("Content-Type"))
+                      content_type=outcome.headers.get("Content-Type"),
+                      file=bodies.save(index, request.url, content))
     else:
         record["error"], record["error_kind"] = describe_failure(outcome)
     return record
@@ -318,6 +367,8 @@ class _Run:
 
 def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout: IO[str], run: _Run) -> None:
     to_send = _Requests(urls, _request_kwargs(args, body))
+    bodies = _Bodies(args, stdout)
+    records = sys.stderr if args.output == "-" else stdout  # stdout holds the body
     with gfetch.Session() as session, warnings.catch_warnings():
         if args.insecure:  # asked for on the command line: no warning per host
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
@@ -337,12 +388,12 @@ def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout
         # greenlet: also on Ctrl-C or a closed pipe.
         with contextlib.closing(cast(Generator[tuple[int, Any], None, None], pairs)):
             for index, outcome in _in_order(pairs) if args.ordered else pairs:
-                record = _record(index, to_send.pending.pop(index), outcome, args.output_dir)
+                record = _record(index, to_send.pending.pop(index), outcome, bodies)
                 status = record["status"]
                 run.failed += status is None or (args.fail and status >= 400)
                 run.printed += 1
-                stdout.write(json.dumps(record) + "\n")
-                stdout.flush()
+                records.write(json.dumps(record) + "\n")
+                records.flush()
 
 
 def _silence_stdout(stdout: IO[str]) -> None:
@@ -379,7 +430,9 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
     except OSError as exc:
         parser.error(f"cannot read {exc.filename}: {exc.strerror}")
     if not urls:
-        parser.error("no URLs given: pass URLs or -i FILE")
+        parser.error("no URLs given: pass URLs, or -i FILE (-i - reads them from stdin)")
+    if args.output and len(urls) != 1:
+        parser.error(f"-o takes one URL, got {len(urls)}: for many, use --output-dir DIR")
     if args.output_dir:
         _prepare_output_dir(parser, args.output_dir)
     run = _Run(len(urls))

@@ -1,6 +1,7 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Layer 4. Imports gfetch.fanout, gfetch.asyncrequest, gfetch.retry (a type) and gfetch.sync.
+Layer 4. Imports requests and urllib3 (types), gfetch.fanout, gfetch.asyncrequest,
+gfetch.retry (a type) and gfetch.sync.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import Any
 from urllib.parse import urldefrag
 
 import requests
+from urllib3.util.retry import Retry
 
-from gfetch.asyncrequest import AsyncRequest, coerce_request
+from gfetch.asyncrequest import AsyncRequest, coerce_request, require_requests
 from gfetch.fanout import DEFAULT_TIMEOUT, FanOut, FanOutOptions
 from gfetch.retry import RetryPolicy
 from gfetch.sync import Queue
@@ -35,7 +37,7 @@ def crawl(
     per_host: int | None = None,
     rate: float | None = None,
     per_host_rate: float | None = None,
-    retries: int | RetryPolicy | None = None,
+    retries: int | RetryPolicy | Retry | None = None,
     session: requests.Session | None = None,
     progress: bool = False,
     gtimeout: float | None = None,
@@ -54,7 +56,12 @@ def crawl(
     yielded, so it may parse JSON, inspect headers or stop early by
     returning nothing. Failures are skipped (or yielded as exceptions with
     ``return_exceptions=True``) and never followed.
+
+    Raises:
+        TypeError: ``seeds``, or what ``follow`` returned, is a single URL
+            (str or bytes), not an iterable of them.
     """
+    require_requests(seeds)
     fanout = FanOut(FanOutOptions.pick(locals()))
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
@@ -65,7 +72,9 @@ def crawl(
     for _, request in fanout.run(frontier.requests()):
         if request.response is not None:
             yield request.response
-            frontier.add(follow(request.response))
+            followed = follow(request.response)
+            require_requests(followed, "follow(response) must return an iterable of requests or None")
+            frontier.add(followed)
         elif return_exceptions:
             yield request.exception
         frontier.finished()

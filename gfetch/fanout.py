@@ -143,6 +143,9 @@ class FanOut:
                     deadline.start()  # once: waits for a first slot do not count
                 request.send_with(overrides)
             if not self.retry.should_retry(request.method, request.response, request.exception, attempt):
+                error = self.retry.final_error(request.method, request.response)
+                if error is not None:
+                    raise error  # the request's failure (execute), its response closed
                 return
             delay = self.retry.delay(request.response, attempt)
             if request.response is not None:

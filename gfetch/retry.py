@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 import urllib3
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 __all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "RetryPolicy", "Urllib3RetryPolicy", "retry_policy"]
@@ -63,6 +64,13 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
         return min(self.backoff * (2**attempt), self.max_backoff)
+
+    def final_error(self, method: str, response: Any) -> Exception | None:
+        """What the request fails with once :meth:`should_retry` has said no to ``response``.
+
+        None: the last response is the result, as it is for this policy.
+        """
+        return None
 
 
 def _retry_after_seconds(response: Any) -> float | None:
@@ -130,9 +138,7 @@ class Urllib3RetryPolicy(RetryPolicy):
             if kind is None or (kind != "connect" and not self._method_allowed(method)):
                 return False
             return attempt < self._budget(getattr(retry, kind))
-        if response is None:
-            return False
-        if not retry.is_retry(method, response.status_code, "Retry-After" in response.headers):
+        if response is None or not self._is_retry(method, response):
             return False
         return attempt < self._budget(retry.status)
 
@@ -145,6 +151,27 @@ class Urllib3RetryPolicy(RetryPolicy):
             return 0.0
         backoff = self.backoff * 2**attempt + random.random() * getattr(self.retry, "backoff_jitter", 0.0)
         return max(0.0, min(self.max_backoff, backoff))
+
+    def final_error(self, method: str, response: Any) -> Exception | None:
+        """requests' ``RetryError`` when the re-sends ran out on a status the Retry
+        retries and it has ``raise_on_status`` (urllib3's default), as plain
+        requests raises with this Retry mounted; else None (the last response).
+
+        The message is urllib3's: ``<pool>: Max retries exceeded with url: <path>
+        (Caused by ResponseError('too many 503 error responses'))``.
+        """
+        if response is None or not self.retry.raise_on_status or not self._is_retry(method, response):
+            return None
+        reason = ResponseError(ResponseError.SPECIFIC_ERROR.format(status_code=response.status_code))
+        raw = response.raw
+        url = getattr(raw, "_request_url", None) or response.url
+        error = MaxRetryError(getattr(raw, "_pool", None), url, reason)  # type: ignore[arg-type]  # a mock's raw has no pool
+        error.__cause__ = reason
+        return requests.exceptions.RetryError(error, request=response.request)
+
+    def _is_retry(self, method: str, response: Any) -> bool:
+        """Whether the Retry would re-send after ``response``, its counts aside (urllib3's test)."""
+        return self.retry.is_retry(method, response.status_code, bool(response.headers.get("Retry-After")))
 
     def _method_allowed(self, method: str) -> bool:
         allowed = self.retry.allowed_methods

@@ -171,8 +171,9 @@ def test_map_logs_each_failure_it_reports_as_none(server: TestServer, caplog: py
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert gfetch.map([server.url("/json"), REFUSED])[1] is None
     failures = [record for record in caplog.records if record.name == "gfetch"]
-    assert len(failures) == 1 and REFUSED in failures[0].getMessage()
-    assert "ConnectionError" in failures[0].getMessage()
+    assert len(failures) == 1
+    message = failures[0].getMessage()  # the logger's name is the handler's to add, not repeated here
+    assert message.startswith(f"GET {REFUSED} failed: ConnectionError("), message
 
 
 @pytest.mark.parametrize("taken_by", ["exception_handler", "return_exceptions"])
@@ -328,21 +329,57 @@ def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
 
 
 def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
-    def status_after(failures: int, retry: Retry, method: str = "GET") -> int:
+    def status_after(failures: int, retry: Retry, method: str = "GET") -> int | str:
+        """The final status, or the name of the exception the item failed with."""
         url = fresh_server.url(f"/flaky/{failures}?key={random.random()}")
-        return gfetch.map([gfetch.request(method, url)], retries=retry)[0].status_code
+        result = gfetch.map([gfetch.request(method, url)], retries=retry, return_exceptions=True)[0]
+        return result.status_code if isinstance(result, requests.Response) else type(result).__name__
 
     status = Retry(total=5, status=2, status_forcelist=[503])
     urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
     assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
     assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
-    assert status_after(3, status) == 503  # the status count is spent
-    assert status_after(2, Retry(total=1, status_forcelist=[503])) == 503  # so is total
+    assert status_after(3, status) == "RetryError"  # the status count is spent
+    assert status_after(2, Retry(total=1, status_forcelist=[503])) == "RetryError"  # so is total
     # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.
     assert status_after(1, Retry(total=1)) == 200
     assert status_after(1, Retry(total=1, respect_retry_after_header=False)) == 503
     assert status_after(1, Retry(3, status_forcelist=[503]), "POST") == 503  # not in allowed_methods
     assert status_after(1, Retry(3, status_forcelist=[503], allowed_methods=None), "POST") == 200
+
+
+@pytest.mark.parametrize("raise_on_status", [True, False])
+def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: TestServer,
+                                                           raise_on_status: bool) -> None:
+    """Two 503s outlast Retry(total=1): plain requests with the Retry mounted raises RetryError
+    (raise_on_status, urllib3's default) or returns the last 503; the fan-out ends alike, after
+    as many sends."""
+    retry = Retry(total=1, status_forcelist=[503], raise_on_status=raise_on_status)
+
+    def sends(key: str) -> int:
+        """How many times /flaky/2?key=<key> was sent: one more send answers 200 with the count."""
+        answer = requests.get(fresh_server.url(f"/flaky/2?key={key}"), timeout=10)
+        assert answer.status_code == 200
+        return answer.json()["attempts"] - 1
+
+    with requests.Session() as plain:
+        plain.trust_env = False
+        plain.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        try:
+            expected: Any = plain.get(fresh_server.url(f"/flaky/2?key=plain{raise_on_status}"), timeout=10)
+        except requests.RequestException as exc:
+            expected = exc
+    got = gfetch.map([fresh_server.url(f"/flaky/2?key=gfetch{raise_on_status}")], retries=retry,
+                     return_exceptions=True)[0]
+    assert sends(f"plain{raise_on_status}") == sends(f"gfetch{raise_on_status}") == 2
+    if raise_on_status:
+        assert type(got) is type(expected) is requests.exceptions.RetryError
+        # urllib3's message, naming the pool (on the urllib3 transport, GreenHTTPConnectionPool).
+        assert str(got).replace("gfetch", "plain").removeprefix("Green") == str(expected)
+        assert "(Caused by ResponseError('too many 503 error responses'))" in str(got)
+    else:
+        assert isinstance(expected, requests.Response) and expected.status_code == 503
+        assert isinstance(got, requests.Response) and got.status_code == 503
 
 
 @pytest.mark.parametrize(("retry", "method", "sent"), [
@@ -380,6 +417,31 @@ def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
     policy_wait = retry_policy(1).delay(response, 0)
     transport_wait = GreenRetry(1).get_retry_after(response)
     assert transport_wait is not None and abs(policy_wait - transport_wait) < 1.0
+
+
+@pytest.mark.parametrize("fan_out", [
+    gfetch.map,
+    lambda items: list(gfetch.imap(items)),
+    lambda items: list(gfetch.imap_enumerated(items)),
+    lambda items: list(gfetch.crawl(items, lambda response: None)),
+], ids=["map", "imap", "imap_enumerated", "crawl"])
+@pytest.mark.parametrize("one_url", [REFUSED, REFUSED.encode()], ids=["str", "bytes"])
+def test_one_url_instead_of_a_list_is_a_type_error_saying_what_to_pass(
+    fan_out: Any, one_url: str | bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A str (or bytes) is an iterable too: each character would be fetched, and fail, as a URL."""
+    with caplog.at_level(logging.WARNING, logger="gfetch"), pytest.raises(TypeError) as raised:
+        fan_out(one_url)
+    kind = type(one_url).__name__
+    assert str(raised.value) == (f"expected an iterable of requests, got a single {kind} {one_url!r}: "
+                                 f"pass a list, e.g. [{one_url!r}]")
+    assert not caplog.records  # nothing was sent, nothing failed
+
+
+def test_crawl_follow_returning_one_url_is_a_type_error(server: TestServer) -> None:
+    with pytest.raises(TypeError, match=r"^follow\(response\) must return an iterable of requests or None, "
+                                        r"got a single str 'http://.*/json': pass a list"):
+        list(gfetch.crawl([server.url("/")], lambda response: server.url("/json")))
 
 
 def test_imap_consumes_input_lazily(server: TestServer) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+import requests
 import trustme
 from _rawserver import Peer, RawServer, head, hold, reset, send, trickle
 from _servers import HTTPSServer, ProxyServer
@@ -27,8 +28,8 @@ from gfetch.testserver import TestServer
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 BOUND = 60  # seconds: a backstop, never reached when things work
-RECORD_FIELDS = {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "error",
-                 "error_kind"}
+RECORD_FIELDS = {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "file",
+                 "error", "error_kind"}
 
 
 class Result(NamedTuple):
@@ -40,7 +41,7 @@ class Result(NamedTuple):
         return {record["url"]: record for record in self.records}
 
 
-def gfetch(*argv: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Result:
+def gfetch(*argv: str | bytes, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Result:
     result = subprocess.run([GFETCH, *argv], capture_output=True, timeout=BOUND, env=env, input=stdin,
                             stdin=None if stdin is not None else subprocess.DEVNULL)
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
@@ -52,6 +53,9 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+REFUSED_URL = "http://127.0.0.1:1/"  # port 1: nothing listens there
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +99,9 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
     result = subprocess.run([GFETCH, "--help"], capture_output=True, text=True, timeout=BOUND)
     assert result.returncode == 0
     for text in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
-                 "--data", "--output-dir", "--progress", "--fail", "--ordered", "--proxy", "examples:",
-                 "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts"):
+                 "--data", "--output", "--output-dir", "--progress", "--fail", "--ordered", "--proxy",
+                 "examples:", "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts",
+                 "file"):
         assert text in result.stdout, text
 
 
@@ -112,7 +117,10 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
         (["-H", "Bad Name: v", "http://x"], "invalid header name 'Bad Name'"),
         (["-X", "GET /", "http://x"], "invalid method"),
         (["--proxy", "nonsense", "http://x"], "expected a proxy URL"),
-        ([], "no URLs given"),
+        ([], "no URLs given: pass URLs, or -i FILE (-i - reads them from stdin)"),
+        (["-o", "x", "http://a/", "http://b/"], "-o takes one URL, got 2: for many, use --output-dir DIR"),
+        (["-o", "x", "--output-dir", "d", "http://a/"],
+         "argument --output-dir: not allowed with argument -o"),
         (["-i", "/nonexistent/urls.txt"], "cannot read /nonexistent/urls.txt"),
         (["--bogus"], "unrecognized arguments"),
     ],
@@ -134,6 +142,21 @@ def test_input_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
         assert "not UTF-8 text: byte 0xff at offset 20" in result.stderr
 
 
+def test_url_arguments_that_are_not_utf8_are_a_usage_error_as_in_files(server: TestServer) -> None:
+    """Not sent percent-encoded as a lone surrogate (%ED%B3%A9): refused as a file's would be."""
+    url = server.url("/json")
+    result = gfetch(url, url.encode() + b"?q=\xe9")
+    assert result.status == 2 and result.records == []
+    assert result.stderr == (f"gfetch: error: URL argument 2 is not UTF-8 text: byte 0xe9 at offset "
+                             f"{len(url) + 3} (see gfetch --help)\n")
+    assert gfetch(url + "?q=\u00e9").records[0]["status"] == 200  # UTF-8 is fine
+
+
+def test_piped_urls_without_i_dash_are_told_about_it(server: TestServer) -> None:
+    result = gfetch(stdin=server.url("/json").encode() + b"\n")
+    assert result.status == 2 and "-i - reads them from stdin" in result.stderr
+
+
 def test_unusable_output_dir_is_a_usage_error(tmp_path: Path) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
@@ -151,6 +174,18 @@ def test_closed_output_ends_quietly(server: TestServer, tmp_path: Path) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         assert json.loads(proc.stdout.readline())["status"] == 200
         proc.stdout.close()  # as `| head -1` does
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(BOUND) == 141
+    assert stderr == ""
+
+
+def test_closed_output_of_a_body_ends_quietly(server: TestServer) -> None:
+    """-o - into `| head -c 10`: the body is larger than a pipe holds, so the write meets the closed end."""
+    with subprocess.Popen([GFETCH, "-o", "-", server.url("/bytes/2000000")], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(10) == b"x" * 10
+        proc.stdout.close()
         stderr = proc.stderr.read().decode()
         assert proc.wait(BOUND) == 141
     assert stderr == ""
@@ -205,8 +240,6 @@ def test_error_text_and_kind(ca: trustme.CA, https_server: HTTPSServer) -> None:
 
 
 def test_library_exceptions_keep_requests_classes() -> None:
-    import requests
-
     import gfetch as gf
 
     (failure,) = gf.map([f"http://127.0.0.1:{closed_port()}/"], return_exceptions=True)
@@ -258,10 +291,37 @@ def test_ordered_follows_input(server: TestServer) -> None:
 
 
 def test_input_from_stdin_and_output_dir(server: TestServer, tmp_path: Path) -> None:
-    stdin = f"{server.url('/bytes/3')}\n# a comment\n\n{server.url('/bytes/5')}\n".encode()
+    stdin = f"{server.url('/bytes/3')}\n# a comment\n\n{server.url('/bytes/5')}\n{REFUSED_URL}\n".encode()
     result = gfetch("-i", "-", "--output-dir", str(tmp_path), stdin=stdin)
-    assert result.status == 0 and len(result.records) == 2
+    assert result.status == 1 and len(result.records) == 3
     assert sorted(p.stat().st_size for p in tmp_path.iterdir()) == [3, 5]
+    records = result.by_url()
+    for size in (3, 5):  # each record names the file that holds its body
+        saved = Path(records[server.url(f"/bytes/{size}")]["file"])
+        assert saved.parent == tmp_path and saved.stat().st_size == size
+    assert records[REFUSED_URL]["file"] is None
+
+
+def test_output_writes_one_body_to_a_file_or_stdout(server: TestServer, tmp_path: Path) -> None:
+    """-o FILE as in curl; -o - puts the body on stdout and the record on stderr."""
+    url = server.url("/json?x=1")
+    expected = requests.get(url, timeout=BOUND).content
+    path = tmp_path / "body.json"
+    to_file = gfetch("-o", str(path), url)
+    assert to_file.status == 0 and path.read_bytes() == expected
+    assert to_file.records[0]["file"] == str(path) and to_file.records[0]["bytes"] == len(expected)
+
+    to_stdout = subprocess.run([GFETCH, "-o", "-", url], capture_output=True, timeout=BOUND,
+                               stdin=subprocess.DEVNULL)
+    assert to_stdout.returncode == 0 and to_stdout.stdout == expected
+    (record,) = [json.loads(line) for line in to_stdout.stderr.decode().splitlines()]
+    assert record["status"] == 200 and record["file"] == "-"
+
+    failed = subprocess.run([GFETCH, "-o", "-", REFUSED_URL], capture_output=True, timeout=BOUND,
+                            stdin=subprocess.DEVNULL)
+    assert failed.returncode == 1 and failed.stdout == b""
+    (record,) = [json.loads(line) for line in failed.stderr.decode().splitlines()]
+    assert record["error_kind"] == "refused" and record["file"] is None
 
 
 def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
@@ -274,6 +334,14 @@ def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
     assert result.status == 0
     assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes"
     assert echoed["body"] == '{"q": 1}'
+
+
+def test_data_argument_is_sent_as_given_utf8_or_not(server: TestServer, tmp_path: Path) -> None:
+    """The bytes of the command line, as @FILE sends a file's (Python decodes argv with surrogates)."""
+    result = gfetch("-X", "POST", "--data", b"a\xffb", "--output-dir", str(tmp_path), server.url("/echo"))
+    echoed = json.loads(next(tmp_path.iterdir()).read_text())
+    assert result.status == 0
+    assert echoed["headers"]["content-length"] == "3" and echoed["body"] == "a\ufffdb"
 
 
 def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server: HTTPSServer) -> None:

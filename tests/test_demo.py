@@ -41,6 +41,9 @@ def test_demo_help_is_plain_text() -> None:
     assert result.returncode == 0
     assert "``" not in result.stdout and ":func:" not in result.stdout
     assert "same concurrency" in result.stdout and "--concurrency" in result.stdout
+    # The call the table's row names (see test_demo_runs_offline_at_equal_concurrency), not another.
+    assert "with gfetch.imap_enumerated." in " ".join(result.stdout.split())
+    assert "gfetch.map" not in result.stdout
 
 
 def test_ctrl_c_stops_the_demo_and_its_children_quietly() -> None:
