@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 import requests
-from _rawserver import RawServer, head, pour, send, server_context, trickle
+from _alarm import TimeLimit, time_limit
+from _rawserver import RawServer, head, hold, pour, route, send, server_context, trickle
 from conftest import open_fds
 
 import gfetch
@@ -477,3 +478,50 @@ def test_two_real_sigints_leave_nothing_running(gap: float, process_server: Any)
     assert _live_greenlets() == [], "requests left running after the call raised"
     session.close()
     assert open_fds() <= baseline, "sockets left open after Session.close()"
+
+
+# -- a signal handler that raises (SIGALRM time limits) -------------------------------------------
+
+OK_REPLY = send(head(200, "Content-Length: 2") + b"ok")
+TRANSPORTS = ["auto", "urllib3"]
+
+
+def _stalling_server() -> RawServer:
+    """``/hold/...`` never answers (until the server stops); ``/ok`` answers at once."""
+    return RawServer(route({"hold": hold, "ok": OK_REPLY}))
+
+
+def _check_gfetch_still_works(raw: RawServer, session: gfetch.Session, transport: str) -> None:
+    """Requests in this thread work: the same Session and a new one, an IP literal and a name to resolve."""
+    with gfetch.Session(transport=transport) as fresh:
+        for sess in (session, fresh):
+            for url in (raw.url("/ok"), raw.url("/ok").replace("127.0.0.1", "localhost")):
+                assert sess.get(url, timeout=5).content == b"ok"
+        assert [r.content for r in gfetch.map([raw.url("/ok")] * 3, session=fresh)] == [b"ok"] * 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_time_limit_raised_by_a_signal_handler_ends_that_request_only(transport: str) -> None:
+    """SIGALRM's handler raises while Session.get waits: the exception comes out of
+    that call, its connection is closed (not pooled), and gfetch keeps working."""
+    with _stalling_server() as raw, gfetch.Session(transport=transport) as session:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit), time_limit(0.3):
+            session.get(raw.url("/hold"), timeout=10)
+        assert time.monotonic() - started < 5
+        assert _closed_by_client(raw), "the interrupted request's connection stayed open"
+        _check_gfetch_still_works(raw, session, transport)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_time_limit_raised_by_a_signal_handler_ends_a_fan_out(transport: str) -> None:
+    """The same under map with several requests in flight: map raises it,
+    after cancelling every request and closing its connection."""
+    with _stalling_server() as raw, gfetch.Session(transport=transport) as session:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit), time_limit(0.3):
+            gfetch.map([raw.url(f"/hold/{i}") for i in range(5)], size=5, session=session, timeout=10)
+        assert time.monotonic() - started < 5
+        assert _live_greenlets() == [], "requests left running after the call raised"
+        assert all(peer.closed_by_client(5) for peer in raw.peers)
+        _check_gfetch_still_works(raw, session, transport)
