@@ -151,7 +151,9 @@ def map(  # noqa: A001 - grequests' name
             their own ``deadline``: connect, send, response, body, retries
             and their waits, from when it is sent (after any per_host/rate
             wait). A request past it fails with ``RequestDeadlineExceeded``
-            (a ``requests.Timeout``); the others carry on.
+            (a ``requests.Timeout``); the others carry on. With ``stream``,
+            reading a body past it raises that error (and closes the
+            connection).
         timeout: requests' ``timeout`` for items that set none; default
             (10, 30): 10 s to connect, 30 s between bytes. None: no timeout.
         per_host: at most this many requests in flight per scheme+host+port.

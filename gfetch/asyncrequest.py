@@ -1,18 +1,21 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
-Layer 4. Imports requests, urllib3 (one exception type), gfetch.session,
-gfetch.defaultsession, gfetch.requesterrors and gfetch.greenlets.
+Layer 4. Imports requests, urllib3 (an exception type and the response
+class), gfetch.session, gfetch.defaultsession, gfetch.requesterrors and
+gfetch.greenlets.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import requests
 from urllib3.exceptions import LocationParseError
+from urllib3.response import HTTPResponse
 
 from gfetch.defaultsession import default_session, with_own_cookies
 from gfetch.greenlets import Timeout
@@ -28,8 +31,9 @@ class AsyncRequest:
 
     ``kwargs`` are those of ``requests.Session.request``. ``callback`` is
     installed as a response hook, as grequests does. ``deadline`` (seconds)
-    bounds the whole request: connect, send, response, body and, in a
-    fan-out, its retries and their waits; past it the request fails with
+    bounds the whole request: connect, send, response, body (also when a
+    ``stream=True`` body is read later) and, in a fan-out, its retries and
+    their waits; past it the request fails with
     :class:`RequestDeadlineExceeded`. After :meth:`send`, exactly one of
     ``response`` and ``exception`` is set (``traceback`` holds the formatted
     traceback of the exception).
@@ -125,6 +129,8 @@ class Deadline:
 
     Leaving the ``with`` block disarms it; if it fired inside, the block
     ends there and ``request`` fails with :class:`RequestDeadlineExceeded`.
+    A response left with its body unread (``stream=True``) takes the rest
+    of the deadline along for reading it (see :class:`BodyDeadline`).
 
     Discussion: the interruption is a :class:`gfetch.Timeout`, a
     BaseException, so urllib3 closes the connection on the way out (as for a
@@ -133,16 +139,18 @@ class Deadline:
     generator-based context manager: a waiting request keeps no extra frame.
     """
 
-    __slots__ = ("request", "seconds", "_timer")
+    __slots__ = ("request", "seconds", "_timer", "_expires")
 
     def __init__(self, request: AsyncRequest, seconds: float) -> None:
         self.request = request
         self.seconds = seconds
         self._timer = Timeout(seconds)
+        self._expires: float | None = None
 
     def start(self) -> None:
         """Start counting, in the current greenlet; later calls do nothing."""
-        if not self._timer.pending:
+        if self._expires is None:
+            self._expires = time.monotonic() + self.seconds
             self._timer.start()
 
     def __enter__(self) -> Deadline:
@@ -150,13 +158,100 @@ class Deadline:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self._timer.cancel()
-        if exc is not self._timer:
-            return False
         request = self.request
-        request.fail(RequestDeadlineExceeded(
-            f"deadline={self.seconds} s expired before {request.method} {request.url} finished"
-        ))
+        if exc is not self._timer:
+            response = request.response
+            if exc is None and response is not None and self._expires is not None:
+                BodyDeadline.bind(response, self._expires, self._message())
+            return False
+        request.fail(RequestDeadlineExceeded(self._message()))
         return True
+
+    def _message(self) -> str:
+        request = self.request
+        return f"deadline={self.seconds} s expired before {request.method} {request.url} finished"
+
+
+class BodyDeadline:
+    """What is left of a request's deadline, for reading its streamed body.
+
+    Bound to ``response.raw`` (urllib3's HTTPResponse, from either pool):
+    every ``read``, ``read1`` and ``read_chunked`` step, and so
+    ``iter_content``, ``.content`` and ``raw.read``, runs under a
+    :class:`gfetch.Timeout` ending at the deadline, in whichever greenlet
+    reads. Past it the read fails with :class:`RequestDeadlineExceeded`, as
+    does every later one, and the connection is closed, never pooled half-read.
+    A body read to its end before the deadline stays readable (what was
+    buffered) after it.
+
+    Discussion: the error cannot be raised under urllib3's reads, which
+    turn every OSError (requests' exceptions are ones) into a ProtocolError;
+    the Timeout, a BaseException, passes through them (closing the
+    connection, as for a kill) and becomes the error here, above them. The
+    reads are wrapped by giving this one response a subclass of its own
+    class (cached per class); nothing is changed for other responses.
+    """
+
+    __slots__ = ("expires", "message", "exceeded")
+
+    def __init__(self, expires: float, message: str) -> None:
+        self.expires = expires
+        self.message = message  # not the request: no reference cycle through the response
+        self.exceeded = False
+
+    @classmethod
+    def bind(cls, response: requests.Response, expires: float, message: str) -> None:
+        """Bound the reads of ``response``'s body, if some of it is still unread."""
+        raw = response.raw
+        if response._content_consumed or not isinstance(raw, HTTPResponse) or raw.closed:
+            return
+        bound = _BOUND_CLASSES.get(type(raw))
+        if bound is None:
+            bound = _BOUND_CLASSES[type(raw)] = type(type(raw).__name__, (_DeadlineReads, type(raw)), {})
+        raw.__class__ = bound
+        raw._gfetch_deadline = cls(expires, message)  # type: ignore[attr-defined]
+
+    def run(self, raw: HTTPResponse, read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``read(*args, **kwargs)``, failing at the deadline (see the class docstring)."""
+        if not self.exceeded:
+            if raw.closed:  # all of the body is in: a read only takes what is buffered
+                return read(*args, **kwargs)
+            remaining = self.expires - time.monotonic()
+            if remaining > 0:
+                timer = Timeout(remaining)
+                timer.start()
+                try:
+                    return read(*args, **kwargs)
+                except Timeout as exc:
+                    if exc is not timer:
+                        raise
+                finally:
+                    timer.cancel()
+            self.exceeded = True
+            raw.close()  # as requests' Response.close(): the connection is closed and handed back
+            raw.release_conn()
+        raise RequestDeadlineExceeded(self.message)
+
+
+class _DeadlineReads(HTTPResponse):
+    """The reads of a response whose body is bound by a :class:`BodyDeadline`."""
+
+    _gfetch_deadline: BodyDeadline
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        return self._gfetch_deadline.run(self, super().read, *args, **kwargs)
+
+    def read1(self, *args: Any, **kwargs: Any) -> Any:
+        return self._gfetch_deadline.run(self, super().read1, *args, **kwargs)
+
+    def read_chunked(self, *args: Any, **kwargs: Any) -> Generator[bytes, None, None]:
+        chunks = super().read_chunked(*args, **kwargs)
+        run = self._gfetch_deadline.run
+        while (chunk := run(self, next, chunks, None)) is not None:
+            yield chunk
+
+
+_BOUND_CLASSES: dict[type, type] = {}
 
 
 def _as_request_error(exc: Exception, url: str) -> Exception:

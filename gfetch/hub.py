@@ -40,7 +40,9 @@ once when a timer is due, or when others wait and this pass has run
 When the ready queue, the timers, the fd waits and the pending thread jobs
 are all empty, nothing can ever wake anybody: the hub throws
 :class:`~gfetch.errors.LoopExit` into the root greenlet instead of sleeping
-forever.
+forever. An exception raised in the loop's own frames (by a signal handler,
+usually: Ctrl-C, a SIGALRM time limit) goes to the root greenlet too, and the
+loop survives it.
 """
 
 from __future__ import annotations
@@ -53,12 +55,11 @@ import selectors
 import socket
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 from gfetch.errors import ConcurrentObjectUseError, LoopExit
 from gfetch.resources import open_fd
@@ -298,9 +299,9 @@ class Hub(greenlet):
           once and before the greenlet runs again: at once when the
           timeout or an interruption fires the waiter (in the hub), or in
           the greenlet when an exception is thrown straight into it
-          (KeyboardInterrupt/LoopExit to the root greenlet, GreenletExit at
-          garbage collection) or when the park is refused. ``abort`` must
-          not switch.
+          (an exception raised in the loop, or LoopExit, to the root
+          greenlet; GreenletExit at garbage collection) or when the park is
+          refused. ``abort`` must not switch.
         * **Timeout.** After ``timeout`` seconds (None: never) the timer
           fires the waiter, calls ``abort`` and resumes the greenlet
           directly, without a trip through the ready queue: the park
@@ -311,13 +312,17 @@ class Hub(greenlet):
           here). A park whose wake-up is already queued keeps it (a slot
           handed over is not lost); the exception is raised by the
           greenlet's next park instead, which then ends at once (its
-          ``abort`` runs). KeyboardInterrupt/SystemExit caught by the hub
-          are thrown straight into the root greenlet (see above).
+          ``abort`` runs).
+        * **Exceptions raised in the loop** itself, outside any greenlet's
+          code (what a signal handler raises: KeyboardInterrupt, a SIGALRM
+          time limit; a raw callback failing) are raised by the root
+          greenlet's park, ending that wait; the loop goes on (see run).
 
         Raises:
             RuntimeError: when called from the hub greenlet itself.
             LoopExit: when nothing can ever wake the (root) greenlet.
-            whatever the waker throws or an interruption delivers.
+            whatever the waker throws or an interruption delivers, and in
+            the root greenlet whatever was raised in the loop.
         """
         current = getcurrent()
         if current is self or self._interrupts:
@@ -561,23 +566,47 @@ class Hub(greenlet):
         return bool(self._ready or self._active_timers or self._fds or self._thread_jobs)
 
     def run(self) -> None:
+        interrupted: BaseException | None = None
         while True:
             try:
-                # Discussion: the loop lives inside the try. A `continue` out
-                # of a try block jumps from outside it, and a signal landing
-                # on that jump would end the hub itself.
+                # Discussion: the loop, and the hand-over of what interrupted
+                # it, live inside the try. A `continue` out of a try block
+                # jumps from outside it, and a signal landing on that jump, or
+                # as the hub resumes after a hand-over, would end the hub
+                # itself: every later wait in this thread would then fail.
                 while True:
-                    if self._alive():
+                    if interrupted is not None:
+                        box, interrupted = [interrupted], None
+                        self._raise_in_root(box)
+                    elif self._alive():
                         self._run_once()
                     else:
-                        self.parent.throw(LoopExit(
+                        self._raise_in_root([LoopExit(
                             "this operation would block forever: no greenlet, timer or I/O can wake it"
-                        ))
-            except (KeyboardInterrupt, SystemExit) as exc:
-                # Discussion: a signal lands in whichever greenlet runs, most
-                # often the hub sitting in select(). The user's code is in the
-                # root greenlet, so deliver it there, promptly.
-                self.parent.throw(exc)
+                        )])
+            except GreenletExit:
+                raise  # the hub itself is being collected
+            except BaseException as exc:
+                # Discussion: an exception in the hub's own frames did not come
+                # from any greenlet's code. It is what a signal handler raised
+                # (Ctrl-C, a SIGALRM time limit: a signal lands in whichever
+                # greenlet runs, most often the hub sitting in select()), or a
+                # raw callback failing. Python runs signal handlers in the main
+                # thread, where the user's code is the root greenlet: its park
+                # raises it, ending that wait and removing its registration
+                # (see park), and the loop carries on at the root's next wait.
+                interrupted = exc
+
+    def _raise_in_root(self, box: list[BaseException]) -> None:
+        """Raise the exception in ``box`` in the root greenlet, where it waits (or switched away).
+
+        Discussion: not ``self.parent.throw(exc)``: the hub would stay
+        suspended in that call, keeping the exception, and through its
+        traceback every frame it then passes in the root, until the root's
+        next wait, maybe never (sockets, sessions). A helper greenlet that
+        dies raising it hands it to its parent, the root, and keeps nothing.
+        """
+        greenlet(_raise_popped, self.parent).switch(box)
 
     def _poll_timeout(self) -> float | None:
         if self._ready or self._from_threads:
@@ -625,13 +654,7 @@ class Hub(greenlet):
                     ready.append((timer.callback, timer.arg))
         for _ in range(len(ready)):
             callback, arg = ready.popleft()
-            try:
-                callback(arg)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:
-                # A raw callback failing must not kill the loop for everyone.
-                traceback.print_exc()
+            callback(arg)  # raising, it ends the pass: the rest run next pass (see run)
 
     def _drain_wake_socket(self) -> None:
         try:
@@ -652,9 +675,11 @@ class Hub(greenlet):
         a second copy would land in the middle of the cleanup it started.
         """
 
+        box = [exc]
+
         def deliver(_: Any) -> None:
             if still_pending is None or still_pending():
-                self.parent.throw(exc)
+                self._raise_in_root(box)
 
         self._ready.appendleft((deliver, None))
 
@@ -663,6 +688,10 @@ class Hub(greenlet):
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _raise_popped(box: list[BaseException]) -> None:
+    raise box.pop()
 
 
 def _time_out(waiter: Waiter) -> None:

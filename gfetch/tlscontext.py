@@ -6,9 +6,11 @@ here, so a configuration costs one context (~20 ms of CPU) per process.
 
 Discussion: a CA bundle can be replaced in place (certificate rotation in
 containers and CI). The cache key holds the identity of what the CA file and
-directory hold (inode, size, modification time), read by one ``stat`` per
-new connection, so new connections trust a rotated bundle the way requests
-does, without reading the file for every request. Connections already open
+directory hold (inode, size, modification and change time), read by one
+``stat`` per new connection, so new connections trust a rotated bundle the
+way requests does, without reading the file for every request. The change
+time is what catches a rewrite that keeps the size and puts the old
+modification time back (``cp -p``, ``touch -r``): nobody can set it. Connections already open
 keep the trust they were made with, as in urllib3.
 """
 
@@ -74,14 +76,14 @@ class TLSSettings:
         return context
 
 
-def _identity(path: str | None) -> tuple[int, int, int] | None:
+def _identity(path: str | None) -> tuple[int, int, int, int] | None:
     if not path:
         return None
     try:
         stat = os.stat(path)
     except OSError:
         return None  # loading it fails with the error requests users know
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def green_context(settings: TLSSettings) -> GreenSSLContext:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
+import weakref
 
 import pytest
+from _alarm import TimeLimit, time_limit
 
 import gfetch
 from gfetch.hub import get_hub, notify_closing, wait_readable, wait_writable
@@ -160,3 +163,43 @@ def test_selector_out_of_step_with_the_hub_is_repaired() -> None:
         b.send(b"x")
         reader.get(timeout=5)
         assert not hub.dead
+
+
+# -- exceptions raised into the loop ----------------------------------------------------------
+
+
+def test_a_signal_handlers_exception_ends_the_wait_it_interrupted_and_the_loop_goes_on() -> None:
+    """SIGALRM lands in the hub sitting in select(): the waiting code gets the
+    exception, its fd wait is gone, and the same fd can be waited on again."""
+    a, b = socket.socketpair()
+    with a, b:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit), time_limit(0.1):
+            wait_readable(a.fileno(), timeout=10)
+        assert time.monotonic() - started < 5
+        assert a.fileno() not in get_hub()._fds
+        assert not get_hub().dead
+        b.send(b"x")
+        wait_readable(a.fileno(), timeout=5)
+        assert a.recv(1) == b"x"
+
+
+def test_a_raising_callback_is_raised_where_the_root_waits_and_not_kept() -> None:
+    """The exception goes to the waiting code; the hub keeps no reference
+    to it (nor so to the frames its traceback passes) once that code is done."""
+
+    class Boom(Exception):
+        pass
+
+    def boom(_: object) -> None:
+        raise Boom
+
+    get_hub().call_soon(boom)
+    with pytest.raises(Boom) as raised:
+        gfetch.sleep(10)
+    kept = weakref.ref(raised.value)
+    del raised
+    gc.collect()
+    assert kept() is None
+    gfetch.sleep(0.001)
+    assert gfetch.spawn(lambda: "ok").get(timeout=5) == "ok"

@@ -11,6 +11,7 @@ from ``response.raw._original_response`` and ``response.raw._pool``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -414,17 +415,20 @@ def test_verify_false_warns_insecure_request(transport: str, ca: trustme.CA) -> 
     assert _lean(response) is (transport == "auto")
 
 
+@pytest.mark.parametrize("keep_mtime", [False, True], ids=["rewritten", "size-and-mtime-kept"])
 @pytest.mark.parametrize("transport", [*TRANSPORTS, "requests"])
 def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(
-    transport: str, ca: trustme.CA, tmp_path: Any
+    transport: str, keep_mtime: bool, ca: trustme.CA, tmp_path: Any
 ) -> None:
     """A bundle rewritten at the same path (certificate rotation) is trusted by new sessions'
-    connections as requests trusts it: from the CA that signed the server, to another, and back."""
+    connections as requests trusts it: from the CA that signed the server, to another, and back.
+    ``keep_mtime``: each rewrite keeps the size and puts the modification time back (``cp -p``,
+    ``touch -r``), so only the change time tells the contents apart."""
     other = trustme.CA()
     bundle = tmp_path / "bundle.pem"
-    signer, stranger = tmp_path / "signer.pem", tmp_path / "stranger.pem"
-    ca.cert_pem.write_to_path(str(signer))
-    other.cert_pem.write_to_path(str(stranger))
+    pems = [ca.cert_pem.bytes(), other.cert_pem.bytes()]
+    # OpenSSL skips text around the PEM blocks: pad both to one size.
+    signer, stranger = (pem.ljust(max(map(len, pems)), b"\n") for pem in pems)
 
     def fetch() -> Any:
         with _session(transport) as session:
@@ -434,13 +438,19 @@ def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(
                 assert "CERTIFICATE_VERIFY_FAILED" in str(exc)
                 return "SSLError"
 
-    bundle.write_bytes(b"")
+    bundle.write_bytes(b"" if not keep_mtime else bytes(len(signer)))
+    before = bundle.stat()
     with HTTPSServer(ca.issue_cert("127.0.0.1")) as server:
         outcomes = []
         for source in (signer, stranger, signer):
             with open(bundle, "r+b") as rewritten:  # the same file (inode), new contents
                 rewritten.truncate(0)
-                rewritten.write(source.read_bytes())
+                rewritten.write(source)
+            if keep_mtime:
+                os.utime(bundle, ns=(before.st_atime_ns, before.st_mtime_ns))
+                after = bundle.stat()
+                assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+                    before.st_ino, before.st_size, before.st_mtime_ns)
             outcomes.append(fetch())
     assert outcomes == [200, "SSLError", 200]
 

@@ -15,6 +15,7 @@ generous and only catch hangs or serialised requests.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import re
@@ -29,7 +30,8 @@ from typing import Any
 
 import pytest
 import requests
-from _rawserver import RawServer, head, pour, send, server_context, trickle
+from _alarm import TimeLimit, time_limit
+from _rawserver import RawServer, head, hold, pour, route, script, send, server_context, trickle
 from conftest import open_fds
 
 import gfetch
@@ -207,10 +209,22 @@ def test_deadline_ends_a_trickle_the_read_timeout_never_ends(
         assert _closed_by_client(raw), "the connection of the request past its deadline stayed open"
 
 
-def _closed_by_client(raw: RawServer) -> bool:
+def _closed_by_client(raw: RawServer, path: str = "/") -> bool:
+    """Whether the client closes, within 5 s, the first connection that asked for a path
+    starting with ``path``. A behaviour that sends until the client leaves (pour) closes
+    its own end then: finding that end closed says the same."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if raw.peers and raw.peers[0].closed_by_client(0.1):
+        peers = [peer for peer in raw.peers if peer.head.startswith(f"GET {path}".encode())]
+        if not peers:
+            time.sleep(0.01)
+            continue
+        try:
+            if peers[0].closed_by_client(0.1):
+                return True
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise
             return True
     return False
 
@@ -270,6 +284,61 @@ def test_deadline_must_be_positive(deadline: float) -> None:
         gfetch.map([], deadline=deadline)
     with pytest.raises(ValueError, match="deadline must be > 0"):
         gfetch.get("http://127.0.0.1/", deadline=deadline)
+
+
+# deadline= and streamed bodies: the body is read after the call returned, in the caller's greenlet.
+
+BODY_DEADLINE = 0.5
+BACKSTOP = 5.0  # a read the deadline does not end is stopped here (the slow bodies last far longer)
+OK_REPLY = send(head(200, "Content-Length: 2") + b"ok")
+SLOW_BODIES = {  # a byte every 50 ms: each read gets data long before any read timeout
+    "content-length": script(send(head(200, "Content-Length: 1000")), trickle(b"x" * 1000, 0.05)),
+    "chunked": script(send(head(200, "Transfer-Encoding: chunked")), trickle(b"1\r\nx\r\n" * 1000, 0.05)),
+    "pouring": pour(head(200, "Content-Length: 100000000000")),
+}
+BODY_READS: dict[str, Callable[[requests.Response], Any]] = {
+    "iter_content": lambda response: [None for _ in response.iter_content(10240)],
+    "content": lambda response: response.content,
+    "raw.read": lambda response: response.raw.read(),
+}
+TRANSPORTS = ["auto", "urllib3"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(("body", "read"), [(body, read) for body in ["content-length", "chunked"]
+                                            for read in BODY_READS] + [("pouring", "iter_content")])
+def test_deadline_covers_reading_a_streamed_body(body: str, read: str, transport: str) -> None:
+    """stream=True: map returns at once; reading the body past the deadline
+    fails with RequestDeadlineExceeded within about 0.2 s of it, while bytes
+    keep coming, and so does every later read; that connection is closed.
+    A body read in time stays readable, and the session keeps working."""
+    with RawServer(route({"slow": SLOW_BODIES[body], "ok": OK_REPLY})) as raw, \
+            gfetch.Session(transport=transport) as session:
+        started = time.monotonic()
+        slow, ok = gfetch.map([raw.url("/slow"), raw.url("/ok")], session=session, stream=True,
+                              deadline=BODY_DEADLINE)
+        assert ok.content == b"ok"
+        with gfetch.Timeout(BACKSTOP), \
+                pytest.raises(gfetch.RequestDeadlineExceeded, match=r"deadline=0\.5 s expired before GET "):
+            BODY_READS[read](slow)
+        elapsed = time.monotonic() - started
+        assert BODY_DEADLINE * 0.9 < elapsed < BODY_DEADLINE + OVERSHOOT, f"failed after {elapsed:.2f} s"
+        with pytest.raises(gfetch.RequestDeadlineExceeded):
+            slow.raw.read(1)
+        assert _closed_by_client(raw, "/slow"), "the connection of the body past its deadline stayed open"
+        assert ok.raw.read() == b"" and ok.content == b"ok"
+        assert session.get(raw.url("/ok"), timeout=5).content == b"ok"
+
+
+def test_deadline_covers_the_streamed_body_of_a_sent_async_request(session: gfetch.Session) -> None:
+    with RawServer(SLOW_BODIES["content-length"]) as raw:
+        request = gfetch.get(raw.url("/slow"), session=session, stream=True, deadline=BODY_DEADLINE).send()
+        assert request.response is not None
+        started = time.monotonic()
+        with gfetch.Timeout(BACKSTOP), pytest.raises(gfetch.RequestDeadlineExceeded):
+            request.response.content
+        assert time.monotonic() - started < BODY_DEADLINE + OVERSHOOT
+        assert _closed_by_client(raw)
 
 
 # -- out of descriptors at the first use in a thread ----------------------------------
@@ -477,3 +546,46 @@ def test_two_real_sigints_leave_nothing_running(gap: float, process_server: Any)
     assert _live_greenlets() == [], "requests left running after the call raised"
     session.close()
     assert open_fds() <= baseline, "sockets left open after Session.close()"
+
+
+# -- a signal handler that raises (SIGALRM time limits) -------------------------------------------
+
+def _stalling_server() -> RawServer:
+    """``/hold/...`` never answers (until the server stops); ``/ok`` answers at once."""
+    return RawServer(route({"hold": hold, "ok": OK_REPLY}))
+
+
+def _check_gfetch_still_works(raw: RawServer, session: gfetch.Session, transport: str) -> None:
+    """Requests in this thread work: the same Session and a new one, an IP literal and a name to resolve."""
+    with gfetch.Session(transport=transport) as fresh:
+        for sess in (session, fresh):
+            for url in (raw.url("/ok"), raw.url("/ok").replace("127.0.0.1", "localhost")):
+                assert sess.get(url, timeout=5).content == b"ok"
+        assert [r.content for r in gfetch.map([raw.url("/ok")] * 3, session=fresh)] == [b"ok"] * 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_time_limit_raised_by_a_signal_handler_ends_that_request_only(transport: str) -> None:
+    """SIGALRM's handler raises while Session.get waits: the exception comes out of
+    that call, its connection is closed (not pooled), and gfetch keeps working."""
+    with _stalling_server() as raw, gfetch.Session(transport=transport) as session:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit), time_limit(0.3):
+            session.get(raw.url("/hold"), timeout=10)
+        assert time.monotonic() - started < 5
+        assert _closed_by_client(raw), "the interrupted request's connection stayed open"
+        _check_gfetch_still_works(raw, session, transport)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_time_limit_raised_by_a_signal_handler_ends_a_fan_out(transport: str) -> None:
+    """The same under map with several requests in flight: map raises it,
+    after cancelling every request and closing its connection."""
+    with _stalling_server() as raw, gfetch.Session(transport=transport) as session:
+        started = time.monotonic()
+        with pytest.raises(TimeLimit), time_limit(0.3):
+            gfetch.map([raw.url(f"/hold/{i}") for i in range(5)], size=5, session=session, timeout=10)
+        assert time.monotonic() - started < 5
+        assert _live_greenlets() == [], "requests left running after the call raised"
+        assert all(peer.closed_by_client(5) for peer in raw.peers)
+        _check_gfetch_still_works(raw, session, transport)

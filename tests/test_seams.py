@@ -82,6 +82,7 @@ SEAMS: dict[str, Callable[[], object]] = {
     "requests CaseInsensitiveDict._store": lambda: (
         CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
+    "requests Response._content_consumed": lambda: vars(requests.Response())["_content_consumed"] is False,
     "requests Response() attributes": gfetch.transport.built_as_init,
     "urllib3 HTTPResponse() attributes": gfetch.rawresponse.built_as_init,
     "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
