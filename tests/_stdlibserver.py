@@ -27,7 +27,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.owner._count_connection(+1)
+        self.server.owner._count_connection(+1, self.client_address)
 
     def finish(self) -> None:
         try:
@@ -48,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, reply_headers, reply = self.server.owner.routes.dispatch(
             Request(self.command, self.path, headers, body))
+        # Counted before the reply: a client may read the whole reply (an empty body) and
+        # look at the count before this thread would have got past end_headers.
+        self.server.owner._count_request()
         self.send_response(status)
         reply_headers.setdefault("Content-Length", str(len(reply)))
         if self.close_connection:  # the client asked to close: say so, as TestServer does
@@ -55,7 +58,6 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply_headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.server.owner._count_request()
         if self.command != "HEAD":
             self.wfile.write(reply)
 
@@ -87,7 +89,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class StdlibServer:
-    """TestServer's interface (url, base_url and the counters) on http.server.
+    """TestServer's interface (url, base_url and the counters) on http.server;
+    ``peers`` lists the client address of each connection.
 
     ``with StdlibServer() as server: server.url("/json")``
     """
@@ -98,6 +101,7 @@ class StdlibServer:
         self.open_connections = 0
         self.peak_connections = 0
         self.requests_served = 0
+        self.peers: list[tuple[str, int]] = []  # each connection's client address, in accept order
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -128,8 +132,10 @@ class StdlibServer:
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
-    def _count_connection(self, change: int) -> None:
+    def _count_connection(self, change: int, peer: tuple[str, int] | None = None) -> None:
         with self._lock:
+            if peer is not None:
+                self.peers.append(peer)
             self.open_connections += change
             self.peak_connections = max(self.peak_connections, self.open_connections)
 
