@@ -1,7 +1,7 @@
 """AsyncRequest: an unsent request, grequests-compatible.
 
 Layer 4. Imports requests, urllib3 (an exception type and the response
-class), gfetch.session, gfetch.defaultsession, gfetch.requesterrors and
+class), gfetch.session, gfetch.defaultsession, gfetch.requesterrors, gfetch.patched and
 gfetch.greenlets.
 """
 
@@ -19,6 +19,7 @@ from urllib3.response import HTTPResponse
 
 from gfetch.defaultsession import default_session, with_own_cookies
 from gfetch.greenlets import Timeout
+from gfetch.patched import requests_request_is_own
 from gfetch.requesterrors import RequestDeadlineExceeded
 from gfetch.session import Session
 
@@ -93,7 +94,9 @@ class AsyncRequest:
         options = {**self.kwargs, **overrides}
         session = self.session if self.session is not None else with_own_cookies(default_session())
         try:
-            if type(session).request in _REQUESTS_SIGNATURE and options.keys() <= _REQUEST_PARAMETERS:
+            request = type(session).request
+            if ((request is _GFETCH_REQUEST or requests_request_is_own(request))
+                    and options.keys() <= _REQUEST_PARAMETERS):
                 get = options.get
                 self.response = session.request(
                     self.method, self.url, get("params"), get("data"), get("headers"), get("cookies"),
@@ -118,10 +121,10 @@ class AsyncRequest:
         self.traceback = traceback.format_exc()
 
 
-# requests.Session.request's parameters after (method, url), and the methods that have them.
+# requests.Session.request's parameters after (method, url), which gfetch's has too.
+_GFETCH_REQUEST = Session.request
 _REQUEST_PARAMETERS = frozenset({"params", "data", "headers", "cookies", "files", "auth", "timeout",
                                  "allow_redirects", "proxies", "hooks", "stream", "verify", "cert", "json"})
-_REQUESTS_SIGNATURE = {requests.Session.request, Session.request}
 
 
 class Deadline:

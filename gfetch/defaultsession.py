@@ -1,15 +1,19 @@
 """The Session that requests sent without ``session=`` share, one per thread.
 
-Layer 4. Imports requests (the cookie jar) and gfetch.session.
+Layer 4. Imports requests, gfetch.patched, gfetch.session and gfetch.transport.
 """
 
 from __future__ import annotations
 
 import threading
 
+import requests
+import requests.sessions
 from requests.cookies import RequestsCookieJar
 
+from gfetch.patched import original_class
 from gfetch.session import Session
+from gfetch.transport import HTTPAdapter
 
 __all__ = ["DEFAULT_POOL_MAXSIZE", "default_session", "with_own_cookies"]
 
@@ -26,12 +30,41 @@ def default_session() -> Session:
     to one host reuses its connections instead of discarding them.
     Its cookie jar is not used by them: each is sent with a jar of its own
     (see :func:`with_own_cookies`).
+
+    While a plugin has put a subclass of its own in place of
+    ``requests.Session`` (requests-cache's ``install_cache()``), the default
+    session is of that class too, on top of gfetch's, as ``requests.get``
+    would use it; ``gfetch.Session()`` made by hand is not (requests-cache's
+    ``CacheMixin`` recipe does that: docs/plugins.md).
     """
+    installed = requests.Session
     try:
-        return _local.session  # type: ignore[no-any-return]
+        session: Session = _local.session
     except AttributeError:
-        session = _local.session = Session(pool_maxsize=DEFAULT_POOL_MAXSIZE)
-        return session
+        pass
+    else:
+        if _local.installed is installed:
+            return session
+        session.close()  # its idle connections; those in use close as their responses release them
+    session = _new_default_session(installed)
+    _local.session, _local.installed = session, installed
+    return session
+
+
+def _new_default_session(installed: type) -> Session:
+    if installed is _REQUESTS_SESSION or not issubclass(installed, _REQUESTS_SESSION):
+        return Session(pool_maxsize=DEFAULT_POOL_MAXSIZE)
+    kind = _combined.get(installed)
+    if kind is None:
+        kind = _combined[installed] = type(installed.__name__, (installed, Session), {})
+    session: Session = kind()  # the plugin's class takes its own settings, as requests.Session() would
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(pool_maxsize=DEFAULT_POOL_MAXSIZE))
+    return session
+
+
+_REQUESTS_SESSION = original_class(requests.sessions, "Session", Session)  # also while it is rebound
+_combined: dict[type, type] = {}  # a plugin's Session class -> that class on top of gfetch's
 
 
 def with_own_cookies(session: Session) -> Session:
@@ -49,7 +82,7 @@ def with_own_cookies(session: Session) -> Session:
     session._snapshot()
     if session._session_headers is None:
         session._prepared_session_headers()
-    view = Session.__new__(Session)
+    view = type(session).__new__(type(session))
     view.__dict__.update(session.__dict__)
     view.cookies = RequestsCookieJar()
     return view

@@ -1,7 +1,7 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
 Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.retry,
-gfetch.requesterrors, gfetch.progress,
+gfetch.requesterrors, gfetch.progress, gfetch.session (the default timeout),
 gfetch.greenlets, gfetch.hub and gfetch.sync.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
@@ -44,6 +44,7 @@ from gfetch.limits import HostLimits
 from gfetch.progress import make_progress
 from gfetch.requesterrors import RequestCancelled
 from gfetch.retry import RetryPolicy, retry_policy
+from gfetch.session import DefaultTimeout
 from gfetch.sync import Empty, Pool, Queue, Semaphore
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
@@ -51,7 +52,7 @@ __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
 logger = logging.getLogger("gfetch")
 
 DEFAULT_SIZE = 100
-DEFAULT_TIMEOUT = (10.0, 30.0)
+DEFAULT_TIMEOUT = DefaultTimeout((10.0, 30.0))  # an adapter's own default wins (see DefaultTimeout)
 
 _END = object()
 

@@ -1,6 +1,6 @@
 """Greenlets on the hub: spawn, join, kill, sleep and Timeout.
 
-Layer 1. Imports only greenlet and gfetch.hub. The names and semantics
+Layer 1. Imports only greenlet, contextvars and gfetch.hub. The names and semantics
 follow gevent's, so its tutorials translate one to one.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from contextvars import copy_context
 from typing import Any, TypeVar
 
 from greenlet import GreenletExit, getcurrent, greenlet
@@ -28,11 +29,16 @@ class Greenlet(greenlet):
     kept: ``value`` on success, ``exception`` on failure; ``get()`` returns
     or re-raises it. A GreenletExit (from :meth:`kill`) counts as success,
     with the GreenletExit instance as value, as in gevent.
+
+    It runs in a copy of the creating greenlet's ``contextvars`` context, as
+    an asyncio task does: what the caller set (a tracer's current span, a
+    request id) is seen inside, and what the greenlet sets stays inside.
     """
 
     def __init__(self, run: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> None:
         hub = get_hub()
         super().__init__(parent=hub)
+        self.gr_context = copy_context()
         self._hub = hub
         self._func = run
         self.args = args

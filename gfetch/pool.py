@@ -51,6 +51,7 @@ from urllib3._collections import HTTPHeaderDict
 from urllib3.exceptions import (
     ClosedPoolError,
     EmptyPoolError,
+    HeaderParsingError,
     InsecureRequestWarning,
     ProtocolError,
     ReadTimeoutError,
@@ -59,10 +60,11 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.response import HTTPResponse
 from urllib3.util.request import body_to_chunks, set_file_position
+from urllib3.util.response import assert_header_parsing
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout
-from urllib3.util.url import _encode_target, parse_url
+from urllib3.util.url import Url, _encode_target, parse_url
 
 from gfetch.connection import Connection, HeadResponse
 from gfetch.http1 import ResponseHead, encode_request
@@ -72,7 +74,8 @@ from gfetch.tlscontext import TLSSettings
 
 __all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
 
-log = logging.getLogger("urllib3.connectionpool")  # urllib3's own logger and records
+log = logging.getLogger("urllib3.connectionpool")  # urllib3's own loggers and records
+connection_log = logging.getLogger("urllib3.connection")
 
 _SWALLOWED_SEND_ERRNOS = {errno.EPROTOTYPE, errno.ECONNRESET}  # urllib3 reads the reply anyway
 _BLOCKING_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK}
@@ -114,6 +117,7 @@ class LeanPool:
             host_text = f"[{host_text}]"
         self._host_header = host_text if port == _DEFAULT_PORTS[scheme] else f"{host_text}:{port}"
         self._user_agent = user_agent
+        self.num_connections = 0  # connections opened, as urllib3 counts them
 
     def __str__(self) -> str:
         kind = "HTTPSConnectionPool" if self.tls is not None else "HTTPConnectionPool"
@@ -145,6 +149,14 @@ class LeanPool:
             if conn.acquire():
                 return conn
             pool.put(None, block=False)  # it was closed: its slot is free; try the next idle one
+
+    def _new_conn(self) -> Connection:
+        """A new connection, not yet open, counted and logged as urllib3's ``_new_conn`` does."""
+        self.num_connections += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Starting new %s connection (%d): %s:%s", "HTTPS" if self.tls is not None else "HTTP",
+                      self.num_connections, self.host, self.port)
+        return Connection(self.host, self.port, self.tls)
 
     def _put_conn(self, conn: Connection | None) -> None:
         """Take back a connection (urllib3's name: HTTPResponse.release_conn calls it)."""
@@ -221,7 +233,7 @@ class LeanPool:
         """One attempt: a connection, the request, the response head."""
         conn = self._get_conn(fresh)
         if conn is None:
-            conn = Connection(self.host, self.port, self.tls)
+            conn = self._new_conn()
         handed_over = False
         try:
             connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
@@ -240,6 +252,8 @@ class LeanPool:
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
             conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
             head_ = self._read_head(conn, method, url, read_timeout)
+            if head_.message is not None:  # a head the email parser read: it may have defects
+                self._check_header_parsing(head_, url)
             original = HeadResponse(conn.body_reader(), head_, method, url)
             response = new_raw_response(
                 original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
@@ -284,6 +298,17 @@ class LeanPool:
         except (BaseSSLError, OSError, HTTPException) as e:
             self._raise_if_timeout(e, url, read_timeout)
             raise
+
+    def _check_header_parsing(self, head: ResponseHead, url: str) -> None:
+        """urllib3's warning for a head whose lines the email parser could not all read
+        (a line without a name or colon): the headers are what they are, as in urllib3."""
+        try:
+            assert_header_parsing(head.message)  # type: ignore[arg-type]  # not None here
+        except (HeaderParsingError, TypeError) as e:
+            scheme = "https" if self.tls is not None else "http"
+            connection_log.warning("Failed to parse headers (url=%s): %s",
+                                   Url(scheme=scheme, host=self.host, port=self.port, path=url).url, e,
+                                   exc_info=True)
 
     def _raise_if_timeout(self, error: BaseException, url: str, timeout_value: Any) -> None:
         """urllib3's ``_raise_timeout``: a socket timeout (or EAGAIN) becomes ReadTimeoutError."""

@@ -1,11 +1,13 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
-Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport and gfetch.environment. It
+Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport, gfetch.patched and
+gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
 ``responses`` patch: ``request`` takes its shorter way to the adapter only
-while requests' own ``send`` is in place.
+while requests' own ``send`` is in place (not wrapped by a tracer, whenever
+it was wrapped: gfetch.patched).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from http.cookiejar import CookieJar
 from typing import Any
 
 import requests
+import requests.adapters
+import requests.sessions
 from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
 from requests.hooks import dispatch_hook
 from requests.models import REDIRECT_STATI
@@ -25,10 +29,23 @@ from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
 from gfetch.environment import EnvironmentSnapshot
-from gfetch.transport import HTTPAdapter, sets_no_cookies
+from gfetch.patched import adapter_send_is_own, own_function, requests_send_is_own
+from gfetch.transport import HTTPAdapter, make_cooperative, sets_no_cookies
 from gfetch.urls import is_canonical
 
-__all__ = ["Session"]
+__all__ = ["DefaultTimeout", "Session"]
+
+
+class DefaultTimeout(tuple):  # type: ignore[type-arg]
+    """A ``(connect, read)`` timeout given by default, not asked for (the fan-out's).
+
+    It applies like any tuple, except that an adapter with a ``send`` of its
+    own (a ``TimeoutHTTPAdapter`` that sets a default when a request has
+    none, a mock) is given None instead, as it would be under requests, and
+    applies its own.
+    """
+
+    __slots__ = ()
 
 
 class Session(requests.Session):
@@ -87,6 +104,12 @@ class Session(requests.Session):
                 ),
             )
 
+    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+        """requests' ``mount``; a requests ``HTTPAdapter`` of another kind than gfetch's is
+        made to send cooperatively first (see :func:`gfetch.transport.make_cooperative`)."""
+        make_cooperative(adapter)
+        super().mount(prefix, adapter)
+
     def request(
         self,
         method: str | bytes,
@@ -134,10 +157,12 @@ class Session(requests.Session):
                 url=url, headers=headers, files=files, data=data or {}, json=json,
                 params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
             ))
+        if type(timeout) is DefaultTimeout and _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]
+            timeout = None  # the adapter applies its own default, as it would under requests
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
-        if type(self).send is _REQUESTS_SEND:
+        if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
             return self._send(prepared, timeout, allow_redirects, settings["proxies"], settings["stream"],
                               settings["verify"], settings["cert"])
         return self.send(
@@ -305,9 +330,6 @@ class Session(requests.Session):
 
 
 _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environment_settings returns
-_REQUESTS_SEND = requests.Session.send
-_REQUESTS_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
-_REQUESTS_GET_REDIRECT_TARGET = requests.Session.get_redirect_target
 _GFETCH_PREPARE_REQUEST = Session.prepare_request
 # requests' default_hooks(): what PreparedRequest() starts with
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
@@ -331,12 +353,21 @@ def _cannot_redirect(session: requests.Session, response: requests.Response) -> 
     its headers hold: told without reading them.
     """
     methods = type(session)
-    if methods.resolve_redirects is not _REQUESTS_RESOLVE_REDIRECTS:
-        return False  # a subclass's: it decides
+    if not _resolve_redirects_is_own(methods.resolve_redirects):
+        return False  # a subclass's or a plugin's: it decides
     if (type(response) is requests.Response and response.status_code not in REDIRECT_STATI
-            and methods.get_redirect_target is _REQUESTS_GET_REDIRECT_TARGET):
+            and _get_redirect_target_is_own(methods.get_redirect_target)):
         return True
     return not session.get_redirect_target(response)
+
+
+def _sets_own_timeout(adapter: requests.adapters.BaseAdapter) -> bool:
+    """Whether ``adapter`` may set a default timeout of its own: its ``send`` is not requests'."""
+    return not adapter_send_is_own(type(adapter).send)
+
+
+_resolve_redirects_is_own = own_function(requests.sessions)
+_get_redirect_target_is_own = own_function(requests.sessions)
 
 
 def _query_params(params: Any) -> Any:

@@ -14,6 +14,13 @@ hooks small, stable methods (see shared/SEAMS.md) instead of copying
 * ``GreenRetry``: backoff and Retry-After sleeps on the hub;
 * ``HTTPAdapter``: sets those classes on its (per-instance) managers and
   never overrides ``send``, which ``responses`` patches.
+
+Plugins see this path as they see plain requests' (gfetch.patched): the
+Green classes derive from urllib3's own (found even while a recorder has
+replaced them), inherit whatever a tracer wraps on urllib3's and
+http.client's classes, and the pools build the recorder's connections
+while a recorder has swapped urllib3's ``ConnectionCls``. While anything
+of urllib3 or http.client is patched, gfetch's own pool is left aside.
 """
 
 from __future__ import annotations
@@ -22,17 +29,19 @@ import inspect
 import os
 import socket
 import sys
+import warnings
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import requests
 import requests.adapters
+import urllib3.connection
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
-from urllib3 import PoolManager
-from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_user_agent
+from urllib3 import PoolManager, ProxyManager
+from urllib3.connection import _get_default_user_agent
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family
@@ -42,6 +51,7 @@ from urllib3.util.url import _normalize_host
 from gfetch.connection import HeadResponse, require_encodable_host
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
+from gfetch.patched import original_class, urllib3_as_shipped
 from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import built_alike
@@ -58,11 +68,28 @@ __all__ = [
     "GreenPoolQueue",
     "GreenRetry",
     "HTTPAdapter",
+    "make_cooperative",
     "sets_no_cookies",
 ]
 
 
-class _GreenConnectionMixin:
+if TYPE_CHECKING:
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+else:  # urllib3's own, also when gfetch is first imported inside a recorder's cassette
+    HTTPConnection = original_class(urllib3.connection, "HTTPConnection")
+    HTTPSConnection = original_class(urllib3.connection, "HTTPSConnection")
+
+
+class _NamedAsUrllib3:
+    """``str()`` as urllib3 words it, with the name of the urllib3 class extended:
+    error messages read ``HTTPConnectionPool(host=...)``, as under requests."""
+
+    def __str__(self) -> str:
+        name = next(cls.__name__ for cls in type(self).__mro__ if cls.__module__.startswith("urllib3."))
+        return f"{name}(host={self.host!r}, port={self.port!r})"  # type: ignore[attr-defined]
+
+
+class _GreenConnectionMixin(_NamedAsUrllib3):
     """``_new_conn`` on gfetch's cooperative ``create_connection``."""
 
     def _new_conn(self) -> socket.socket:
@@ -140,9 +167,19 @@ class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConn
             self.proxy_config = original_proxy_config
 
 
-class GreenHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GreenHTTPConnection
+def _connection_class(pool_class: type, own: type, green: type) -> type:
+    """``green``, or the class a recorder put in place of ``pool_class.ConnectionCls``
+    (``own``, urllib3's), so that its connections record and replay gfetch's requests too."""
+    current: type = pool_class.ConnectionCls  # type: ignore[attr-defined]
+    return green if current is own else current
+
+
+class GreenHTTPConnectionPool(_NamedAsUrllib3, HTTPConnectionPool):
     QueueCls = GreenPoolQueue
+
+    @property
+    def ConnectionCls(self) -> type:  # type: ignore[override]  # noqa: N802 - urllib3's name
+        return _connection_class(HTTPConnectionPool, HTTPConnection, GreenHTTPConnection)
 
     def _validate_conn(self, conn: Any) -> None:
         """Connect a new connection here, as urllib3's HTTPS pool does.
@@ -150,16 +187,20 @@ class GreenHTTPConnectionPool(HTTPConnectionPool):
         Discussion: http.client would connect it inside ``send``, five
         frames deeper, and the deepest a greenlet's frames ever reach stays
         resident for as long as it waits: 4 KiB more per waiting request.
-        Errors are mapped as urllib3 maps them for HTTPS.
+        Errors are mapped as urllib3 maps them for HTTPS. A recorder's
+        connection connects when it decides to (a replay never does).
         """
         super()._validate_conn(conn)
-        if conn.is_closed:
+        if isinstance(conn, GreenHTTPConnection) and conn.is_closed:
             conn.connect()
 
 
-class GreenHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GreenHTTPSConnection
+class GreenHTTPSConnectionPool(_NamedAsUrllib3, HTTPSConnectionPool):
     QueueCls = GreenPoolQueue
+
+    @property
+    def ConnectionCls(self) -> type:  # type: ignore[override]  # noqa: N802 - urllib3's name
+        return _connection_class(HTTPSConnectionPool, HTTPSConnection, GreenHTTPSConnection)
 
 
 _POOL_CLASSES = {"http": GreenHTTPConnectionPool, "https": GreenHTTPSConnectionPool}
@@ -263,13 +304,15 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         gfetch's pool takes http and https requests sent directly (no proxy),
         without a client certificate, with requests' default ``max_retries``
         (0, or any Retry without retries that has no ``status_forcelist``),
-        on an adapter whose urllib3 pool options were not customised.
+        on an adapter whose urllib3 pool options were not customised, while
+        no plugin has patched urllib3 or http.client (gfetch.patched).
         """
         retries = self.max_retries
         if (
             self.transport != "auto" or cert is not None or retries.total != 0 or retries.status_forcelist
             or self.poolmanager.connection_pool_kw.keys() - _OWN_POOL_OPTIONS
             or (proxies and select_proxy(request.url, proxies))
+            or not urllib3_as_shipped()  # a plugin watches urllib3 or http.client: let it see this one
         ):
             return None
         origin = _origin(request.url)
@@ -382,6 +425,63 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
                 pool.close()
                 if isinstance(connections, GreenPoolQueue):
                     connections.release_getters()
+
+
+def make_cooperative(adapter: Any) -> None:
+    """Let a requests ``HTTPAdapter`` mounted on a gfetch Session send on cooperative connections.
+
+    requests' HTTPAdapter (and what derives from it: a Retry policy,
+    toolbelt's adapters, one given a truststore context through
+    ``init_poolmanager``) builds pools of blocking connections, which would
+    hold the hub during every request: a fan-out through it would run one
+    request at a time. This adapter instance (nothing else) gets gfetch's
+    pool classes on its PoolManager and on the ProxyManagers it makes, its
+    pools of another kind closed, and a Retry that sleeps on the hub; what
+    it passes to its pools (``ssl_context``, ``source_address``,
+    ``socket_options``) works as before. gfetch's own adapters, and adapters
+    that are not requests' (a mock's), are left as they are. A manager of
+    another kind (a SOCKSProxyManager, a PoolManager subclass building its
+    own pools) cannot be made cooperative: gfetch warns once per adapter
+    class, naming the fix.
+    """
+    if isinstance(adapter, HTTPAdapter) or not isinstance(adapter, requests.adapters.HTTPAdapter):
+        return
+    if not _cooperative_manager(adapter.poolmanager, adapter):
+        return
+    for manager in adapter.proxy_manager.values():
+        _cooperative_manager(manager, adapter)
+    adapter.max_retries = GreenRetry.from_retry(adapter.max_retries)
+    make_proxy_manager = adapter.proxy_manager_for
+
+    def proxy_manager_for(proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = make_proxy_manager(proxy, **proxy_kwargs)
+        _cooperative_manager(manager, adapter)
+        return manager
+
+    adapter.proxy_manager_for = proxy_manager_for  # type: ignore[method-assign]  # this instance's only
+
+
+def _cooperative_manager(manager: Any, adapter: Any) -> bool:
+    """Give ``manager`` gfetch's pool classes, if it is a plain urllib3 Pool/ProxyManager;
+    else warn (once per adapter class) and answer False."""
+    if type(manager) in (PoolManager, ProxyManager):
+        if manager.pool_classes_by_scheme != _POOL_CLASSES:
+            manager.clear()  # pools of blocking connections, made before it was mounted
+            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        return True
+    kind = type(adapter)
+    if kind not in _warned_adapters:
+        _warned_adapters.add(kind)
+        warnings.warn(
+            f"{kind.__module__}.{kind.__qualname__} mounted on a gfetch.Session uses a "
+            f"{type(manager).__name__}, whose blocking connections gfetch cannot make cooperative: its "
+            "requests run one at a time. Derive the adapter from gfetch.HTTPAdapter instead.",
+            RuntimeWarning, stacklevel=3,
+        )
+    return False
+
+
+_warned_adapters: set[type] = set()
 
 
 _USER_AGENT = _get_default_user_agent()

@@ -39,11 +39,12 @@ def test_cache_mixin_recipe_caches(via: Client, server: Any) -> None:
         assert [(r.from_cache, r.json()["query"]) for r in again] == [(True, q) for q in queries], client
 
 
-def test_install_cache_leaves_gfetch_sessions_uncached(server: Any) -> None:
+def test_install_cache_reaches_the_fan_outs_default_session_only(server: Any) -> None:
     """What docs/plugins.md says: install_cache() caches ``requests.Session()`` (and
-    ``requests.get``), not gfetch.Session nor the fan-out's default session; use the
-    CacheMixin recipe. While installed, ``requests.Session`` is another class, so
-    ``isinstance(gfetch.Session(), requests.Session)`` is False."""
+    ``requests.get``) and the fan-out's requests sent without ``session=``, as requests.get's
+    are; a gfetch.Session made by hand stays uncached (use the CacheMixin recipe). While
+    installed, ``requests.Session`` is another class, so ``isinstance(gfetch.Session(),
+    requests.Session)`` is False. Uninstalled, the default session is plain again."""
     url = server.url("/json?install_cache=1")
     requests_cache.install_cache(backend="memory")
     try:
@@ -53,9 +54,13 @@ def test_install_cache_leaves_gfetch_sessions_uncached(server: Any) -> None:
         with gfetch.Session() as session:
             assert not isinstance(session, requests.Session)
             assert not hasattr(session.get(url), "from_cache")
-        (mapped,) = gfetch.map([url])
-        assert not hasattr(mapped, "from_cache")
-        assert server.requests_served == served + 2
+        assert server.requests_served == served + 1
+        mapped = gfetch.map([url, url], size=1)
+        assert [r.from_cache for r in mapped] == [True, True]  # requests.get's cache holds it
+        (fresh,) = gfetch.map([server.url("/json?install_cache=2")])
+        assert fresh.from_cache is False and server.requests_served == served + 2
     finally:
         requests_cache.uninstall_cache()
     assert requests.Session is requests.sessions.Session and issubclass(gfetch.Session, requests.Session)
+    (after,) = gfetch.map([url])
+    assert not hasattr(after, "from_cache")

@@ -2,8 +2,9 @@
 
 OpenTelemetry's current span, Sentry's scope and many request-id loggers
 live in ContextVars. asyncio copies the caller's context into each task;
-a greenlet starts in an empty one unless it is given one (SEAMS.md §S9).
-No plugin needed: this module always runs with the suite.
+a greenlet starts in an empty one unless it is given one (SEAMS.md §S9);
+gfetch gives each the creating greenlet's, copied. No plugin needed: this
+module runs in the default suite, against http.server.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 import requests
 
 import gfetch
+
+pytestmark = pytest.mark.stdlib_server
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 UNSET = "<unset>"
