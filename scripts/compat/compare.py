@@ -31,31 +31,47 @@ _CLEARED = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GFETCH_TRANSPORT")
 
 
 def main(sdist: Path, results: Path) -> int:
-    base_env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in _CLEARED and not name.lower().endswith("_proxy")
-    }
-    base_env["PYTHONPATH"] = str(HERE)
+    base_env = clean_environment(HERE)
     runs = {}
     for name, extra, overrides in RUNS:
         path = results / (name.split()[0] + ("-urllib3" if overrides else "") + ".json")
-        log = path.with_suffix(".log")
-        path.unlink(missing_ok=True)
         command = [
             # requests' own configuration and rootdir, whatever paths the options name
             sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", ".", "tests",
             "-q", "-rfE", "-p", "no:cacheprovider", "--timeout", "120", "-p", "compat_plugin",
             f"--compat-results={path}", f"--compat-deselect={HERE / 'deselect.txt'}", *extra,
         ]
-        with open(log, "w") as out:
-            subprocess.run(command, cwd=sdist, env={**base_env, **overrides}, stdout=out, stderr=subprocess.STDOUT)
-        if not path.exists():
-            print(f"compat: the {name} run produced no results; see {log}", file=sys.stderr)
+        run = run_pytest(name, command, sdist, {**base_env, **overrides}, path)
+        if run is None:
             return 1
-        runs[name] = json.loads(path.read_text())
-        print(f"compat: {name}: {_summary_line(log)}")
+        runs[name] = run
     return _report(runs)
+
+
+def clean_environment(*pythonpath: Path) -> dict[str, str]:
+    """This environment without what changes what the tests see, with ``pythonpath`` as PYTHONPATH."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _CLEARED and not name.lower().endswith("_proxy")
+    }
+    env["PYTHONPATH"] = os.pathsep.join(map(str, pythonpath))
+    return env
+
+
+def run_pytest(name: str, command: list[str], cwd: Path, env: dict[str, str], path: Path,
+               label: str = "compat") -> dict | None:
+    """Run ``command`` (a pytest writing --compat-results to ``path``), its output to ``path``.log;
+    the results, or None (said on stderr) when it wrote none. ``label`` starts each message."""
+    log = path.with_suffix(".log")
+    path.unlink(missing_ok=True)
+    with open(log, "w") as out:
+        subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if not path.exists():
+        print(f"{label}: the {name} run produced no results; see {log}", file=sys.stderr)
+        return None
+    print(f"{label}: {name}: {_summary_line(log)}")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 def _summary_line(log: Path) -> str:
@@ -79,13 +95,18 @@ def _report(runs: dict[str, dict]) -> int:
             reason = run.get("reasons", {}).get(nodeid, outcomes.get(nodeid, "not run"))
             print(f"    {nodeid}: {reason}")
         status |= bool(regressions)
+    return status | report_reached_out(runs, "compat", "deselect.txt")
+
+
+def report_reached_out(runs: dict[str, dict], label: str, listing: str) -> int:
+    """1, after naming them, when tests tried to reach a non-loopback address; else 0."""
     reached_out = {nodeid for run in runs.values() for nodeid in run["reached_out"]}
-    if reached_out:
-        status = 1
-        print("compat: tests that tried to reach a non-loopback address (add them to deselect.txt):")
-        for nodeid in sorted(reached_out):
-            print(f"    {nodeid}")
-    return status
+    if not reached_out:
+        return 0
+    print(f"{label}: tests that tried to reach a non-loopback address (add them to {listing}):")
+    for nodeid in sorted(reached_out):
+        print(f"    {nodeid}")
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""pytest plugin for running requests' own test suite (scripts/compat/run).
+"""pytest plugin for running requests' own test suite (scripts/compat/run), and urllib3's
+(scripts/urllib3_compat/run).
 
 Loaded with ``-p compat_plugin``. Always: writes each test's outcome to the
 JSON file named by ``--compat-results`` and records every attempt to reach
 a non-loopback address (the run is inside a loopback-only network
 namespace, so such a test cannot pass there and belongs in deselect.txt).
+Leaves out the tests the ``--compat-deselect`` files list.
 With ``--gfetch-session``: every ``requests.Session`` is a ``gfetch.Session``.
 
 How the replacement is complete: requests creates sessions in three ways,
@@ -25,6 +27,7 @@ import ipaddress
 import json
 import socket
 import sys
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -39,7 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gfetch compat")
     group.addoption("--gfetch-session", action="store_true", help="replace requests.Session by gfetch.Session")
     group.addoption("--compat-results", help="write {nodeid: outcome} and non-loopback attempts to this JSON file")
-    group.addoption("--compat-deselect", help="deselect the tests this file names (and their parametrizations)")
+    group.addoption("--compat-deselect", action="append", default=[],
+                    help="deselect the tests this file names (and their parametrizations); may be repeated")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,21 +99,37 @@ def _is_loopback(host: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect what deselect.txt names, exactly: pytest's --deselect matches prefixes, and would
-    drop test_proxy_error_on_bad_url along with test_proxy_error."""
-    path = config.getoption("--compat-deselect")
-    if not path:
+    """Deselect what the --compat-deselect files name, exactly: pytest's --deselect matches prefixes,
+    and would drop test_proxy_error_on_bad_url along with test_proxy_error."""
+    paths = config.getoption("--compat-deselect")
+    if not paths:
         return
-    with open(path) as listing:
-        names = {line.split("  #")[0].strip() for line in listing if line.strip() and not line.startswith("#")}
+    names = {name for path in paths for name in listed_tests(path)}
     keep, drop = [], []
     for item in items:
-        (drop if item.nodeid in names or item.nodeid.split("[")[0] in names else keep).append(item)
+        (drop if is_listed(item.nodeid, names) else keep).append(item)
     unknown = names - {item.nodeid for item in drop} - {item.nodeid.split("[")[0] for item in drop}
     if unknown:
-        raise pytest.UsageError(f"deselect.txt names tests that do not exist: {sorted(unknown)}")
+        raise pytest.UsageError(f"{' and '.join(paths)} name tests that do not exist: {sorted(unknown)}")
     config.hook.pytest_deselected(items=drop)
     items[:] = keep
+
+
+def listed_tests(path: str) -> dict[str, str]:
+    """{node id: reason} of a list file: one node id a line, then optionally "  # reason";
+    lines starting with "#" are comments (a group's heading, say)."""
+    tests = {}
+    with open(path) as listing:
+        for line in listing:
+            if line.strip() and not line.startswith("#"):
+                nodeid, _, reason = line.partition("  #")
+                tests[nodeid.strip()] = reason.strip()
+    return tests
+
+
+def is_listed(nodeid: str, names: Collection[str]) -> bool:
+    """Whether ``names`` has the test, or it without its [parameters] (all of them)."""
+    return nodeid in names or nodeid.split("[")[0] in names
 
 
 @pytest.hookimpl(wrapper=True)
