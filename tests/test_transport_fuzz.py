@@ -266,6 +266,7 @@ def healthy(token: str) -> Script:
 # -- the server ------------------------------------------------------------------------
 _TOKEN = re.compile(rb"^[A-Z]+ /r/([\w.-]+) ")
 _TCP_FIN_WAIT1 = 4  # linux/tcp_states.h: a FIN sent and not yet acknowledged
+_TCP_CLOSE = 7  # ... reset by the peer: nothing more will be acknowledged
 
 
 class ScriptServer:
@@ -357,12 +358,13 @@ class ScriptServer:
 
 
 def _wait_acknowledged(sock: socket.socket) -> None:
-    """Wait (at most SETTLE) until the peer acknowledged every byte sent, and the FIN if one was sent."""
+    """Wait (at most SETTLE) until the peer acknowledged every byte sent, and the FIN if one was
+    sent; or reset the connection."""
     deadline = time.monotonic() + SETTLE
     while time.monotonic() < deadline:
         unacknowledged = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
         state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-        if not unacknowledged and state != _TCP_FIN_WAIT1:
+        if state == _TCP_CLOSE or (not unacknowledged and state != _TCP_FIN_WAIT1):
             return
         time.sleep(0.0005)
 
