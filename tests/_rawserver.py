@@ -101,6 +101,12 @@ class Peer:
         request, self._buffer = self._buffer[:end], self._buffer[end:]
         return request
 
+    @property
+    def unread(self) -> bytes:
+        """What arrived but no :meth:`read_request` returned yet: the start of a
+        request cut short (by a timeout, say), or the next one."""
+        return self._buffer
+
     def _until(self, marker: bytes, start: int) -> int:
         """The end of ``marker`` in the buffer, found from ``start``; -1 on EOF first."""
         while (found := self._buffer.find(marker, start)) < 0:

@@ -8,6 +8,10 @@ from the path). Three runs must each:
 * fail each faulty item with the class plain requests raises for that fault
   (asked of requests itself, one fetch per behaviour), or with
   RequestDeadlineExceeded for the trickle, which only a deadline can end;
+* deliver each healthy item its own response: the healthy behaviours name
+  the request (``X-Id``) and start the body with it, and one of them keeps
+  its connection open and serves the next request sent on it, whatever
+  that one's behaviour, so connections are reused in the mix;
 * return within a wall-time bound computed from the timeouts (below);
 * leave no fd open after ``Session.close()`` and the server's stop;
 * keep RSS flat: after the third run within ``RSS_GROWTH`` of the first.
@@ -58,14 +62,51 @@ _BOMB = gzip.compress(b"\0" * BIG)  # ~10 KiB that decode to 10 MiB
 CLOSE = "Connection: close"
 
 
+def request_id(peer: Peer) -> bytes:
+    """The id of the request being answered: its path, ``/<behaviour>/<index>``."""
+    return peer.head.split(b" ", 2)[1]
+
+
+def _named(peer: Peer, *lines: str) -> bytes:
+    """A 200 response head naming the request it answers (X-Id), with ``lines``."""
+    return head(200, f"X-Id: {request_id(peer).decode()}", *lines)
+
+
+def _ok(peer: Peer) -> None:
+    ident = request_id(peer)
+    peer.send(_named(peer, f"Content-Length: {len(ident)}", CLOSE) + ident)
+
+
+def _ok_keep_alive(peer: Peer) -> None:
+    """Answer and keep the connection: the requests that come next on it are served by their own paths."""
+    for _ in range(1000):
+        ident = request_id(peer)
+        if not ident.startswith(b"/ok-keep-alive/"):
+            ROUTE(peer)
+            return
+        peer.send(_named(peer, f"Content-Length: {len(ident)}") + ident)
+        peer.head = peer.read_head()
+        if not peer.head:
+            return
+
+
 def _big_body(peer: Peer) -> None:
-    peer.send(head(200, f"Content-Length: {BIG}", CLOSE))
+    ident = request_id(peer)
+    peer.send(_named(peer, f"Content-Length: {len(ident) + BIG}", CLOSE) + ident)
     peer.pour(total=BIG)
 
 
-# name -> (behaviour, what a success looks like: the body's length; None if it must fail)
+def _gzip_bomb(peer: Peer) -> None:
+    """~10 KiB that decode to the request's id and 10 MiB of zeros (two gzip members)."""
+    body = gzip.compress(request_id(peer)) + _BOMB
+    peer.send(_named(peer, "Content-Encoding: gzip", f"Content-Length: {len(body)}", CLOSE) + body)
+
+
+# name -> (behaviour, what a success looks like: a body of the request's id and this many
+# more bytes; None if it must fail)
 BEHAVIOURS: dict[str, tuple[Behaviour, int | None]] = {
-    "ok": (send(head(200, "Content-Length: 2", CLOSE) + b"ok"), 2),
+    "ok": (_ok, 0),
+    "ok-keep-alive": (_ok_keep_alive, 0),
     "reset-before-reply": (reset, None),
     "reset-in-headers": (script(send(b"HTTP/1.1 200 OK\r\nContent-Le"), reset), None),
     "reset-mid-body": (script(send(head(200, "Content-Length: 100000") + b"x" * 1000), reset), None),
@@ -77,18 +118,17 @@ BEHAVIOURS: dict[str, tuple[Behaviour, int | None]] = {
     "trickle": (trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.1), None),
     "redirect-loop": (send(head(302, "Location: /redirect-loop/again", "Content-Length: 0", CLOSE)), None),
     "10MB-body": (_big_body, BIG),
-    "gzip-bomb": (send(head(200, "Content-Encoding: gzip", f"Content-Length: {len(_BOMB)}", CLOSE) + _BOMB),
-                  BIG),
+    "gzip-bomb": (_gzip_bomb, BIG),
     "70KB-header-line": (send(head(200, "X-Big: " + "a" * 70_000, "Content-Length: 0", CLOSE)), None),
     "10000-headers": (send(head(200, *[f"X-{i}: {i}" for i in range(10_000)], CLOSE)), None),
 }
 ONLY_A_DEADLINE_ENDS = {"trickle"}  # plain requests would wait for it for 100 s
+ROUTE = route({name: behaviour for name, (behaviour, _) in BEHAVIOURS.items()})
 
 
 @pytest.fixture(scope="module")
 def chaos_server() -> Iterator[RawServer]:
-    behaviours = {name: behaviour for name, (behaviour, _) in BEHAVIOURS.items()}
-    with RawServer(route(behaviours), keep_peers=False) as server:
+    with RawServer(ROUTE, keep_peers=False) as server:
         yield server
 
 
@@ -157,14 +197,19 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * 4096
 
 
-def _check(name: str, value: Any, expected: dict[str, type]) -> None:
+def _check(name: str, index: int, value: Any, expected: dict[str, type]) -> None:
+    """The item's outcome is what requests gives; a response is the item's own (its id, its body)."""
     want = expected[name]
     assert type(value) is want or (want is requests.Response and isinstance(value, requests.Response)), (
         f"{name}: expected {want.__name__}, got {value!r}"
     )
     length = BEHAVIOURS[name][1]
     if length is not None:
-        assert len(value.content) == length, f"{name}: body of {len(value.content)} bytes"
+        ident = f"/{name}/{index}"
+        body = value.content
+        assert value.headers.get("X-Id") == ident, f"{ident} got the response to {value.headers.get('X-Id')}"
+        assert (body[: len(ident)], len(body)) == (ident.encode(), len(ident) + length), (
+            f"{ident}: a body of {len(body)} bytes starting {body[:40]!r}")
         value.close()
 
 
@@ -189,7 +234,7 @@ def _run(api: str, mix: list[str], server: RawServer, size: int,
             results = gfetch.imap_enumerated(items, **options)
         for index, value in results:
             seen[index] += 1
-            _check(mix[index], value, expected)
+            _check(mix[index], index, value, expected)
         elapsed = time.monotonic() - started
     assert sorted(seen) == list(range(len(mix))), "an index is missing"
     assert set(seen.values()) == {1}, "an index was reported twice"
