@@ -16,7 +16,7 @@ Layers, top-down; each module imports only those below it (README.md,
     I/O            sockets, tls, dns, threads
     primitives     sync, greenlets
     event loop     hub
-    foundations    resources, errors
+    foundations    timings, resources, errors
 
 Nothing below the transport imports requests or urllib3; nothing below
 the fan-out API knows about fan-out. Importing gfetch changes no global state.
@@ -29,6 +29,7 @@ from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, s
 from gfetch.hub import get_hub, wait_readable, wait_writable
 from gfetch.resources import raise_fd_limit
 from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
+from gfetch.timings import Timings
 
 if _typing.TYPE_CHECKING:
     from gfetch.api import (
@@ -108,6 +109,7 @@ __all__ = [
     "Semaphore",
     "Session",
     "Timeout",
+    "Timings",
     "__version__",
     "crawl",
     "delete",

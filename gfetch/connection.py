@@ -1,7 +1,7 @@
 """One HTTP/1.1 keep-alive connection of gfetch's own pool, and its response reader.
 
 Layer 3. Imports urllib3 (exceptions, the TLS handshake helper), requests (its header
-dict), gfetch.framing, gfetch.http1, gfetch.sockets and gfetch.tlscontext.
+dict), gfetch.framing, gfetch.http1, gfetch.sockets, gfetch.timings and gfetch.tlscontext.
 
 A :class:`Connection` owns a cooperative socket (plain or TLS) and one
 receive buffer. It sends a request head and body, reads the response head
@@ -48,6 +48,7 @@ from urllib3.util.connection import allowed_gai_family
 from gfetch.framing import Chunked, Framing, Sized, Unbounded
 from gfetch.http1 import ResponseHead, interim_end, preferred_head_parser
 from gfetch.sockets import create_connection
+from gfetch.timings import ConnectClock, RequestTrace, Timings, is_ip_literal, perf_counter
 from gfetch.tlscontext import TLSSettings, green_context
 
 __all__ = ["ACTIVE", "CLOSED", "IDLE", "BodyReader", "Connection", "HeadResponse", "require_encodable_host"]
@@ -79,8 +80,8 @@ _SWITCHING_PROTOCOLS = 101
 class Connection:
     """A connection to one origin. ``str()`` reads like urllib3's, for error messages."""
 
-    __slots__ = ("host", "port", "tls", "sock", "verified", "state", "framing", "keep_alive",
-                 "_data", "_pos", "_eof")
+    __slots__ = ("host", "port", "tls", "sock", "verified", "state", "framing", "keep_alive", "timings",
+                 "trace", "_data", "_pos", "_eof")
 
     def __init__(self, host: str, port: int, tls: TLSSettings | None) -> None:
         self.host = host  # as the pool has it: a trailing dot kept for DNS
@@ -91,6 +92,8 @@ class Connection:
         self.state = ACTIVE  # made for the request that opens it
         self.framing: Framing = Unbounded()  # the end of the current response's body
         self.keep_alive = False  # the current response lets the connection carry another request
+        self.timings: Timings | None = None  # the current request's, filled in as it goes
+        self.trace: RequestTrace | None = None  # the current request's, if its Session has a hook
         self._data = b""
         self._pos = 0
         self._eof = False
@@ -112,9 +115,11 @@ class Connection:
         """
         host = self.host.rstrip(".")
         require_encodable_host(host)
+        phases = ConnectClock(self.timings, self.trace, is_ip_literal(host))
         try:
             sock = create_connection(
-                (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS  # type: ignore[arg-type]  # int is an int | bytes
+                (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS,  # type: ignore[arg-type]  # int is an int | bytes
+                resolved=phases.resolved,
             )
         except socket.gaierror as e:
             raise NameResolutionError(host, self, e) from e  # type: ignore[arg-type]
@@ -123,6 +128,7 @@ class Connection:
             raise ConnectTimeoutError(self, message) from e
         except OSError as e:
             raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e  # type: ignore[arg-type]
+        phases.connected(self.tls is not None)
         sys.audit("http.client.connect", self, host, self.port)
         self.sock = sock
         if self.tls is not None:
@@ -135,6 +141,7 @@ class Connection:
                 ssl_context=green_context(tls), tls_in_tls=False, assert_hostname=None,  # type: ignore[arg-type]
                 assert_fingerprint=None,
             )
+            phases.handshaken()
 
     # -- state --------------------------------------------------------------
     def acquire(self) -> bool:
@@ -149,6 +156,9 @@ class Connection:
     def release(self) -> bool:
         """ACTIVE -> IDLE, ready for a pool; False (and closed) unless the response was
         read exactly to the end of its body, keep-alive was agreed and nothing followed."""
+        timings = self.timings
+        if timings is not None:
+            self._end_timings(timings)
         if (
             self.state == ACTIVE and self.framing.done and self.keep_alive and not self._eof
             and self._pos == len(self._data)
@@ -159,6 +169,17 @@ class Connection:
             return True
         self.close()
         return False
+
+    def _end_timings(self, timings: Timings) -> None:
+        """``receive``, if the body was read to its end (its framing's, or the stream's); and
+        the request's timings and trace let go."""
+        self.timings = None
+        trace, self.trace = self.trace, None
+        ended = self.framing.done or (self._eof and type(self.framing) is Unbounded)
+        if ended and timings.head_at is not None:
+            timings.receive = perf_counter() - timings.head_at
+            if trace is not None:
+                trace.emit("response.complete", receive=timings.receive)
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
@@ -191,6 +212,8 @@ class Connection:
         interim = 0
         if not self._data and not self._eof:
             self.sock.wait_for_data()
+        if self.timings is not None:
+            self.timings.head_at = perf_counter()  # the first byte (or the end of the stream)
         while True:
             if self._data or self._eof:
                 parsed = parse_response_head(self._data, method, self._eof)
@@ -345,6 +368,8 @@ class HeadResponse(http.client.HTTPResponse):
     http.client's own code; ``msg`` is built on first use (cookie
     extraction is skipped when no Set-Cookie came).
     """
+
+    timings: Timings | None = None  # where its request's time went (gfetch.timings)
 
     def __init__(self, reader: BodyReader, head: ResponseHead, method: str, url: str | None = None) -> None:
         self.fp = reader  # type: ignore[assignment]

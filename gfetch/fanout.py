@@ -2,7 +2,7 @@
 
 Layer 4. Imports gfetch.asyncrequest (AsyncRequest), gfetch.limits, gfetch.retry,
 gfetch.requesterrors, gfetch.progress, gfetch.session (the default timeout),
-gfetch.greenlets, gfetch.hub and gfetch.sync.
+gfetch.greenlets, gfetch.hub, gfetch.sync and gfetch.timings.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
 input proves long enough to need them. Each worker takes the next request
@@ -42,10 +42,11 @@ from gfetch.greenlets import Greenlet, killall, sleep
 from gfetch.hub import get_hub
 from gfetch.limits import HostLimits
 from gfetch.progress import make_progress
-from gfetch.requesterrors import RequestCancelled
+from gfetch.requesterrors import RequestCancelled, RequestDeadlineExceeded
 from gfetch.retry import RetryPolicy, retry_policy
 from gfetch.session import DefaultTimeout
 from gfetch.sync import Empty, Pool, Queue, Semaphore
+from gfetch.timings import CURRENT, RequestTrace, perf_counter
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
 
@@ -120,6 +121,13 @@ class FanOut:
         """
         if isinstance(request, UnusableItem):
             return
+        session = request.session if request.session is not None else self.options.session
+        hook = getattr(session, "trace", None)
+        token = None
+        if hook is not None:  # the request's trace, shared with its Session (gfetch.timings)
+            trace = RequestTrace(hook, request.method, request.url)
+            token = CURRENT.set(trace)
+            trace.emit("request.queued")
         try:
             seconds = request.deadline if request.deadline is not None else self.options.deadline
             if seconds is None:
@@ -129,6 +137,10 @@ class FanOut:
                     self._attempts(request, deadline)
         except Exception as exc:
             request.fail(exc)
+        finally:
+            if token is not None:
+                _report_outcome(trace, request)
+                CURRENT.reset(token)
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
@@ -138,8 +150,11 @@ class FanOut:
         if request.session is None and options.session is not None:
             request.session = options.session
         attempt = 0
+        waited = 0.0  # for limits and backoff: the response's timings.blocked
         while True:
+            began = perf_counter()
             with self.limits.slot(request.url):
+                waited += perf_counter() - began
                 if deadline is not None:
                     deadline.start()  # once: waits for a first slot do not count
                 request.send_with(overrides)
@@ -147,15 +162,23 @@ class FanOut:
                 error = self.retry.final_error(request.method, request.response)
                 if error is not None:
                     raise error  # the request's failure (execute), its response closed
+                _add_blocked(request.response, waited)
                 return
             delay = self.retry.delay(request.response, attempt)
             if request.response is not None:
                 request.response.close()
             logger.debug("retrying %s %s in %.2f s (attempt %d)", request.method, request.url, delay,
                          attempt + 1)
+            trace = CURRENT.get()
+            if trace is not None:
+                trace.emit("retry.scheduled", wait=delay, attempt=attempt + 1,
+                           status=None if request.response is None else request.response.status_code,
+                           error=request.exception)
             request.response = request.exception = request.traceback = None
             attempt += 1
+            began = perf_counter()
             sleep(delay)
+            waited += perf_counter() - began
 
     # -- the call -------------------------------------------------------
     def run(self, items: Iterable[Any], total: int | None = None,
@@ -369,6 +392,26 @@ class _Workers:
         self.alive.discard(glet)
         if not self.alive and self._intake.exhausted:
             self._results.end()
+
+
+def _add_blocked(response: Any, waited: float) -> None:
+    """Count a fan-out's waits (limits, backoff) in the ``blocked`` of the response's first hop."""
+    if response is None or not waited:
+        return
+    first = response.history[0] if response.history else response
+    timings = getattr(first, "timings", None)
+    if timings is not None:
+        timings.blocked = (timings.blocked or 0.0) + waited
+
+
+def _report_outcome(trace: RequestTrace, request: AsyncRequest) -> None:
+    """A failed request's last events: its deadline, if that was the end of it, and its failure."""
+    error = request.exception
+    if error is None:
+        return
+    if isinstance(error, RequestDeadlineExceeded):
+        trace.emit("deadline.expired")
+    trace.emit("request.failed", error=error)
 
 
 def _stop(intake: _Intake, crew: _Workers, progress: Any) -> None:

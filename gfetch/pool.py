@@ -1,7 +1,8 @@
 """gfetch's own HTTP/1.1 connection pool: urllib3's ``urlopen`` contract, as requests calls it.
 
 Layer 3. Imports urllib3 (Retry, Timeout, HTTPResponse, exceptions),
-gfetch.connection, gfetch.http1, gfetch.poolqueue, gfetch.rawresponse and gfetch.tlscontext.
+gfetch.connection, gfetch.http1, gfetch.poolqueue, gfetch.rawresponse, gfetch.timings and
+gfetch.tlscontext.
 
 ``HTTPAdapter.send`` (requests' own, which ``responses`` patches) gets a
 :class:`LeanPool` from ``get_connection_with_tls_context`` and calls
@@ -70,6 +71,7 @@ from gfetch.connection import Connection, HeadResponse
 from gfetch.http1 import ResponseHead, encode_request
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import new_raw_response
+from gfetch.timings import CURRENT, Timings, perf_counter
 from gfetch.tlscontext import TLSSettings
 
 __all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
@@ -231,9 +233,16 @@ class LeanPool:
     def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
                   retries: Retry, preload_content: bool, decode_content: bool, fresh: bool) -> HTTPResponse:
         """One attempt: a connection, the request, the response head."""
+        started = perf_counter()
         conn = self._get_conn(fresh)
+        reused = conn is not None
         if conn is None:
             conn = self._new_conn()
+        timings = conn.timings = Timings(started, reused)
+        timings.blocked = perf_counter() - started
+        trace = conn.trace = CURRENT.get()
+        if trace is not None:
+            trace.emit("connection.acquired", reused=reused, blocked=timings.blocked)
         handed_over = False
         try:
             connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
@@ -248,13 +257,22 @@ class LeanPool:
                     stacklevel=1,  # where urllib3 warns it, so filters match alike
                 )
             conn.sock.settimeout(connect_timeout)
+            sending = perf_counter()
             self._send(conn, head, chunks, chunked)
+            sent = perf_counter()
+            timings.send = sent - sending
+            if trace is not None:
+                trace.emit("request.sent", send=timings.send)
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
             conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
             head_ = self._read_head(conn, method, url, read_timeout)
+            timings.wait = timings.head_at - sent  # type: ignore[operator]  # read_head set it
+            if trace is not None:
+                trace.emit("response.headers", status=head_.status, wait=timings.wait)
             if head_.message is not None:  # a head the email parser read: it may have defects
                 self._check_header_parsing(head_, url)
             original = HeadResponse(conn.body_reader(), head_, method, url)
+            original.timings = timings
             response = new_raw_response(
                 original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
                 decode_content, original, self, conn, retries, method, url, conn.sock.shutdown)

@@ -1,7 +1,7 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
-Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport, gfetch.patched and
-gfetch.environment. It
+Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport, gfetch.patched,
+gfetch.timings and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
@@ -30,6 +30,7 @@ from urllib3.util.retry import Retry
 
 from gfetch.environment import EnvironmentSnapshot
 from gfetch.patched import adapter_send_is_own, own_function, requests_send_is_own
+from gfetch.timings import CURRENT, RequestTrace, TraceHook
 from gfetch.transport import HTTPAdapter, make_cooperative, sets_no_cookies
 from gfetch.urls import is_canonical
 
@@ -67,6 +68,10 @@ class Session(requests.Session):
             environment variable): plain http(s) requests go through gfetch's
             own HTTP/1.1 pool, the rest through urllib3; ``"urllib3"``:
             everything through urllib3 (see :class:`gfetch.HTTPAdapter`).
+        trace: ``hook(event, record)``, called as each request goes
+            through its phases (docs/timings.md lists the events); also the
+            ``trace`` attribute. An exception it raises is logged, never
+            breaks the request. Every response has ``timings`` either way.
 
     With ``trust_env`` (the default), the environment's proxy variables,
     ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` and the netrc file are read at
@@ -75,6 +80,7 @@ class Session(requests.Session):
     """
 
     _environment: EnvironmentSnapshot | None = None
+    trace: TraceHook | None = None
     # The session's headers last seen (their store's copy, or their items) and, unless one was None, prepared.
     _session_headers: tuple[Any, CaseInsensitiveDict[Any] | None] | None = None
 
@@ -89,9 +95,11 @@ class Session(requests.Session):
         pool_block: bool = False,
         timeout: float | tuple[float | None, float | None] | None = None,
         transport: str | None = None,
+        trace: TraceHook | None = None,
     ) -> None:
         super().__init__()
         self.timeout = timeout
+        self.trace = trace
         for prefix in ("https://", "http://"):
             self.mount(
                 prefix,
@@ -142,10 +150,13 @@ class Session(requests.Session):
         request waits, and one Python frame less keeps a waiting request's
         frames within one 4 KiB page.
         """
+        hook = self.trace
+        if hook is not None and CURRENT.get() is None:
+            return self._traced(hook, method, url, params, data, headers, cookies, files, auth, timeout,
+                                allow_redirects, proxies, hooks, stream, verify, cert, json)
         if timeout is None:
             timeout = self.timeout
-        if isinstance(url, bytes):
-            url = url.decode("utf-8")
+        url = _text(url)
         if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
             # What prepare_request reads from the Request requests would build here.
             prepared = self._prepare(
@@ -157,6 +168,8 @@ class Session(requests.Session):
                 url=url, headers=headers, files=files, data=data or {}, json=json,
                 params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
             ))
+        if hook is not None:
+            CURRENT.get().emit("request.started", headers=prepared.headers)  # type: ignore[union-attr]  # set here
         if type(timeout) is DefaultTimeout and _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]
             timeout = None  # the adapter applies its own default, as it would under requests
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
@@ -169,6 +182,20 @@ class Session(requests.Session):
             prepared, timeout=timeout, allow_redirects=allow_redirects, proxies=settings["proxies"],
             stream=settings["stream"], verify=settings["verify"], cert=settings["cert"],
         )
+
+    def _traced(self, hook: TraceHook, method: str | bytes, url: str | bytes,
+                *arguments: Any) -> requests.Response:
+        """:meth:`request`, as the current request of a trace for ``hook`` (not nested in a
+        fan-out's, which has its own): its failure is an event too."""
+        trace = RequestTrace(hook, _text(method).upper(), _text(url))
+        token = CURRENT.set(trace)
+        try:
+            return self.request(method, url, *arguments)
+        except Exception as e:
+            trace.emit("request.failed", error=e)
+            raise
+        finally:
+            CURRENT.reset(token)
 
     def _send(self, request: requests.PreparedRequest, timeout: Any, allow_redirects: bool, proxies: Any,
               stream: Any, verify: Any, cert: Any) -> requests.Response:
@@ -333,6 +360,10 @@ _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environme
 _GFETCH_PREPARE_REQUEST = Session.prepare_request
 # requests' default_hooks(): what PreparedRequest() starts with
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
 
 def _holds_no_cookies(jar: Any) -> bool:
     """Whether ``jar`` is a CookieJar with nothing in its store, known without

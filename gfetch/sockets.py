@@ -34,6 +34,7 @@ import os
 import selectors
 import socket as _socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gfetch.dns import getaddrinfo
@@ -243,11 +244,14 @@ def create_connection(
     *,
     family: int = _socket.AF_UNSPEC,
     socket_options: list[tuple[int, int, int | bytes]] | None = None,
+    resolved: Callable[[], Any] | None = None,
 ) -> GreenSocket:
     """Connect a GreenSocket to ``(host, port)``, trying each resolved address.
 
     Name resolution counts against ``timeout`` too (the stdlib's does not):
     a stuck resolver raises ``socket.timeout`` like a stuck connect.
+    ``resolved`` is called once the name has resolved, before the first
+    connect (the boundary between the two phases, for timings).
 
     Raises:
         socket.gaierror: the name does not resolve.
@@ -258,6 +262,8 @@ def create_connection(
     if host.startswith("["):
         host = host.strip("[]")
     infos = getaddrinfo(host, port, family, _socket.SOCK_STREAM, timeout=timeout)
+    if resolved is not None:
+        resolved()
     last_error: OSError | None = None
     for af, socktype, proto, _canonname, sockaddr in infos:
         # At EMFILE: raise the soft fd limit, else fail with advice (gfetch.resources).

@@ -56,6 +56,7 @@ from gfetch.pool import LeanPool
 from gfetch.poolqueue import GreenPoolQueue
 from gfetch.rawresponse import built_alike
 from gfetch.sockets import create_connection
+from gfetch.timings import CURRENT, ConnectClock, Timings, is_ip_literal, perf_counter
 from gfetch.tls import GreenSSLContext
 from gfetch.tlscontext import TLSSettings, green_context
 from gfetch.urls import canonical_path_url, is_canonical
@@ -95,6 +96,12 @@ class _GreenConnectionMixin(_NamedAsUrllib3):
     def _new_conn(self) -> socket.socket:
         conn: Any = self
         require_encodable_host(conn._dns_host)
+        # The connect's phases, for the timings of the request that gets the response (getresponse);
+        # an HTTPS connection's clock runs on through the handshake (GreenHTTPSConnection.connect).
+        timings = conn._gfetch_timings = Timings(perf_counter())
+        clock = ConnectClock(timings, CURRENT.get(), is_ip_literal(conn.host))
+        if isinstance(conn, HTTPSConnection):
+            conn._gfetch_clock = clock  # type: ignore[attr-defined]
         try:
             sock = create_connection(
                 (conn._dns_host, conn.port),
@@ -102,6 +109,7 @@ class _GreenConnectionMixin(_NamedAsUrllib3):
                 source_address=conn.source_address,
                 family=allowed_gai_family(),
                 socket_options=conn.socket_options,
+                resolved=clock.resolved,
             )
         except socket.gaierror as e:
             raise NameResolutionError(conn.host, conn, e) from e
@@ -111,6 +119,7 @@ class _GreenConnectionMixin(_NamedAsUrllib3):
             ) from e
         except OSError as e:
             raise NewConnectionError(conn, f"Failed to establish a new connection: {e}") from e
+        clock.connected(isinstance(conn, HTTPSConnection))
         sys.audit("http.client.connect", conn, conn.host, conn.port)
         return sock
 
@@ -130,12 +139,21 @@ class _GreenResponseMixin:
     def getresponse(self) -> Any:
         conn: Any = self
         sock = conn.sock
+        sent = perf_counter()
         # Only once a request was sent (else urllib3 raises ResponseNotReady),
         # and under the read timeout urllib3 is about to give the socket.
         if getattr(conn, "_response_options", None) is not None and hasattr(sock, "wait_for_data"):
             sock.settimeout(conn.timeout)
             sock.wait_for_data()
-        return super().getresponse()  # type: ignore[misc]
+        response = super().getresponse()  # type: ignore[misc]
+        timings = conn.__dict__.pop("_gfetch_timings", None) or Timings(sent, reused=True)
+        timings.head_at = perf_counter()
+        timings.wait = timings.head_at - sent
+        response._original_response.timings = timings
+        trace = CURRENT.get()
+        if trace is not None:
+            trace.emit("response.headers", status=response.status, wait=timings.wait)
+        return response
 
 
 class GreenHTTPConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPConnection):  # type: ignore[misc]  # the mixin's response_class is a subclass
@@ -165,6 +183,9 @@ class GreenHTTPSConnection(_GreenResponseMixin, _GreenConnectionMixin, HTTPSConn
         finally:
             self.ssl_context = original
             self.proxy_config = original_proxy_config
+        clock = self.__dict__.pop("_gfetch_clock", None)
+        if clock is not None:
+            clock.handshaken()
 
 
 def _connection_class(pool_class: type, own: type, green: type) -> type:
@@ -357,14 +378,18 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         return super().request_url(request, proxies)  # type: ignore[no-any-return]
 
     def build_response(self, req: Any, resp: Any) -> requests.Response:
-        """requests' Response; a response of gfetch's pool without Set-Cookie skips the cookie jar.
+        """requests' Response, with ``timings`` (gfetch.timings: None for a response that did
+        not come from a connection of gfetch's); one of gfetch's pool without Set-Cookie skips
+        the cookie jar.
 
         Discussion: requests' ``extract_cookies_to_jar`` wraps request and
         response in mock objects and takes the jar's lock only to find no
         Set-Cookie header: gfetch's pool knows that from the parsed head.
         """
         if not sets_no_cookies(resp):
-            return super().build_response(req, resp)
+            response = super().build_response(req, resp)
+            response.timings = getattr(getattr(resp, "_original_response", None), "timings", None)  # type: ignore[attr-defined]
+            return response
         original = resp._original_response
         response = _new_response(original.header_dict())
         response.status_code = resp.status
@@ -374,6 +399,7 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
         response.request = req
         response.connection = self
+        response.timings = original.timings  # type: ignore[attr-defined]  # gfetch's one addition
         return response
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:

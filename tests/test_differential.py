@@ -646,8 +646,9 @@ def _fault_call(fault: Fault, url: str, ca_file: str) -> Callable[[requests.Sess
     return call
 
 
-# The reset may reach the client while it connects or just after: a race on either
-# transport, so only the requests exception and its message are compared.
+# The reset may reach the client while it connects, while it sends or just after: a race on
+# either transport (plain requests has said "reset by peer" and "Connection aborted" alike), so
+# only the requests exception is compared.
 RACY = {"reset during connect"}
 
 
@@ -663,10 +664,7 @@ def test_faults_fail_alike(fault: Fault, lab: Lab) -> None:
     results = through_each(transports, _fault_call(fault, fault.serve(lab), lab.ca_file))
     assert results["auto"][0][0].endswith(fault.error.__qualname__)
     if fault.name in RACY:
-        results = {
-            transport: (chain[0], bool(re.search(fault.match, message)))
-            for transport, (chain, message) in results.items()
-        }
+        results = {transport: chain[0] for transport, (chain, _message) in results.items()}
     assert_all_equal(results)
 
 

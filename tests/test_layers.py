@@ -27,7 +27,7 @@ PACKAGE = ROOT / "gfetch"
 # (layer number used in module docstrings, modules bottom-up, what the line is)
 # "__init__" is the package itself: ``import gfetch`` means the public API.
 LAYERS: list[tuple[int, tuple[str, ...], str]] = [
-    (1, ("errors", "resources"), "gfetch's exceptions, file-descriptor limits."),
+    (1, ("errors", "resources", "timings"), "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events."),
     (1, ("hub",), "the event loop."),
     (1, ("greenlets", "sync"), "the primitives."),
     (2, ("threads", "dns", "tls", "sockets"),
