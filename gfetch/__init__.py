@@ -10,7 +10,7 @@ Layers, top-down; each module imports only those below it (README.md,
                    defaultsession, retry, requesterrors, progress
     Session        session, environment
     transport      socks, transport, pool, connection, poolqueue, tlscontext, rawresponse
-    plugins        patched
+    plugins        cookiejar, patched
     HTTP/1.1       framing, httpparse, http1_httptools, http1, urls
     test server    testserver
     I/O            sockets, tls, dns, threads

@@ -1,6 +1,6 @@
 """The Session that requests sent without ``session=`` share, one per thread.
 
-Layer 4. Imports requests, gfetch.patched, gfetch.session and gfetch.transport.
+Layer 4. Imports requests, gfetch.cookiejar, gfetch.patched, gfetch.session and gfetch.transport.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import threading
 
 import requests
 import requests.sessions
-from requests.cookies import RequestsCookieJar
 
+from gfetch.cookiejar import empty_jar
 from gfetch.patched import original_class
 from gfetch.session import Session
 from gfetch.transport import HTTPAdapter
@@ -84,5 +84,5 @@ def with_own_cookies(session: Session) -> Session:
         session._prepared_session_headers()
     view = type(session).__new__(type(session))
     view.__dict__.update(session.__dict__)
-    view.cookies = RequestsCookieJar()
+    view.cookies = empty_jar()
     return view

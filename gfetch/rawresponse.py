@@ -145,12 +145,12 @@ def built_as_init() -> bool:
 def built_alike(theirs: object, ours: object) -> bool:
     """Whether ``ours``, built without ``__init__``, holds what ``theirs`` does:
     the same attribute names in the same order, each the same object, or one
-    of the same type that is equal or, like it, empty (cookie jars and byte
-    buffers compare by identity)."""
+    of the same type (or a subclass: gfetch's cookie jar) that is equal or,
+    like it, empty (cookie jars and byte buffers compare by identity)."""
     mine, other = vars(theirs), vars(ours)
     return list(mine) == list(other) and all(
         value is other[name]
-        or (type(value) is type(other[name]) and (value == other[name] or not (value or other[name])))
+        or (isinstance(other[name], type(value)) and (value == other[name] or not (value or other[name])))
         for name, value in mine.items()
     )
 

@@ -1,7 +1,7 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
 Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport, gfetch.patched,
-gfetch.timings and gfetch.environment. It
+gfetch.timings, gfetch.cookiejar and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
@@ -22,12 +22,13 @@ from typing import Any
 import requests
 import requests.adapters
 import requests.sessions
-from requests.cookies import RequestsCookieJar, cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
+from requests.cookies import cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
 from requests.hooks import dispatch_hook
 from requests.models import REDIRECT_STATI
 from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
+from gfetch.cookiejar import empty_jar
 from gfetch.environment import EnvironmentSnapshot
 from gfetch.patched import adapter_send_is_own, own_function, requests_send_is_own
 from gfetch.timings import CURRENT, RequestTrace, TraceHook
@@ -81,6 +82,7 @@ class Session(requests.Session):
 
     _environment: EnvironmentSnapshot | None = None
     trace: TraceHook | None = None
+    _own_default_timeouts = False  # a mounted adapter may set a default timeout of its own (mount)
     # The session's headers last seen (their store's copy, or their items) and, unless one was None, prepared.
     _session_headers: tuple[Any, CaseInsensitiveDict[Any] | None] | None = None
 
@@ -117,6 +119,7 @@ class Session(requests.Session):
         made to send cooperatively first (see :func:`gfetch.transport.make_cooperative`)."""
         make_cooperative(adapter)
         super().mount(prefix, adapter)
+        self._own_default_timeouts = any(_sets_own_timeout(mounted) for mounted in self.adapters.values())
 
     def request(
         self,
@@ -156,7 +159,8 @@ class Session(requests.Session):
                                 allow_redirects, proxies, hooks, stream, verify, cert, json)
         if timeout is None:
             timeout = self.timeout
-        url = _text(url)
+        if type(url) is bytes:
+            url = url.decode("utf-8")
         if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
             # What prepare_request reads from the Request requests would build here.
             prepared = self._prepare(
@@ -170,7 +174,8 @@ class Session(requests.Session):
             ))
         if hook is not None:
             CURRENT.get().emit("request.started", headers=prepared.headers)  # type: ignore[union-attr]  # set here
-        if type(timeout) is DefaultTimeout and _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]
+        if (type(timeout) is DefaultTimeout and self._own_default_timeouts
+                and _sets_own_timeout(self.get_adapter(prepared.url))):  # type: ignore[arg-type]
             timeout = None  # the adapter applies its own default, as it would under requests
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
@@ -264,7 +269,7 @@ class Session(requests.Session):
                  auth: Any, cookies: Any, hooks: dict[str, Any] | None) -> requests.PreparedRequest:
         """:meth:`prepare_request` of a Request with these attributes (``hooks``
         None: the Request's own, none registered)."""
-        jar: CookieJar = RequestsCookieJar()
+        jar: CookieJar = empty_jar()
         if not _holds_no_cookies(self.cookies):
             jar = merge_cookies(jar, self.cookies)
         if cookies:  # merging no cookies changes nothing: skip the empty jar

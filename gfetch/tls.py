@@ -40,6 +40,7 @@ from typing import Any
 __all__ = ["GreenSSLContext", "TLSSocket", "owned_context"]
 
 _RECV_SIZE = 65536
+_RECORD_SIZE = 16384  # the most plaintext one TLS record holds, and one SSLObject.read returns
 
 
 class TLSSocket:
@@ -76,11 +77,7 @@ class TLSSocket:
                 if self._incoming.eof:
                     eof = "EOF occurred in violation of protocol"
                     raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, eof) from None
-                data = self._sock.recv(_RECV_SIZE)
-                if data:
-                    self._incoming.write(data)
-                else:
-                    self._incoming.write_eof()
+                self._receive()
                 continue
             except ssl.SSLWantWriteError:
                 self._flush()
@@ -90,6 +87,14 @@ class TLSSocket:
                 raise
             self._flush()
             return result
+
+    def _receive(self) -> None:
+        """One ``recv`` from the socket into the incoming BIO (its end, at EOF)."""
+        data = self._sock.recv(_RECV_SIZE)
+        if data:
+            self._incoming.write(data)
+        else:
+            self._incoming.write_eof()
 
     def _flush(self) -> None:
         if self._outgoing.pending:
@@ -106,6 +111,13 @@ class TLSSocket:
 
     # -- data -----------------------------------------------------------
     def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl's name
+        """Up to ``len`` bytes of plaintext: at most one TLS record's (16 KiB), so no more
+        is ever allocated for it; with nothing received yet, the socket is read first
+        (the read would only fail to ask for it)."""
+        if not (self._incoming.pending or self._incoming.eof or self._sslobj.pending()):
+            self._flush()
+            self._receive()
+        len = min(len, _RECORD_SIZE)  # noqa: A001
         try:
             if buffer is not None:
                 return self._retry(self._sslobj.read, len, buffer)

@@ -37,7 +37,6 @@ from urllib.parse import urlparse
 import requests
 import requests.adapters
 import urllib3.connection
-from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
 from urllib3 import PoolManager, ProxyManager
@@ -49,6 +48,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.url import _normalize_host
 
 from gfetch.connection import HeadResponse, require_encodable_host
+from gfetch.cookiejar import empty_jar
 from gfetch.greenlets import sleep
 from gfetch.httpparse import FastHTTPResponse
 from gfetch.patched import original_class, urllib3_as_shipped
@@ -569,7 +569,7 @@ def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
     response.encoding = None
     response.history = []
     response.reason = None  # type: ignore[assignment]
-    response.cookies = RequestsCookieJar()
+    response.cookies = empty_jar()
     response.elapsed = _NO_TIME
     response.request = None  # type: ignore[assignment]
     return response

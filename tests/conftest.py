@@ -36,6 +36,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of gfetch's own pool: the ``GFETCH_TRANSPORT`` CI sets to rerun the suite on the
+    urllib3 path does not choose the transport of the Sessions they make."""
+    monkeypatch.delenv("GFETCH_TRANSPORT", raising=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)")

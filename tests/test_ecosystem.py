@@ -29,7 +29,7 @@ import gfetch
 from gfetch import patched
 from gfetch.connection import HeadResponse
 
-pytestmark = pytest.mark.stdlib_server
+pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]  # gfetch's own pool unless a test says otherwise
 
 TRANSPORTS = ["requests", "auto", "urllib3"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -464,3 +464,27 @@ def test_environment_netloc_is_urlsplits():
         except ValueError:
             expected = None
         assert _netloc(url) == expected, url
+
+
+def test_the_empty_jar_behaves_as_requests_jar():
+    """gfetch.cookiejar's jar makes its policy and lock on first use: repr, pickling,
+    copying, setting and reading cookies are requests' RequestsCookieJar's."""
+    import http.cookiejar
+
+    from requests.cookies import RequestsCookieJar
+
+    from gfetch.cookiejar import empty_jar
+
+    ours, theirs = empty_jar(), RequestsCookieJar()
+    assert isinstance(ours, RequestsCookieJar) and repr(ours) == repr(theirs) == "<RequestsCookieJar[]>"
+    assert "_policy" not in vars(ours) and "_cookies_lock" not in vars(ours)  # nothing made yet
+    restored = pickle.loads(pickle.dumps(ours))
+    assert len(restored) == 0 and isinstance(restored.get_policy(), http.cookiejar.DefaultCookiePolicy)
+    for jar in (ours, theirs):
+        jar.set("a", "1", domain="example.org", path="/")
+        jar.set("b", "2")
+    assert ours.get_dict() == theirs.get_dict() and repr(ours) == repr(theirs)
+    assert pickle.loads(pickle.dumps(ours)).get_dict() == theirs.get_dict()
+    assert ours.copy().get_dict() == theirs.get_dict()
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        ours.missing  # noqa: B018

@@ -25,6 +25,8 @@ import gfetch
 from gfetch.connection import MAX_INTERIM_RESPONSES
 from gfetch.pool import LeanPool
 
+pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
+
 TIMEOUT = 5.0
 LATE = 0.1  # how long after its reply a misbehaving server sends its late bytes
 TRANSPORTS = ["requests", "auto", "urllib3"]

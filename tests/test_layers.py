@@ -36,7 +36,7 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
         "the loopback server of the demo, examples and tests (not on the client it serves)."),
     (3, ("urls", "http1", "http1_httptools", "httpparse", "framing"),
         "URLs requests leaves as they are; HTTP/1.1 request and response heads, where a body ends; sans-IO."),
-    (3, ("patched",), "whether plugins patched what the fast paths skip."),
+    (3, ("patched", "cookiejar"), "whether plugins patched what the fast paths skip; requests' cookie jar, made empty cheaply."),
     (3, ("rawresponse", "tlscontext", "poolqueue", "connection", "pool", "transport", "socks"),
         "urllib3 connections and pools, the adapter, SOCKS."),
     (3, ("environment", "session"), "`gfetch.Session`, a `requests.Session`."),

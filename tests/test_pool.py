@@ -39,12 +39,9 @@ DELAY = 0.2  # how long /slow holds its reply
 TRANSPORTS = ["auto", "urllib3"]
 
 
-@pytest.fixture(autouse=True)
-def default_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests are about which pool a default Session picks: a
-    ``GFETCH_TRANSPORT`` in the caller's environment (CI sets one for
-    other modules) must not decide it for them."""
-    monkeypatch.delenv("GFETCH_TRANSPORT", raising=False)
+# These tests are about which pool a default Session picks: a GFETCH_TRANSPORT in the
+# caller's environment (CI sets one for other modules) must not decide it for them.
+pytestmark = pytest.mark.usefixtures("own_transport")
 
 
 def ok(body: bytes, *lines: str) -> bytes:

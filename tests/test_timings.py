@@ -21,7 +21,7 @@ from _servers import HTTPSServer
 import gfetch
 from gfetch.timings import PHASES, Timings
 
-pytestmark = pytest.mark.stdlib_server
+pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]  # gfetch's own pool unless a test says otherwise
 
 CONNECT_PHASES = ("dns", "connect", "ssl")
 
