@@ -415,6 +415,12 @@ class HeadResponse(http.client.HTTPResponse):
         headers._store = store
         return headers
 
+    def holds_body(self) -> bool:
+        """Whether the rest of a sized body is in the connection's buffer: reading it needs no I/O."""
+        length = self.length
+        fp = self.fp
+        return length is not None and fp is not None and fp._conn._buffered() >= length  # type: ignore[attr-defined]
+
     def sets_cookies(self) -> bool:
         """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""
         head = self._head

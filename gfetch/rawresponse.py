@@ -56,6 +56,33 @@ class GreenHTTPResponse(HTTPResponse):
         return self._decoded_buffer.get(amt)
 
 
+    def read_buffered(self) -> bytes | None:
+        """The whole body, when it is all received already and needs no decoding; else None
+        (read it as urllib3 does).
+
+        What requests' ``content`` gets through ``stream()``, in one step: the
+        response is left as reading it that way leaves it (closed, its length
+        counted, its connection released). Nothing can fail here: no byte is
+        received, and none decoded.
+        """
+        original = self._original_response
+        if (self.chunked or self.length_remaining is None or self._decoded_buffer
+                or not getattr(original, "holds_body", _no)()):
+            return None
+        self._init_decoder()
+        if self._decoder is not None:
+            return None
+        data: bytes = original.read()  # type: ignore[union-attr]  # held, so http.client reads it and closes
+        self._fp_bytes_read += len(data)
+        self.length_remaining -= len(data)
+        self.release_conn()
+        return data
+
+
+def _no() -> bool:
+    return False
+
+
 def new_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
                      preload_content: bool, decode_content: bool, original_response: Any, pool: Any,
                      connection: Any, retries: Any, request_method: str, request_url: str,

@@ -1,7 +1,7 @@
 """gfetch.Session: a real requests.Session whose I/O runs on the hub.
 
 Layer 3. Imports requests, urllib3 (Retry), gfetch.urls, gfetch.transport, gfetch.patched,
-gfetch.timings, gfetch.cookiejar and gfetch.environment. It
+gfetch.timings, gfetch.cookiejar, gfetch.rawresponse and gfetch.environment. It
 mounts adapters, applies an optional default timeout in ``request`` and reads
 the environment's proxy, CA and netrc settings once (``refresh_environment``); it
 overrides neither ``send`` nor ``get_adapter``, which requests-mock and
@@ -31,6 +31,7 @@ from urllib3.util.retry import Retry
 from gfetch.cookiejar import empty_jar
 from gfetch.environment import EnvironmentSnapshot
 from gfetch.patched import adapter_send_is_own, own_function, requests_send_is_own
+from gfetch.rawresponse import GreenHTTPResponse
 from gfetch.timings import CURRENT, RequestTrace, TraceHook
 from gfetch.transport import HTTPAdapter, make_cooperative, sets_no_cookies
 from gfetch.urls import is_canonical
@@ -244,7 +245,13 @@ class Session(requests.Session):
                 response = history.pop()
                 response.history = history
         if not stream:
-            response.content  # noqa: B018 - reading it stores the body, as requests does
+            raw = response.raw
+            body = raw.read_buffered() if type(raw) is GreenHTTPResponse else None
+            if body is None:
+                response.content  # noqa: B018 - reading it stores the body, as requests does
+            else:  # what ``content`` stores, read in one step (GreenHTTPResponse.read_buffered)
+                response._content = body
+                response._content_consumed = True
         return response
 
     def refresh_environment(self) -> None:

@@ -488,3 +488,48 @@ def test_the_empty_jar_behaves_as_requests_jar():
     assert ours.copy().get_dict() == theirs.get_dict()
     with pytest.raises(AttributeError, match="no attribute 'missing'"):
         ours.missing  # noqa: B018
+
+
+BODIES = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Encoding: identity\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\nContent-Encoding: gzip\r\n\r\n" + __import__("gzip").compress(b"hi", mtime=0)[:25].ljust(25, b"\0"),
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",  # the rest never comes: read as urllib3 does
+]
+
+
+def _state(response):
+    """What reading a body leaves, of a Response and its raw response (objects by type)."""
+
+    def plain(value):
+        return value if isinstance(value, (bytes, str, int, float, bool, type(None))) else type(value).__name__
+
+    raw = response.raw
+    return ({name: plain(value) for name, value in vars(response).items()
+             if name not in ("elapsed", "timings", "url")},  # the url names each run's server
+            {name: plain(value) for name, value in vars(raw).items()},
+            raw.closed, raw.tell(), raw.length_remaining)
+
+
+@pytest.mark.parametrize("reply", BODIES, ids=range(len(BODIES)))
+def test_a_body_read_in_one_step_leaves_what_requests_reading_leaves(reply, monkeypatch):
+    """Session's shortcut for a body already received (GreenHTTPResponse.read_buffered) leaves the
+    Response and r.raw as requests' ``content`` through urllib3's ``stream()`` does."""
+    from gfetch.rawresponse import GreenHTTPResponse
+
+    def read(shortcut):
+        if not shortcut:
+            monkeypatch.setattr(GreenHTTPResponse, "read_buffered", lambda self: None)
+        try:
+            with RawServer(send(reply)) as server, gfetch.Session() as session:
+                response = session.get(server.url("/"), timeout=0.5)
+                return response.content, _state(response)
+        except requests.RequestException as exc:
+            return type(exc), str(exc).split(":")[0]
+        finally:
+            monkeypatch.undo()
+
+    assert read(shortcut=True) == read(shortcut=False)
