@@ -445,13 +445,21 @@ class ResponseHeaders(HTTPHeaderDict):
 def _headers(head: ResponseHead) -> HTTPHeaderDict:
     """urllib3's headers of the response: what it builds from http.client's message."""
     if head.message is None:
-        headers = ResponseHeaders()
         unique = head.unique_fields()
-        if unique is not None:
+        if unique is not None and _CONTAINER_ONLY:  # what __init__ would make, made without it
+            headers = ResponseHeaders.__new__(ResponseHeaders)
             headers._container = dict(unique)  # type: ignore[arg-type]  # tuples: see ResponseHeaders
+            return headers
+        headers = ResponseHeaders()
+        if unique is not None:
+            headers._container = dict(unique)  # type: ignore[arg-type]
         else:
             headers.extend(head.fields)
         return headers
     # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
     normalize = getattr(urllib3_connection, "_normalize_header_values", None)
     return ResponseHeaders(normalize(head.message) if normalize is not None else head.message.items())
+
+
+# urllib3's HTTPHeaderDict() holds its container and nothing else (checked here, once).
+_CONTAINER_ONLY = list(vars(HTTPHeaderDict())) == ["_container"]

@@ -123,7 +123,9 @@ def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version
     response._request_url = request_url
     response.retries = retries
     transfer_encoding = headers.get("transfer-encoding", "")
-    response.chunked = "chunked" in [coding.strip() for coding in transfer_encoding.lower().split(",")]
+    # urllib3's test, which is False at once for the usual "" (its split gives [""]).
+    response.chunked = bool(transfer_encoding) and "chunked" in [
+        coding.strip() for coding in transfer_encoding.lower().split(",")]
     response._decoder = None
     response._decoder_initialized = False
     response.enforce_content_length = True
