@@ -59,7 +59,7 @@ def main() -> None:
         print(f"{args.urls} GETs of a 200-byte file from {base['static_kind']}, {os.cpu_count()} cores")
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
                 rate = requests_per_second(client, urls, workers, args.repeat)
             print(f"{workers} worker process(es), 1 thread each: {rate:,.0f} requests/s")
 

@@ -44,7 +44,7 @@ def fetch_partition(monkeypatch: pytest.MonkeyPatch, dask_modules):
 def test_fetch_partition_on_a_two_process_local_cluster(fetch_partition, dask_modules) -> None:
     db, distributed = dask_modules
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
     )
     with TestServer() as server, cluster, distributed.Client(cluster) as client:
         assert len(client.nthreads()) == 2
