@@ -603,7 +603,7 @@ def test_the_harness_finds_nothing_wrong_with_plain_requests() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_fuzz_large() -> None:
-    fuzz(Size(scripts=30, variants=3, seeds=_seeds(tuple(range(1, 9)))), TRANSPORTS, PAUSES)
+    fuzz(Size(scripts=30, variants=3, seeds=_seeds(tuple(range(1, 5)))), TRANSPORTS, PAUSES)
 
 
 # -- the minimal reproductions ---------------------------------------------------------
