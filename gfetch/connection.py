@@ -132,16 +132,24 @@ class Connection:
         sys.audit("http.client.connect", self, host, self.port)
         self.sock = sock
         if self.tls is not None:
-            tls = self.tls
-            # urllib3's own handshake and hostname checks, on a cooperative context.
-            self.sock, self.verified = _ssl_wrap_socket_and_match_hostname(
-                sock, cert_reqs=tls.cert_reqs, ssl_version=None, ssl_minimum_version=None,
-                ssl_maximum_version=None, ca_certs=tls.ca_certs, ca_cert_dir=tls.ca_cert_dir,
-                ca_cert_data=None, cert_file=None, key_file=None, key_password=None, server_hostname=host,
-                ssl_context=green_context(tls), tls_in_tls=False, assert_hostname=None,  # type: ignore[arg-type]
-                assert_fingerprint=None,
-            )
+            self._handshake(sock, host)
             phases.handshaken()
+
+    def _handshake(self, sock: Any, host: str) -> None:
+        """urllib3's own TLS handshake and hostname checks, on a cooperative context.
+
+        Discussion: a frame of its own, so ``connect``'s frame, on the stack
+        while a new connection waits for its TCP handshake, stays small
+        (tests/test_waiting_footprint.py).
+        """
+        tls: TLSSettings = self.tls  # type: ignore[assignment]  # connect calls it with TLS only
+        self.sock, self.verified = _ssl_wrap_socket_and_match_hostname(
+            sock, cert_reqs=tls.cert_reqs, ssl_version=None, ssl_minimum_version=None,
+            ssl_maximum_version=None, ca_certs=tls.ca_certs, ca_cert_dir=tls.ca_cert_dir,
+            ca_cert_data=None, cert_file=None, key_file=None, key_password=None, server_hostname=host,
+            ssl_context=green_context(tls), tls_in_tls=False, assert_hostname=None,  # type: ignore[arg-type]
+            assert_fingerprint=None,
+        )
 
     # -- state --------------------------------------------------------------
     def acquire(self) -> bool:
@@ -212,14 +220,18 @@ class Connection:
         interim = 0
         if not self._data and not self._eof:
             self.sock.wait_for_data()
-        if self.timings is not None:
-            self.timings.head_at = perf_counter()  # the first byte (or the end of the stream)
+        if self.timings is not None:  # the first byte (or the end of the stream) is here
+            self.timings.head_at = perf_counter()
+            if self.timings.sent is not None:
+                self.timings.wait = self.timings.head_at - self.timings.sent
         while True:
             if self._data or self._eof:
                 parsed = parse_response_head(self._data, method, self._eof)
                 if parsed is not None:
                     head, self._pos = parsed
                     self._start_body(head)
+                    if self.trace is not None:
+                        self.trace.emit("response.headers", status=head.status, wait=self.timings.wait)  # type: ignore[union-attr]
                     return head
                 skipped, count = interim_end(self._data)
                 if skipped:

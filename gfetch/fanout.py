@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextvars import Token
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -121,13 +122,8 @@ class FanOut:
         """
         if isinstance(request, UnusableItem):
             return
-        session = request.session if request.session is not None else self.options.session
-        hook = getattr(session, "trace", None)
-        token = None
-        if hook is not None:  # the request's trace, shared with its Session (gfetch.timings)
-            trace = RequestTrace(hook, request.method, request.url)
-            token = CURRENT.set(trace)
-            trace.emit("request.queued")
+        # The request's trace, if its Session has a hook: shared with the Session (gfetch.timings).
+        token = self._start_trace(request)
         try:
             seconds = request.deadline if request.deadline is not None else self.options.deadline
             if seconds is None:
@@ -139,8 +135,17 @@ class FanOut:
             request.fail(exc)
         finally:
             if token is not None:
-                _report_outcome(trace, request)
-                CURRENT.reset(token)
+                _end_trace(token, request)
+
+    def _start_trace(self, request: AsyncRequest) -> Token[RequestTrace | None] | None:
+        session = request.session if request.session is not None else self.options.session
+        hook = getattr(session, "trace", None)
+        if hook is None:
+            return None
+        trace = RequestTrace(hook, request.method, request.url)
+        token = CURRENT.set(trace)
+        trace.emit("request.queued")
+        return token
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
@@ -152,9 +157,9 @@ class FanOut:
         attempt = 0
         waited = 0.0  # for limits and backoff: the response's timings.blocked
         while True:
-            began = perf_counter()
+            waited -= perf_counter()
             with self.limits.slot(request.url):
-                waited += perf_counter() - began
+                waited += perf_counter()
                 if deadline is not None:
                     deadline.start()  # once: waits for a first slot do not count
                 request.send_with(overrides)
@@ -169,16 +174,12 @@ class FanOut:
                 request.response.close()
             logger.debug("retrying %s %s in %.2f s (attempt %d)", request.method, request.url, delay,
                          attempt + 1)
-            trace = CURRENT.get()
-            if trace is not None:
-                trace.emit("retry.scheduled", wait=delay, attempt=attempt + 1,
-                           status=None if request.response is None else request.response.status_code,
-                           error=request.exception)
+            _emit_retry(request, delay, attempt + 1)
             request.response = request.exception = request.traceback = None
             attempt += 1
-            began = perf_counter()
+            waited -= perf_counter()
             sleep(delay)
-            waited += perf_counter() - began
+            waited += perf_counter()
 
     # -- the call -------------------------------------------------------
     def run(self, items: Iterable[Any], total: int | None = None,
@@ -404,14 +405,23 @@ def _add_blocked(response: Any, waited: float) -> None:
         timings.blocked = (timings.blocked or 0.0) + waited
 
 
-def _report_outcome(trace: RequestTrace, request: AsyncRequest) -> None:
-    """A failed request's last events: its deadline, if that was the end of it, and its failure."""
+def _emit_retry(request: AsyncRequest, delay: float, attempt: int) -> None:
+    trace = CURRENT.get()
+    if trace is not None:
+        trace.emit("retry.scheduled", wait=delay, attempt=attempt, error=request.exception,
+                   status=None if request.response is None else request.response.status_code)
+
+
+def _end_trace(token: Token[RequestTrace | None], request: AsyncRequest) -> None:
+    """A failed request's last events (its deadline, if that was the end of it, and its
+    failure); then the trace is no longer current."""
+    trace = CURRENT.get()
     error = request.exception
-    if error is None:
-        return
-    if isinstance(error, RequestDeadlineExceeded):
-        trace.emit("deadline.expired")
-    trace.emit("request.failed", error=error)
+    if trace is not None and error is not None:
+        if isinstance(error, RequestDeadlineExceeded):
+            trace.emit("deadline.expired")
+        trace.emit("request.failed", error=error)
+    CURRENT.reset(token)
 
 
 def _stop(intake: _Intake, crew: _Workers, progress: Any) -> None:

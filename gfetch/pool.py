@@ -152,6 +152,21 @@ class LeanPool:
                 return conn
             pool.put(None, block=False)  # it was closed: its slot is free; try the next idle one
 
+    def _acquire(self, fresh: bool) -> Connection:
+        """A connection for one attempt (:meth:`_get_conn`, else a new one), with the attempt's
+        Timings and its trace (if its Session has a hook) on it."""
+        started = perf_counter()
+        conn = self._get_conn(fresh)
+        reused = conn is not None
+        if conn is None:
+            conn = self._new_conn()
+        timings = conn.timings = Timings(started, reused)
+        timings.blocked = perf_counter() - started
+        trace = conn.trace = CURRENT.get()
+        if trace is not None:
+            trace.emit("connection.acquired", reused=reused, blocked=timings.blocked)
+        return conn
+
     def _new_conn(self) -> Connection:
         """A new connection, not yet open, counted and logged as urllib3's ``_new_conn`` does."""
         self.num_connections += 1
@@ -232,17 +247,13 @@ class LeanPool:
 
     def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
                   retries: Retry, preload_content: bool, decode_content: bool, fresh: bool) -> HTTPResponse:
-        """One attempt: a connection, the request, the response head."""
-        started = perf_counter()
-        conn = self._get_conn(fresh)
-        reused = conn is not None
-        if conn is None:
-            conn = self._new_conn()
-        timings = conn.timings = Timings(started, reused)
-        timings.blocked = perf_counter() - started
-        trace = conn.trace = CURRENT.get()
-        if trace is not None:
-            trace.emit("connection.acquired", reused=reused, blocked=timings.blocked)
+        """One attempt: a connection, the request, the response head.
+
+        Discussion: a request waits for its reply under this frame; what it
+        measures lives on the connection's Timings, not in locals, so the
+        frame stays small (tests/test_waiting_footprint.py).
+        """
+        conn = self._acquire(fresh)
         handed_over = False
         try:
             connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
@@ -257,22 +268,14 @@ class LeanPool:
                     stacklevel=1,  # where urllib3 warns it, so filters match alike
                 )
             conn.sock.settimeout(connect_timeout)
-            sending = perf_counter()
             self._send(conn, head, chunks, chunked)
-            sent = perf_counter()
-            timings.send = sent - sending
-            if trace is not None:
-                trace.emit("request.sent", send=timings.send)
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
             conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
             head_ = self._read_head(conn, method, url, read_timeout)
-            timings.wait = timings.head_at - sent  # type: ignore[operator]  # read_head set it
-            if trace is not None:
-                trace.emit("response.headers", status=head_.status, wait=timings.wait)
             if head_.message is not None:  # a head the email parser read: it may have defects
                 self._check_header_parsing(head_, url)
             original = HeadResponse(conn.body_reader(), head_, method, url)
-            original.timings = timings
+            original.timings = conn.timings
             response = new_raw_response(
                 original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
                 decode_content, original, self, conn, retries, method, url, conn.sock.shutdown)
@@ -296,6 +299,15 @@ class LeanPool:
             raise SSLError(e)  # noqa: B904
 
     def _send(self, conn: Connection, head: bytes, chunks: Any, chunked: bool) -> None:
+        timings = conn.timings
+        sending = perf_counter()
+        self._write(conn, head, chunks, chunked)
+        timings.sent = perf_counter()  # type: ignore[union-attr]  # _acquire set them
+        timings.send = timings.sent - sending  # type: ignore[union-attr]
+        if conn.trace is not None:
+            conn.trace.emit("request.sent", send=timings.send)  # type: ignore[union-attr]
+
+    def _write(self, conn: Connection, head: bytes, chunks: Any, chunked: bool) -> None:
         try:
             if chunks is None:
                 # urllib3 ends a chunked request with the last chunk, body or not.

@@ -55,7 +55,7 @@ class Timings:
     ``reused`` are measured: the rest happens inside urllib3.
     """
 
-    __slots__ = (*PHASES, "reused", "started", "head_at")
+    __slots__ = (*PHASES, "reused", "started", "sent", "head_at")
 
     def __init__(self, started: float, reused: bool = False) -> None:
         self.blocked: float | None = None
@@ -67,6 +67,7 @@ class Timings:
         self.receive: float | None = None
         self.reused = reused
         self.started = started  # time.perf_counter() when the request began waiting
+        self.sent: float | None = None  # ... when it was written
         self.head_at: float | None = None  # ... and when its reply's first byte came
 
     @property
