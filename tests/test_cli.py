@@ -400,7 +400,7 @@ def summary_tables(stderr: str) -> tuple[dict[str, list[float | None]], dict[str
     percentiles = {cells[0]: [number(cell) for cell in cells[1:4]]
                    for cells in (line.split() for line in lines[start + 1:start + 2 + len(PHASES)])}
     names = lines[header].split()
-    hosts = {cells[0]: dict(zip(names[1:], map(number, cells[1:]))) for cells in
+    hosts = {cells[0]: dict(zip(names[1:], map(number, cells[1:]), strict=True)) for cells in
              (line.split() for line in lines[header + 1:])}
     return percentiles, hosts
 
@@ -448,8 +448,8 @@ def test_percentile_is_nearest_rank() -> None:
 @pytest.mark.keeps_fds  # as test_ctrl_c_cancels_flushes_and_exits_130
 def test_ctrl_c_prints_the_summary_of_what_finished(server: TestServer) -> None:
     slow = [server.url(f"/delay/30?summary={i}") for i in range(2)]
-    with subprocess.Popen([GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen([GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         json.loads(proc.stdout.readline())
         proc.send_signal(signal.SIGINT)
