@@ -5,7 +5,7 @@ The requests API, run concurrently on greenlets, with no monkey-patching.
 Layers, top-down; each module imports only those below it (README.md,
 "Development", lists them; tests/test_layers.py checks the imports):
 
-    command line   __main__, cli, demo, failures
+    command line   __main__, cli, demo, summary, failures
     fan-out API    this package, crawler, api, fanout, limits, asyncrequest,
                    defaultsession, retry, requesterrors, progress
     Session        session, environment

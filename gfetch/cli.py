@@ -1,7 +1,8 @@
 """The ``gfetch`` command: fetch many URLs concurrently, one JSON line each.
 
-Layer 5 (application). Imports the public API, gfetch.failures, gfetch.demo (for
-``gfetch demo``, when run), requests and urllib3 (its warning class).
+Layer 5 (application). Imports the public API, gfetch.failures, gfetch.summary,
+gfetch.timings (the phase names), gfetch.demo (for ``gfetch demo``, when run),
+requests and urllib3 (its warning class).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import urllib3
 
 import gfetch
 from gfetch.failures import ERROR_KINDS, describe_failure
+from gfetch.summary import TOP_HOSTS, RunSummary
+from gfetch.timings import PHASES
 
 __all__ = ["main"]
 
@@ -39,11 +42,13 @@ Fetch URLs concurrently and print one JSON line per URL:
    "error_kind"}
 in completion order (or input order with --ordered). The bodies are saved only if asked:
 -o FILE for one URL ('-o -' writes it to stdout, and its record to stderr), --output-dir for many.
+--timings adds where each request's time went, and a summary of the run on stderr.
 
 examples:
   gfetch https://example.org/a https://example.org/b
   gfetch -o - https://example.org/a | less          # the body, as curl prints it
   gfetch -i urls.txt -c 200 --per-host 10 --retries 2 --progress > results.jsonl
+  gfetch -i urls.txt -c 200 --per-host 10 --timings > results.jsonl   # which host is slow, and why
   cat urls.txt | gfetch -i - --ordered --output-dir bodies/
   gfetch -X POST -H 'Content-Type: application/json' --data '{"q": 1}' https://api.example.org/search
   gfetch demo            # threads vs gfetch, side by side, against a local server
@@ -61,6 +66,9 @@ EPILOG = (
     "               Connection refused' (null when an HTTP answer came, whatever its status)\n"
     "  error_kind   one of:\n"
     + "".join(f"    {kind:<12} {meaning}\n" for kind, meaning in ERROR_KINDS.items())
+    + "  timings_ms   with --timings, where the answer's time went, in ms: " + ", ".join(PHASES[:3]) + ",\n"
+    "               " + ", ".join(PHASES[3:]) + " (null: did not happen; a redirect's hops\n"
+    "               added up), and reused; null without an answer (see docs/timings.md)\n"
     + "\nexit status:\n"
     f"  {EXIT_OK:<4} every request got an HTTP answer (any status, unless --fail)\n"
     f"  {EXIT_FAILED:<4} a request got no HTTP answer (see error_kind), or with --fail answered\n"
@@ -166,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ordered", action="store_true", help="print results in input order")
     parser.add_argument("--progress", action="store_true", help="show progress on stderr")
     parser.add_argument("--fail", action="store_true", help="also exit 1 if any request got 4xx/5xx")
+    parser.add_argument("--timings", action="store_true",
+                        help="add timings_ms to each record (where its time went: blocked, dns, connect, "
+                             "ssl, send, wait, receive) and print --summary")
+    parser.add_argument("--summary", action="store_true",
+                        help="at the end, print a summary on stderr: outcomes, percentiles of elapsed_ms "
+                             f"and of each phase, bytes, and the {TOP_HOSTS} hosts that took the most time "
+                             "with their phases")
     parser.add_argument("-V", "--version", action="version", version=f"gfetch {gfetch.__version__}")
     return parser
 
@@ -330,6 +345,22 @@ def _record(index: int, request: _TimedRequest, outcome: Any, bodies: _Bodies) -
     return record
 
 
+def _phases_ms(response: requests.Response) -> dict[str, Any] | None:
+    """The phases of ``response`` in ms, each summed over its redirect hops (None where no
+    hop had it), and ``reused``: no hop opened a connection. None for an answer without
+    timings (not from gfetch's transport: a mock's)."""
+    hops = [timings for hop in (*response.history, response)
+            if (timings := getattr(hop, "timings", None)) is not None]
+    if not hops:
+        return None
+    phases: dict[str, Any] = {}
+    for phase in PHASES:
+        values = [value for timings in hops if (value := getattr(timings, phase)) is not None]
+        phases[phase] = round(sum(values) * 1000, 1) if values else None
+    phases["reused"] = all(timings.reused for timings in hops)
+    return phases
+
+
 def _in_order(pairs: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
     waiting: dict[int, Any] = {}
     expected = 0
@@ -357,12 +388,17 @@ def _request_kwargs(args: argparse.Namespace, body: bytes | None) -> dict[str, A
 
 
 class _Run:
-    """One run's counters, for the exit status and the interruption message."""
+    """One run's counters, for the exit status and the interruption message, and its summary."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, summary: RunSummary | None) -> None:
         self.total = total
         self.printed = 0
         self.failed = 0
+        self.summary = summary
+
+    def write_summary(self) -> None:
+        if self.summary is not None:
+            sys.stderr.write("".join(line + "\n" for line in self.summary.lines(self.total)))
 
 
 def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout: IO[str], run: _Run) -> None:
@@ -389,6 +425,11 @@ def _fetch(args: argparse.Namespace, urls: list[str], body: bytes | None, stdout
         with contextlib.closing(cast(Generator[tuple[int, Any], None, None], pairs)):
             for index, outcome in _in_order(pairs) if args.ordered else pairs:
                 record = _record(index, to_send.pending.pop(index), outcome, bodies)
+                phases = _phases_ms(outcome) if isinstance(outcome, requests.Response) else None
+                if args.timings:
+                    record["timings_ms"] = phases
+                if run.summary is not None:
+                    run.summary.add(record, phases)
                 status = record["status"]
                 run.failed += status is None or (args.fail and status >= 400)
                 run.printed += 1
@@ -435,7 +476,7 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
         parser.error(f"-o takes one URL, got {len(urls)}: for many, use --output-dir DIR")
     if args.output_dir:
         _prepare_output_dir(parser, args.output_dir)
-    run = _Run(len(urls))
+    run = _Run(len(urls), RunSummary() if args.summary or args.timings else None)
     try:
         _fetch(args, urls, body, stdout, run)
     except KeyboardInterrupt:
@@ -443,6 +484,7 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
             stdout.flush()
         sys.stderr.write(f"gfetch: interrupted: {run.printed} of {run.total} results printed, "
                          "the rest cancelled\n")
+        run.write_summary()  # of those printed: why it was slow is what one stops a run to ask
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout(stdout)
@@ -451,4 +493,5 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
         target = exc.filename or "the output"
         sys.stderr.write(f"gfetch: error: cannot write {target}: {exc.strerror or exc}\n")
         return EXIT_FAILED
+    run.write_summary()
     return EXIT_FAILED if run.failed else EXIT_OK

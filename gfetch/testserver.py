@@ -9,6 +9,9 @@ only and understands just enough HTTP for these routes::
     /delay/<seconds>    answer after a delay
     /status/<code>      that status, empty body
     /bytes/<n>          n bytes of b"x"
+    /drip/<n>?duration=S&chunks=C
+                        n bytes of b"x" in C pieces (default 10), one every
+                        S/C seconds (S default 1) after the head: a slow link
     /json               {"ok": true, "path": ..., "query": ...}
     /echo               the request as JSON: method, path, query, headers, body
     /redirect/<n>       302 to /redirect/<n-1>, then /json at 0
@@ -36,7 +39,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -53,7 +56,8 @@ _REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found"
             503: "Service Unavailable"}
 _MAX_HEADER_BYTES = 65536
 
-Reply = tuple[int, dict[str, str], bytes]
+# A body is bytes, or (a slow route's) its pieces, with the Content-Length in the headers.
+Reply = tuple[int, dict[str, str], bytes | Iterator[bytes]]
 
 
 class Request:
@@ -88,6 +92,7 @@ class Routes:
             "status": lambda req, args: (int(args[0]), {}, b""),
             "bytes": lambda req, args: (
                 200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
+            "drip": self._drip,
             "json": lambda req, args: _json({"ok": True, "path": req.path, "query": req.query}),
             "echo": self._echo,
             "redirect": self._redirect,
@@ -115,6 +120,20 @@ class Routes:
         seconds = float(args[0])
         self._sleep(seconds)
         return _json({"delay": seconds, "query": request.query})
+
+    def _drip(self, request: Request, args: list[str]) -> Reply:
+        size = int(args[0])
+        seconds = float(request.query.get("duration", "1"))
+        pieces = int(request.query.get("chunks", "10"))
+        if size < 0 or seconds < 0 or pieces < 1:
+            raise ValueError(f"need n >= 0, duration >= 0, chunks >= 1; got {size}, {seconds}, {pieces}")
+
+        def body() -> Iterator[bytes]:
+            for index in range(pieces):
+                self._sleep(seconds / pieces)
+                yield b"x" * (size * (index + 1) // pieces - size * index // pieces)
+
+        return 200, {"Content-Type": "application/octet-stream", "Content-Length": str(size)}, body()
 
     @staticmethod
     def _echo(request: Request, args: list[str]) -> Reply:
@@ -303,13 +322,19 @@ class TestServer:
                 status, headers, body = self._routes.dispatch(request)
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-                headers.setdefault("Content-Length", str(len(body)))
+                if isinstance(body, bytes):
+                    headers.setdefault("Content-Length", str(len(body)))
                 if not keep_alive:
                     headers["Connection"] = "close"
                 head += [f"{k}: {v}" for k, v in headers.items()]
                 payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
                 self.requests_served += 1
-                conn.sendall(payload + (body if request.method != "HEAD" else b""))
+                if isinstance(body, bytes):  # head and body in one write
+                    conn.sendall(payload + (body if request.method != "HEAD" else b""))
+                else:  # a slow route's pieces, each as it comes
+                    conn.sendall(payload)
+                    for piece in body if request.method != "HEAD" else ():
+                        conn.sendall(piece)
                 if not keep_alive:
                     return
         except OSError:

@@ -52,14 +52,16 @@ class _Handler(BaseHTTPRequestHandler):
         # look at the count before this thread would have got past end_headers.
         self.server.owner._count_request()
         self.send_response(status)
-        reply_headers.setdefault("Content-Length", str(len(reply)))
+        if isinstance(reply, bytes):
+            reply_headers.setdefault("Content-Length", str(len(reply)))
         if self.close_connection:  # the client asked to close: say so, as TestServer does
             reply_headers["Connection"] = "close"
         for name, value in reply_headers.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(reply)
+            for piece in [reply] if isinstance(reply, bytes) else reply:
+                self.wfile.write(piece)  # unbuffered: each piece as it comes
 
     def _read_chunked(self) -> bytes:
         body = b""

@@ -24,7 +24,9 @@ import trustme
 from _rawserver import Peer, RawServer, head, hold, reset, send, trickle
 from _servers import HTTPSServer, ProxyServer
 
+from gfetch.summary import percentile
 from gfetch.testserver import TestServer
+from gfetch.timings import PHASES
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 BOUND = 60  # seconds: a backstop, never reached when things work
@@ -100,8 +102,8 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
     assert result.returncode == 0
     for text in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
                  "--data", "--output", "--output-dir", "--progress", "--fail", "--ordered", "--proxy",
-                 "examples:", "exit status:", "130", "141", "error_kind", "refused", "final_url", "attempts",
-                 "file"):
+                 "--timings", "--summary", "examples:", "exit status:", "130", "141", "error_kind", "refused",
+                 "final_url", "attempts", "file", "timings_ms"):
         assert text in result.stdout, text
 
 
@@ -358,3 +360,104 @@ def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server
     assert through_dead.status == 1
     assert through_dead.records[0]["error_kind"] == "proxy"
     assert through_dead.records[0]["error"] == "ProxyError: [Errno 111] Connection refused"
+
+
+# -- --timings and --summary ----------------------------------------------------------
+def test_timings_add_the_phases_to_each_record(server: TestServer) -> None:
+    first, slow = server.url("/json"), server.url("/delay/0.4")
+    dripping = server.url("/drip/1000?duration=0.4")
+    # gfetch's own pool, whatever GFETCH_TRANSPORT the suite runs under: only it measures receive
+    own_pool = {name: value for name, value in os.environ.items() if name != "GFETCH_TRANSPORT"}
+    result = gfetch("--timings", "-c", "1", "--ordered", first, slow, dripping, REFUSED_URL, env=own_pool)
+    assert result.status == 1
+    records = result.by_url()
+    assert all(set(record) == RECORD_FIELDS | {"timings_ms"} for record in result.records)
+    fresh = records[first]["timings_ms"]
+    assert set(fresh) == {*PHASES, "reused"} and fresh["reused"] is False
+    assert fresh["connect"] >= 0 and (fresh["dns"], fresh["ssl"]) == (None, None)  # an IP, plain http
+    waited = records[slow]["timings_ms"]
+    assert waited["reused"] is True and waited["connect"] is None  # -c 1: the same connection
+    assert waited["wait"] >= 350 and waited["receive"] < 200
+    trickled = records[dripping]["timings_ms"]
+    assert trickled["receive"] >= 350 and trickled["wait"] < 200
+    assert records[REFUSED_URL]["timings_ms"] is None  # no answer, no phases
+    plain = gfetch(first)  # without the flags: the records and stderr as they always were
+    assert set(plain.records[0]) == RECORD_FIELDS and plain.stderr == ""
+
+
+def test_timings_of_a_redirected_request_add_up_its_hops(server: TestServer) -> None:
+    """The wait for a --per-host slot is in the first hop's blocked: summing the hops keeps it."""
+    redirected = server.url("/redirect-to?url=/json")
+    result = gfetch("--timings", "--per-host", "1", "-c", "2", server.url("/delay/0.4"), redirected)
+    timings = result.by_url()[redirected]["timings_ms"]
+    assert timings["blocked"] >= 300 and timings["wait"] is not None
+
+
+def summary_tables(stderr: str) -> tuple[dict[str, list[float | None]], dict[str, dict[str, Any]]]:
+    """The percentile rows ({"total": [p50, p90, p99], "wait": ...}) and the host rows of a summary."""
+    lines = stderr.splitlines()
+    start, header = lines.index("  ms              p50      p90      p99"), lines.index(next(
+        line for line in lines if line.lstrip().startswith("host ")))
+    number = lambda cell: None if cell == "-" else float(cell)  # noqa: E731
+    percentiles = {cells[0]: [number(cell) for cell in cells[1:4]]
+                   for cells in (line.split() for line in lines[start + 1:start + 2 + len(PHASES)])}
+    names = lines[header].split()
+    hosts = {cells[0]: dict(zip(names[1:], map(number, cells[1:]), strict=True)) for cells in
+             (line.split() for line in lines[header + 1:])}
+    return percentiles, hosts
+
+
+def test_summary_shows_which_host_is_slow_and_why(server: TestServer) -> None:
+    with TestServer() as slow, TestServer() as queued:
+        urls = ([server.url(f"/bytes/1000?n={n}") for n in range(4)] + [slow.url("/delay/0.8")] * 2
+                + [queued.url(f"/delay/0.15?n={n}") for n in range(6)] + [REFUSED_URL])
+        result = gfetch("--summary", "--per-host", "2", "-c", "20", *urls)
+    assert result.status == 1 and len(result.records) == 13
+    assert result.stderr.startswith("gfetch: 13 requests in ")
+    assert ": 12 answered (200: 12), 1 failed (refused: 1)\n" in result.stderr
+    received = sum(record["bytes"] or 0 for record in result.records)
+    assert f"  received {received:,} bytes of bodies; connections: " in result.stderr
+    _, hosts = summary_tables(result.stderr)
+    hostname = lambda srv: srv.base_url.removeprefix("http://")  # noqa: E731
+    assert list(hosts)[:3] == [hostname(slow), hostname(queued), hostname(server)]  # by time in requests
+    assert hosts[hostname(slow)]["wait"] >= 700 and hosts[hostname(slow)]["blocked"] < 100  # a slow server
+    assert hosts[hostname(queued)]["blocked"] >= 120  # waits for its per-host slots ...
+    assert 120 <= hosts[hostname(queued)]["wait"] < 400  # ... more than for its answers
+    assert hosts[hostname(server)]["requests"] == 4 and hosts[hostname(server)]["failed"] == 0
+    assert hosts["127.0.0.1:1"]["failed"] == 1 and hosts["127.0.0.1:1"]["wait"] is None
+
+
+def test_summary_percentiles_on_a_known_distribution(server: TestServer) -> None:
+    """17 fast answers, 2 in 0.5 s, 1 in 1 s: nearest-rank p50 is fast, p90 0.5 s, p99 1 s
+    (interpolating, p99 would fall between 0.5 s and 1 s)."""
+    delays = [0.0] * 17 + [0.5] * 2 + [1.0]
+    result = gfetch("--summary", "-c", "20", *(server.url(f"/delay/{d}?n={n}") for n, d in enumerate(delays)))
+    assert result.status == 0 and len(result.records) == 20
+    percentiles, _ = summary_tables(result.stderr)
+    for row in ("total", "wait"):
+        p50, p90, p99 = percentiles[row]
+        assert p50 is not None and p90 is not None and p99 is not None
+        assert p50 < 300 and 450 <= p90 < 950 and p99 >= 950, (row, percentiles[row])
+
+
+def test_percentile_is_nearest_rank() -> None:
+    hundred = [float(n) for n in range(1, 101)]
+    assert [percentile(hundred, p) for p in (50, 90, 99)] == [50.0, 90.0, 99.0]
+    assert [percentile([1.0, 2.0, 3.0], p) for p in (50, 90, 99)] == [2.0, 3.0, 3.0]
+    assert percentile([7.0], 50) == 7.0
+
+
+@pytest.mark.keeps_fds  # as test_ctrl_c_cancels_flushes_and_exits_130
+def test_ctrl_c_prints_the_summary_of_what_finished(server: TestServer) -> None:
+    slow = [server.url(f"/delay/30?summary={i}") for i in range(2)]
+    with subprocess.Popen([GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        json.loads(proc.stdout.readline())
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(10)
+        stderr = proc.stderr.read().decode()
+    assert status == 130
+    assert stderr.startswith("gfetch: interrupted: 1 of 3 results printed, the rest cancelled\n"
+                             "gfetch: 1 of 3 requests in "), stderr
+    assert ": 1 answered (200: 1), 0 failed\n" in stderr

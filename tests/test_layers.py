@@ -43,8 +43,8 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
     (4, ("progress", "requesterrors", "retry", "defaultsession", "asyncrequest", "limits", "fanout", "api",
          "crawler", "__init__"),
         "the fan-out API; `__init__.py` exports the public API."),
-    (5, ("failures", "demo", "cli", "__main__"),
-        "the command line (`failures.py` words the records' `error` and `error_kind`)."),
+    (5, ("failures", "summary", "demo", "cli", "__main__"),
+        "the command line (`failures.py` words the records' `error` and `error_kind`, `summary.py` sums a run up)."),
 ]
 
 ORDER = [module for _, modules, _ in LAYERS for module in modules]

@@ -1,8 +1,13 @@
-"""The test server's catalogue routes (/pages, /items), which the examples crawl and aggregate."""
+"""The test server's catalogue routes (/pages, /items), which the examples crawl and aggregate, and
+/drip, a slow link (on gfetch's TestServer and on the stdlib one that serves the same routes)."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 import requests
+from _stdlibserver import StdlibServer
 
 from gfetch.testserver import TestServer
 
@@ -51,3 +56,17 @@ def test_items_and_their_facets(server: TestServer) -> None:
 def test_items_delay(server: TestServer) -> None:
     response = requests.get(server.url("/items/1/stock?delay=0.2"), timeout=5)
     assert response.ok and response.elapsed.total_seconds() >= 0.19
+
+
+@pytest.mark.parametrize("kind", [TestServer, StdlibServer], ids=["gfetch", "stdlib"])
+def test_drip_sends_its_body_slowly_in_pieces(kind: type) -> None:
+    with kind() as srv:
+        started = time.perf_counter()
+        with requests.get(srv.url("/drip/10?duration=0.3&chunks=3"), stream=True, timeout=5) as response:
+            pieces = list(iter(lambda: response.raw.read1(1024), b""))
+        took = time.perf_counter() - started
+        assert requests.get(srv.url("/drip/5?chunks=0"), timeout=5).status_code == 400
+        assert requests.head(srv.url("/drip/5?duration=0"), timeout=5).headers["Content-Length"] == "5"
+    assert response.headers["Content-Length"] == "10" and b"".join(pieces) == b"x" * 10
+    assert len(pieces) == 3  # 3, 3 and 4 bytes, 0.1 s apart: each read gets one piece
+    assert took >= 0.25
