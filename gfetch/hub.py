@@ -450,8 +450,12 @@ class Hub(greenlet):
                 self.park(Waiter(self), 0.0)
 
     # -- fd readiness ---------------------------------------------------
-    def wait_fd(self, fd: int, event: int, timeout: float | None) -> None:
+    def wait_fd(self, fd: int, event: int, timeout: float | None, owned: bool = False) -> None:
         """Park the current greenlet until ``fd`` is ready for ``event``.
+
+        ``owned``: the fd's owner calls :func:`notify_closing` before it closes
+        it (gfetch's sockets do), so a registration left from its last wait
+        is still its own and may be taken back (see :meth:`fd_wait_ended`).
 
         Raises:
             socket.timeout: after ``timeout`` seconds (None waits forever).
@@ -462,8 +466,8 @@ class Hub(greenlet):
         if fd < 0:
             raise ValueError(f"Invalid file descriptor: {fd}")
         entry = self._fds.get(fd)
-        if entry is None:
-            entry = self._fds[fd] = _FdWaiters(self, fd)
+        if entry is None or not (owned or entry.reader or entry.writer):
+            entry = self._fds[fd] = _FdWaiters(self, fd)  # an fd closed behind the hub's back is new
         reading = event == _EVENT_READ
         if (entry.reader if reading else entry.writer) is not None:
             raise ConcurrentObjectUseError(
@@ -480,9 +484,20 @@ class Hub(greenlet):
             # SSLWantReadError): the timeout is the whole story.
             raise TimeoutError("timed out") from None
 
-    def fd_wait_ended(self, entry: _FdWaiters) -> None:
-        """Forget ``entry`` once nobody waits on its fd; tell the selector at the next pass."""
-        if not (entry.reader or entry.writer) and self._fds.get(entry.fd) is entry:
+    def fd_wait_ended(self, entry: _FdWaiters, ready: bool = False) -> None:
+        """Forget ``entry`` once nobody waits on its fd (for a wait that ended because the fd was
+        ``ready``: at the next pass); tell the selector at the next pass.
+
+        Discussion: until then a new wait on a ready fd by its owner
+        (``owned``: gfetch's sockets) takes the same entry, and the selector
+        need not hear of it: a keep-alive connection's next request, sent
+        before the next pass, waits on a registration that never went away
+        (no unregister and register again: two system calls a request). Their
+        fds are forgotten at once when closed (notify_closing); any other fd
+        gets a new entry, as it may have been closed and reused behind the
+        hub's back.
+        """
+        if not (ready or entry.reader or entry.writer) and self._fds.get(entry.fd) is entry:
             del self._fds[entry.fd]
         self._fd_changed(entry)
 
@@ -498,13 +513,15 @@ class Hub(greenlet):
         it here, before it polls. A waiting greenlet's stack then ends at
         ``wait_fd``: the selector's own frames would touch another page of
         every waiting request's frame stack, 4 KiB each at 5,000 in flight.
-        An entry whose waits all ended is unregistered; a later wait on the
-        same fd number gets a new entry, registered afresh after it, so an
-        fd closed and reused meanwhile is never mistaken for the old one.
+        An entry whose waits all ended is unregistered and forgotten; a later
+        wait on the same fd number gets a new entry, registered afresh after
+        it, so an fd closed and reused meanwhile is never mistaken for the old
+        one (a wait before then takes the entry back: see fd_wait_ended).
         An entry leaves the queue only once applied, and re-applying one is
         harmless, so a Ctrl-C landing in here loses nothing.
         """
         changes = self._fd_changes
+        fds = self._fds
         while changes:
             entry = changes[0]
             mask = entry.mask()
@@ -513,6 +530,8 @@ class Hub(greenlet):
                     self._update_selector(entry, mask)
                 except (OSError, ValueError) as exc:  # e.g. the fd is not open
                     self._fail_waits(entry, exc)
+            if not mask and fds.get(entry.fd) is entry:
+                del fds[entry.fd]
             entry.queued = False
             changes.popleft()
 
@@ -563,6 +582,10 @@ class Hub(greenlet):
 
     # -- the loop -------------------------------------------------------
     def _alive(self) -> bool:
+        """Whether anything can still wake a greenlet; the selector is brought up to date with
+        the fd waits first, so an fd nobody waits on any more (fd_wait_ended) does not count."""
+        if self._fd_changes:
+            self._apply_fd_changes()
         return bool(self._ready or self._active_timers or self._fds or self._thread_jobs)
 
     def run(self) -> None:
@@ -620,9 +643,7 @@ class Hub(greenlet):
 
     def _run_once(self) -> None:
         ready = self._ready
-        self._pass_started = _monotonic()
-        if self._fd_changes:
-            self._apply_fd_changes()
+        self._pass_started = _monotonic()  # the fd waits were applied just before (_alive)
         for key, mask in self.selector.select(self._poll_timeout()):
             entry = key.data
             if entry is None:
@@ -639,7 +660,7 @@ class Hub(greenlet):
                 entry.writer = None
                 writer.switch()
             if entry.reader is not reader or entry.writer is not writer:
-                self.fd_wait_ended(entry)
+                self.fd_wait_ended(entry, ready=True)
         from_threads = self._from_threads
         while from_threads:
             ready.append(from_threads.popleft())

@@ -371,7 +371,7 @@ def test_connect_timeout_on_unanswered_connect(session, unanswered_url):
 def test_connect_timeout_mapping_without_a_network(session, server, monkeypatch):
     """Deterministic: the connect wait itself expires."""
 
-    def expired(hub, fd, event, timeout=None):
+    def expired(hub, fd, event, timeout=None, owned=False):
         raise socket.timeout("timed out")
 
     monkeypatch.setattr(Hub, "wait_fd", expired)

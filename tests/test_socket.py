@@ -203,12 +203,12 @@ def test_recv_into_waits_instead_of_leaking_blockingioerror(pair, monkeypatch):
     real_wait = Hub.wait_fd
     spurious = [3]
 
-    def flaky_wait(hub, fd, event, timeout=None):
+    def flaky_wait(hub, fd, event, timeout=None, owned=False):
         # Spurious wake-ups: return before the fd is readable.
         if spurious[0]:
             spurious[0] -= 1
             return
-        real_wait(hub, fd, event, timeout)
+        real_wait(hub, fd, event, timeout, owned)
 
     monkeypatch.setattr(Hub, "wait_fd", flaky_wait)
     for timeout in (None, 2.0):
