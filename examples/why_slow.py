@@ -73,7 +73,7 @@ def print_trace(events: list[tuple[str, dict[str, Any]]]) -> None:
         extra = " ".join(
             f"{key}={value * 1000:.1f}" if isinstance(value, float) else f"{key}={value}"
             for key, value in record.items()
-            if key not in ("request", "method", "url", "time", "headers")
+            if key not in ("request", "method", "url", "time", "headers", "prepared", "response")
         )
         print(f"{(record['time'] - start) * 1000:9.1f}  {event:<20} {extra}".rstrip())
 

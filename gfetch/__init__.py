@@ -6,6 +6,7 @@ Layers, top-down; each module imports only those below it (README.md,
 "Development", lists them; tests/test_layers.py checks the imports):
 
     command line   __main__, cli, demo, summary, failures
+    OpenTelemetry  otel (the gfetch[otel] extra; nothing imports it)
     fan-out API    this package, crawler, api, fanout, limits, asyncrequest,
                    defaultsession, retry, requesterrors, progress
     Session        session, environment

@@ -413,14 +413,20 @@ def _emit_retry(request: AsyncRequest, delay: float, attempt: int) -> None:
 
 
 def _end_trace(token: Token[RequestTrace | None], request: AsyncRequest) -> None:
-    """A failed request's last events (its deadline, if that was the end of it, and its
-    failure); then the trace is no longer current."""
+    """A request's last events: its response (``request.returned``); or its deadline, if that
+    was the end of it, and its failure; then the trace is no longer current. A request whose
+    worker was killed before it finished (a gtimeout, a call left early) fails as cancelled."""
     trace = CURRENT.get()
-    error = request.exception
-    if trace is not None and error is not None:
-        if isinstance(error, RequestDeadlineExceeded):
-            trace.emit("deadline.expired")
-        trace.emit("request.failed", error=error)
+    if trace is not None:
+        error = request.exception
+        if error is None and request.response is None:
+            error = RequestCancelled(f"cancelled before {request.method} {request.url} finished")
+        if error is None:
+            trace.emit("request.returned", response=request.response)
+        else:
+            if isinstance(error, RequestDeadlineExceeded):
+                trace.emit("deadline.expired")
+            trace.emit("request.failed", error=error)
     CURRENT.reset(token)
 
 

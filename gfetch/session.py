@@ -174,7 +174,7 @@ class Session(requests.Session):
                 params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
             ))
         if hook is not None:
-            CURRENT.get().emit("request.started", headers=prepared.headers)  # type: ignore[union-attr]  # set here
+            CURRENT.get().emit("request.started", headers=prepared.headers, prepared=prepared)  # type: ignore[union-attr]  # set here
         if (type(timeout) is DefaultTimeout and self._own_default_timeouts
                 and _sets_own_timeout(self.get_adapter(prepared.url))):  # type: ignore[arg-type]
             timeout = None  # the adapter applies its own default, as it would under requests
@@ -192,14 +192,17 @@ class Session(requests.Session):
     def _traced(self, hook: TraceHook, method: str | bytes, url: str | bytes,
                 *arguments: Any) -> requests.Response:
         """:meth:`request`, as the current request of a trace for ``hook`` (not nested in a
-        fan-out's, which has its own): its failure is an event too."""
+        fan-out's, which has its own): its end is an event too, its response or its failure."""
         trace = RequestTrace(hook, _text(method).upper(), _text(url))
         token = CURRENT.set(trace)
         try:
-            return self.request(method, url, *arguments)
-        except Exception as e:
+            response = self.request(method, url, *arguments)
+        except BaseException as e:  # a kill too: every traced request ends in one of the two events
             trace.emit("request.failed", error=e)
             raise
+        else:
+            trace.emit("request.returned", response=response)
+            return response
         finally:
             CURRENT.reset(token)
 

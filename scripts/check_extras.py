@@ -1,6 +1,6 @@
 """Import what each of gfetch's extras installs, as a user's program would, and say which fail.
 
-Usage: python scripts/check_extras.py progress,socks,httptools,dask
+Usage: python scripts/check_extras.py progress,socks,httptools,dask,otel
 
 Run by `bash scripts/dev extras` in a venv where `pip install '.[...]'` resolved the extras with
 nothing pinned, as a user's install does: an extra whose newest releases do not work together
@@ -19,6 +19,7 @@ MODULES = {
     "socks": ["socksio", "gfetch.socks"],
     "httptools": ["httptools", "gfetch.http1_httptools"],
     "dask": ["dask.bag", "dask.distributed"],
+    "otel": ["opentelemetry.trace", "gfetch.otel"],
 }
 
 

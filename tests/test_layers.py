@@ -43,6 +43,7 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
     (4, ("progress", "requesterrors", "retry", "defaultsession", "asyncrequest", "limits", "fanout", "api",
          "crawler", "__init__"),
         "the fan-out API; `__init__.py` exports the public API."),
+    (4, ("otel",), "OpenTelemetry spans from the trace events (the `gfetch[otel]` extra; nothing imports it)."),
     (5, ("failures", "summary", "demo", "cli", "__main__"),
         "the command line (`failures.py` words the records' `error` and `error_kind`, `summary.py` sums a run up)."),
 ]
@@ -50,7 +51,7 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
 ORDER = [module for _, modules, _ in LAYERS for module in modules]
 LINE = {module: index for index, (_, modules, _) in enumerate(LAYERS) for module in modules}
 LAYER_NUMBER = {module: number for number, modules, _ in LAYERS for module in modules}
-THIRD_PARTY = {"greenlet", "requests", "urllib3", "httptools", "socksio", "tqdm"}
+THIRD_PARTY = {"greenlet", "requests", "urllib3", "httptools", "socksio", "tqdm", "opentelemetry"}
 
 
 def module_names() -> list[str]:

@@ -118,7 +118,7 @@ def test_the_urllib3_path_measures_what_it_can(server: Any) -> None:
 
 
 LIFECYCLE = ["request.queued", "request.started", "connection.acquired", "request.sent", "response.headers",
-             "response.complete"]
+             "response.complete", "request.returned"]
 
 
 def test_events_arrive_in_order_for_each_request_under_map(server: Any) -> None:
@@ -151,7 +151,7 @@ def test_dns_and_tls_events_on_a_new_https_connection(tls_server: Any, ca_file: 
         session.get(tls_server.url("/json", host="localhost"), timeout=10)
     assert seen == ["request.started", "connection.acquired", "dns.started", "dns.complete", "connect.started",
                     "connect.complete", "tls.started", "tls.complete", "request.sent", "response.headers",
-                    "response.complete"]
+                    "response.complete", "request.returned"]
 
 
 def test_retries_failures_and_deadlines_are_events(server: Any) -> None:
@@ -173,6 +173,37 @@ def test_a_failed_request_outside_a_fan_out_is_an_event() -> None:
             session.get("http://127.0.0.1:1/", timeout=5)
     assert seen[0][0] == "request.started" and seen[-1][0] == "request.failed"
     assert isinstance(seen[-1][1]["error"], requests.ConnectionError)
+
+
+def test_the_last_event_carries_the_response_and_a_streamed_body_ends_after_it(server: Any) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with gfetch.Session(trace=lambda event, record: seen.append((event, record))) as session:
+        response = session.get(server.url("/json"), timeout=10, stream=True)
+        assert seen[-1][0] == "request.returned" and seen[-1][1]["response"] is response
+        (started,) = [record for event, record in seen if event == "request.started"]
+        assert started["prepared"] is response.request and started["headers"] is response.request.headers
+        response.content  # noqa: B018 - read the body now
+        (mapped,) = gfetch.map([server.url("/json")], session=session)
+    assert seen[-1] == ("request.returned", seen[-1][1]) and seen[-1][1]["response"] is mapped
+    names = [event for event, _ in seen]
+    assert names.count("request.returned") == 2
+    assert names.index("request.returned") < names.index("response.complete")  # the streamed body's
+
+
+def test_a_killed_request_ends_in_a_failure_event(server: Any) -> None:
+    """Every traced request ends in request.returned or request.failed, a cancelled one too."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with gfetch.Session(trace=lambda event, record: seen.append((event, record))) as session:
+        job = gfetch.spawn(session.get, server.url("/delay/1"), timeout=10)
+        gfetch.sleep(0.2)
+        job.kill()
+        results = gfetch.map([server.url("/delay/1")], gtimeout=0.2, session=session, return_exceptions=True)
+    assert isinstance(results[0], gfetch.RequestCancelled)
+    (killed, cancelled) = [record["error"] for event, record in seen if event == "request.failed"]
+    assert isinstance(killed, gfetch.GreenletExit)  # what ended session.get
+    assert isinstance(cancelled, gfetch.RequestCancelled)  # what the fan-out's caller gets
+    assert len({record["request"] for _, record in seen}) == 2
+    assert "request.returned" not in [event for event, _ in seen]
 
 
 def test_a_raising_hook_breaks_nothing(server: Any, caplog: pytest.LogCaptureFixture) -> None:

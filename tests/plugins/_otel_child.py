@@ -1,12 +1,15 @@
 """Run by test_opentelemetry.py in a fresh interpreter, where import order is under control.
 
-``python _otel_child.py INSTRUMENTORS ORDER BASE_URL``: INSTRUMENTORS is
-``requests``, ``urllib3`` or ``requests+urllib3``; ORDER ``before`` instruments
-before anything imports gfetch (as ``opentelemetry-instrument`` does), ``after``
-once gfetch's HTTP layers are loaded and its default session has sent a request.
-Then every client of ``_clients`` (the baseline first) sends three requests to
-BASE_URL/echo inside a caller's span; prints, as JSON, what each one produced:
-its spans and whether each request's ``traceparent`` header named one of them.
+``python _otel_child.py INSTRUMENTORS ORDER BASE_URL [gfetch.otel]``: INSTRUMENTORS
+is ``requests``, ``urllib3``, ``requests+urllib3`` or ``none``; ORDER ``before``
+imports requests and instruments before anything imports gfetch (as
+``opentelemetry-instrument`` does), ``after`` once gfetch's HTTP layers are
+loaded (with ``gfetch.otel``, imported first of all) and its default session has
+sent a request. Then every client of
+``_clients`` (the baseline first) sends three requests to BASE_URL/echo inside
+a caller's span, gfetch's on a Session with ``trace=gfetch.otel.tracing()``
+when ``gfetch.otel`` is given; prints, as JSON, what each one produced: its
+spans and whether each request's ``traceparent`` header named one of them.
 """
 
 from __future__ import annotations
@@ -46,13 +49,17 @@ def describe(span: ReadableSpan, caller: ReadableSpan, origin: str, port: int) -
             span.context.trace_id == caller.context.trace_id]
 
 
-def main(instrumentors: str, order: str, base_url: str) -> None:
+def main(instrumentors: str, order: str, base_url: str, spans_by: str = "instrumentors") -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     if order == "before":
+        import requests  # noqa: F401 - before gfetch, whether or not an instrumentor imports it
+
         instrument(instrumentors)
+    if spans_by == "gfetch.otel":
+        import gfetch.otel  # after: the first import of gfetch, and of requests
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _clients import BASELINE, VIAS
 
@@ -70,8 +77,11 @@ def main(instrumentors: str, order: str, base_url: str) -> None:
             os.environ.pop("GFETCH_TRANSPORT", None)
         else:
             os.environ["GFETCH_TRANSPORT"] = client.transport
+        session = None
+        if client.gfetch and spans_by == "gfetch.otel":
+            session = client.session(trace=gfetch.otel.tracing())
         with tracer.start_as_current_span("caller") as caller:
-            responses = client.get_all([f"{base_url}/echo?n={n}" for n in range(3)])
+            responses = client.get_all([f"{base_url}/echo?n={n}" for n in range(3)], session)
             echoed = [r.json()["headers"] for r in responses]
         spans = [span for span in exporter.get_finished_spans() if span.name != "caller"]
         exporter.clear()
