@@ -24,7 +24,7 @@ from compare import Client, Scenario
 from servers import server_label, servers
 
 
-def run_gfetch_session(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_gfetch_session(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     """``concurrency`` greenlets sharing one gfetch.Session, each fetching in turn."""
     import gfetch
 
@@ -34,7 +34,7 @@ def run_gfetch_session(urls: list[str], concurrency: int, timeout: float) -> lis
 
     def worker() -> None:
         for index in pending:
-            results[index] = compare._safe(session.get, urls[index], timeout=timeout)
+            results[index] = compare._safe(session.get, urls[index], timeout=timeout, verify=ca or True)
 
     gfetch.joinall([gfetch.spawn(worker) for _ in range(concurrency)])
     return results
@@ -78,15 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     with servers() as urls:
         for scenario in scenarios(args.concurrency):
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CLIENTS}
-            for _ in range(args.repeat):
-                for name in CLIENTS:
-                    runs[name].append(compare.run_one(os.path.abspath(__file__), name, scenario,
-                                                      urls[scenario.server], args.quick))
+            for round_index in range(args.repeat):
+                for name in compare.round_order(list(CLIENTS), round_index):
+                    runs[name].append(compare.run_one(os.path.abspath(__file__), name, scenario, urls,
+                                                      args.quick))
             table = summary[scenario.name] = {name: compare.summarize(r) for name, r in runs.items()}
-            compare.add_ratios(table, BASELINE)
-            print(compare.format_scenario(scenario, args.quick, server_label(urls, scenario.server), table))
+            compare.add_ratios(table, runs, [BASELINE])
+            print(compare.format_scenario(scenario, args.quick, server_label(urls, scenario.server), table,
+                                          {BASELINE: "x"}, "gfetch.Session"))
     print(f"\nx: ratio to {BASELINE} (ThreadPoolExecutor({args.concurrency}) + one requests.Session) "
-          f"in this run; medians of {args.repeat}.")
+          f"in the same round; medians of {args.repeat}.")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump({"machine": info, "python_executable": sys.executable, "summary": summary}, f, indent=2)

@@ -10,12 +10,15 @@ they are never gfetch dependencies)::
 
 Servers (servers.py): nginx (generated config, one worker, keep-alive) for the
 static files when the binary exists, else a built-in asyncio keep-alive server;
-the built-in server always answers ``/delay/<ms>``. Each client x scenario runs in
+the built-in server always answers ``/delay/<ms>``. The HTTPS scenarios need
+nginx and trustme (a CA made for the run, which every client verifies the
+server against). Each client x scenario runs in
 a fresh subprocess (``--worker``), so gevent's monkey-patching cannot leak
 into the others and peak RSS is that client's alone. The child times only the
 fetching (imports and setup excluded, one warm-up request included in setup)
 and reports wall time, CPU time (user + sys, all threads) and peak RSS
-(VmHWM). Ratios are to grequests in the same run.
+(VmHWM). Ratios are to aiohttp (×a), grequests (×g) and pycurl (×c): per
+round, the ratio of the two runs in that round; over rounds, their median.
 """
 
 from __future__ import annotations
@@ -45,8 +48,12 @@ from servers import listen_overflows, raise_fd_limit, server_label, servers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-BASELINE = "grequests"
 TIMEOUT = 60.0  # seconds, per request, for every client
+# The clients every other is compared with, and the marks of their ratio columns:
+# the JSON has all three, the printed tables the ratios to aiohttp and pycurl.
+PEERS = {"aiohttp": "×a", "grequests": "×g", "pycurl": "×c"}
+SHOWN = {peer: PEERS[peer] for peer in ("aiohttp", "pycurl")}
+HIGHLIGHTED = "gfetch"  # the client whose per-round ratios are printed below each table
 
 # -- scenarios and clients --------------------------------------------------
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ class Scenario:
     """One workload: ``n`` GETs of ``path`` on the ``server``, ``concurrency`` in flight."""
 
     name: str
-    server: str  # "static" or "delay"
+    server: str  # a key of servers.servers()' urls: "static", "delay", "https" or "https_cold"
     path: str
     n: int
     concurrency: int | None  # None: all in flight
@@ -77,9 +84,15 @@ SCENARIOS = {s.name: s for s in [
              "GETs held 2 s by the server, all in flight, responses kept: peak RSS"),
     Scenario("large", "static", "/large.bin", 500, 20, 100, 100,
              "GETs of a 64 KiB file, keep-alive: body handling"),
+    Scenario("https", "https", "/small.json", 5000, 50, 500, 500,
+             "GETs of the 200-byte JSON file over HTTPS (TLS 1.3), keep-alive: CPU per request"),
+    Scenario("https_cold", "https_cold", "/small.json", 1000, None, 100, 100,
+             "HTTPS GETs of the 200-byte JSON file, all in flight, the server closing each connection: "
+             "a full TLS handshake per request"),
 ]}
 
-Runner = Callable[[list[str], int, float], list[Any]]
+# run(urls, concurrency, timeout, ca): ca is the CA file to verify an HTTPS server with (None over HTTP).
+Runner = Callable[[list[str], int, float, "str | None"], list[Any]]
 
 
 def _safe(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -90,51 +103,58 @@ def _safe(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return exc
 
 
+# Discussion: the requests-based clients take the CA as each request's ``verify=``:
+# a Session's ``verify`` loses to REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when those
+# are set (requests' merge_environment_settings), a request's does not.
 def _requests_session(concurrency: int) -> Any:
-    """A requests.Session keeping ``concurrency`` connections to one host."""
+    """A requests.Session keeping ``concurrency`` connections to one host (HTTP or HTTPS)."""
     import requests
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
-    session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, HTTPAdapter(pool_connections=1, pool_maxsize=concurrency))
     return session
 
 
-def run_sequential(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_sequential(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     session = _requests_session(1)
-    return [_safe(session.get, url, timeout=timeout) for url in urls]
+    return [_safe(session.get, url, timeout=timeout, verify=ca or True) for url in urls]
 
 
-def run_threads(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_threads(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     from concurrent.futures import ThreadPoolExecutor
 
     session = _requests_session(concurrency)
     with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(lambda url: _safe(session.get, url, timeout=timeout), urls))
+        return list(pool.map(lambda url: _safe(session.get, url, timeout=timeout, verify=ca or True), urls))
 
 
-def run_requests_futures(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_requests_futures(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     from requests_futures.sessions import FuturesSession
 
     with FuturesSession(max_workers=concurrency) as session:
-        futures = [session.get(url, timeout=timeout) for url in urls]
+        futures = [session.get(url, timeout=timeout, verify=ca or True) for url in urls]
         return [_safe(future.result) for future in futures]
 
 
-def run_grequests(urls: list[str], concurrency: int, timeout: float, shared: bool = True) -> list[Any]:
+def run_grequests(urls: list[str], concurrency: int, timeout: float, ca: str | None,
+                  shared: bool = True) -> list[Any]:
     import grequests  # runs gevent.monkey.patch_all()
 
     session = _requests_session(concurrency) if shared else None
-    return grequests.map([grequests.get(url, session=session, timeout=timeout) for url in urls],  # type: ignore[no-any-return]
-                         size=concurrency)
+    return grequests.map([grequests.get(url, session=session, timeout=timeout, verify=ca or True)  # type: ignore[no-any-return]
+                          for url in urls], size=concurrency)
 
 
-def run_gfetch(urls: list[str], concurrency: int, timeout: float, transport: str | None = None) -> list[Any]:
+def run_gfetch(urls: list[str], concurrency: int, timeout: float, ca: str | None,
+               transport: str | None = None) -> list[Any]:
     import gfetch
 
     # The default Session, or one like it (1,000 keep-alive connections per host) on another transport.
     session = gfetch.Session(pool_maxsize=1000, transport=transport) if transport else None
-    return gfetch.map(urls, size=concurrency, timeout=timeout, session=session)
+    requests = [gfetch.get(url, verify=ca) for url in urls] if ca else urls
+    return gfetch.map(requests, size=concurrency, timeout=timeout, session=session)
 
 
 async def _bounded(urls: list[str], concurrency: int, fetch: Callable[[str], Any]) -> list[Any]:
@@ -155,26 +175,33 @@ async def _bounded(urls: list[str], concurrency: int, fetch: Callable[[str], Any
     return results
 
 
-def run_httpx(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def _ssl_context(ca: str | None) -> Any:
+    """An SSLContext trusting ``ca`` for the asyncio clients, or True (their default) over HTTP."""
+    import ssl
+
+    return ssl.create_default_context(cafile=ca) if ca else True
+
+
+def run_httpx(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     import asyncio
 
     import httpx
 
     async def main() -> list[Any]:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        async with httpx.AsyncClient(limits=limits, timeout=timeout, verify=_ssl_context(ca)) as client:
             return await _bounded(urls, concurrency, client.get)
 
     return asyncio.run(main())
 
 
-def run_aiohttp(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
+def run_aiohttp(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
     import asyncio
 
     import aiohttp
 
     async def main() -> list[Any]:
-        connector = aiohttp.TCPConnector(limit=concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency, ssl=_ssl_context(ca))
         async with aiohttp.ClientSession(connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             async def fetch(url: str) -> tuple[Any, bytes]:
@@ -184,6 +211,99 @@ def run_aiohttp(urls: list[str], concurrency: int, timeout: float) -> list[Any]:
             return await _bounded(urls, concurrency, fetch)
 
     return asyncio.run(main())
+
+
+class Fetched:
+    """What the pycurl client keeps of a response: its status and body (libcurl parses the rest in C)."""
+
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code, self.content = status_code, content
+
+
+def run_pycurl(urls: list[str], concurrency: int, timeout: float, ca: str | None) -> list[Any]:
+    """libcurl's multi interface, the C anchor: ``concurrency`` easy handles, each given the next URL when
+    its transfer ends; libcurl does the I/O, HTTP and TLS, Python only waits (epoll, ``socket_action``)."""
+    import select
+    from io import BytesIO
+
+    import pycurl
+
+    results: list[Any] = [None] * len(urls)
+    pending = iter(range(len(urls)))
+    poller, registered = select.epoll(), set[int]()
+    deadline: list[float | None] = [None]  # when libcurl's timer wants socket_action(SOCKET_TIMEOUT)
+    interest = {pycurl.POLL_IN: select.EPOLLIN, pycurl.POLL_OUT: select.EPOLLOUT,
+                pycurl.POLL_INOUT: select.EPOLLIN | select.EPOLLOUT}
+
+    def on_socket(what: int, fd: int, multi: Any, data: Any) -> None:
+        if what == pycurl.POLL_REMOVE:
+            if fd in registered:
+                registered.remove(fd)
+                poller.unregister(fd)
+        elif fd in registered:
+            poller.modify(fd, interest[what])
+        else:
+            registered.add(fd)
+            poller.register(fd, interest[what])
+
+    def on_timer(ms: int) -> None:
+        deadline[0] = None if ms < 0 else time.monotonic() + ms / 1000
+
+    multi = pycurl.CurlMulti()
+    multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
+    multi.setopt(pycurl.M_TIMERFUNCTION, on_timer)
+    multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, concurrency)
+    multi.setopt(pycurl.M_MAXCONNECTS, concurrency)
+
+    def start(handle: Any) -> bool:
+        """Give ``handle`` the next URL and a new body buffer; False when none is left."""
+        index = next(pending, None)
+        if index is None:
+            return False
+        handle.index, handle.body = index, BytesIO()
+        handle.setopt(pycurl.URL, urls[index])
+        handle.setopt(pycurl.WRITEDATA, handle.body)
+        multi.add_handle(handle)
+        return True
+
+    handles = [pycurl.Curl() for _ in range(min(concurrency, len(urls)))]
+    try:
+        for handle in handles:
+            handle.setopt(pycurl.NOSIGNAL, 1)
+            handle.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
+            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+            if ca:
+                handle.setopt(pycurl.CAINFO, ca)
+            start(handle)
+        active = len(handles)
+        while active:
+            wait = 1.0 if deadline[0] is None else min(1.0, max(0.0, deadline[0] - time.monotonic()))
+            for fd, events in poller.poll(wait):
+                multi.socket_action(fd, (pycurl.CSELECT_IN if events & select.EPOLLIN else 0)
+                                    | (pycurl.CSELECT_OUT if events & select.EPOLLOUT else 0))
+            if deadline[0] is not None and time.monotonic() >= deadline[0]:
+                deadline[0] = None
+                multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+            while True:
+                queued, done, failed = multi.info_read()
+                for handle in done:
+                    status = handle.getinfo(pycurl.RESPONSE_CODE)
+                    results[handle.index] = Fetched(status, handle.body.getvalue())
+                for handle, errno, message in failed:
+                    results[handle.index] = pycurl.error(errno, message)
+                for handle in [*done, *(f[0] for f in failed)]:
+                    multi.remove_handle(handle)
+                    active -= not start(handle)
+                if not queued:
+                    break
+    finally:
+        for handle in handles:
+            handle.close()
+        multi.close()
+        poller.close()
+    return results
 
 
 @dataclass(frozen=True)
@@ -206,12 +326,13 @@ CLIENTS = {c.name: c for c in [
            "FuturesSession(max_workers=concurrency)"),
     Client("httpx", "httpx", run_httpx, "httpx.AsyncClient, asyncio"),
     Client("aiohttp", "aiohttp", run_aiohttp, "aiohttp.ClientSession, asyncio"),
+    Client("pycurl", "pycurl", run_pycurl, "pycurl.CurlMulti (libcurl), one thread"),
     Client("gfetch", "gfetch", run_gfetch, "gfetch.map(size=concurrency)"),
     Client("gfetch-urllib3", "gfetch", functools.partial(run_gfetch, transport="urllib3"),
            "gfetch.map(size=concurrency) on the urllib3 transport (Session(transport='urllib3'))"),
 ]}
 DEFAULT_CLIENTS = ["sequential", "threads", "grequests", "grequests-default", "requests-futures", "httpx",
-                   "aiohttp", "gfetch-urllib3", "gfetch"]
+                   "aiohttp", "pycurl", "gfetch-urllib3", "gfetch"]
 
 
 # -- the worker (child) side ---------------------------------------------------
@@ -274,9 +395,9 @@ def measure(spec: dict[str, Any], clients: dict[str, Client]) -> dict[str, Any]:
     if importlib.util.find_spec(client.module) is None:
         return {"skipped": f"{client.module} not installed (run benchmarks/setup_peers.sh)"}
     raise_fd_limit()
-    base, n, concurrency = spec["url"], spec["n"], spec["concurrency"]
+    base, n, concurrency, ca = spec["url"], spec["n"], spec["concurrency"], spec.get("ca")
     urls = [f"{base}?i={i}" for i in range(n)]
-    client.run([base + "?warmup"], 1, TIMEOUT)  # imports, lazy set-up, first connection
+    client.run([base + "?warmup"], 1, TIMEOUT, ca)  # imports, lazy set-up, first connection
     profiler = None
     if spec.get("profile"):
         import cProfile
@@ -287,7 +408,7 @@ def measure(spec: dict[str, Any], clients: dict[str, Client]) -> dict[str, Any]:
     if profiler:
         profiler.enable()
     with GCTimer() as gc_timer:
-        results = client.run(urls, concurrency, TIMEOUT)
+        results = client.run(urls, concurrency, TIMEOUT, ca)
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - start
@@ -321,20 +442,25 @@ def spawn_worker(script: str, spec: dict[str, Any], python: str = sys.executable
 
 
 # -- the parent side -------------------------------------------------------------
-def run_one(script: str, client: str, scenario: Scenario, base_url: str, quick: bool,
+def run_one(script: str, client: str, scenario: Scenario, urls: dict[str, str], quick: bool,
             profile: str | None = None) -> dict[str, Any]:
-    """One client x scenario in a fresh child; figures per request, sequential extrapolated."""
+    """One client x scenario in a fresh child (``urls``: servers.servers()'); figures per request,
+    sequential extrapolated."""
     n, concurrency = scenario.sized(quick)
     sent = n
     if client == "sequential":
         if not scenario.sample:
             return {"skipped": "cannot hold requests in flight"}
         sent, concurrency = min(n, scenario.sample if not quick else max(1, scenario.sample // 5)), 1
-    spec = {"client": client, "url": base_url + scenario.path, "n": sent, "concurrency": concurrency,
-            "profile": profile}
-    overflows, load = listen_overflows(), os.getloadavg()[0]
-    result = spawn_worker(script, spec)
-    time.sleep(0.5)  # let the server close the child's connections before the next run
+    base_url = urls.get(scenario.server)
+    if base_url is None:
+        result: dict[str, Any] = {"skipped": "needs nginx and trustme (benchmarks/setup_peers.sh)"}
+    else:
+        spec = {"client": client, "url": base_url + scenario.path, "n": sent, "concurrency": concurrency,
+                "ca": urls["ca"] if base_url.startswith("https:") else None, "profile": profile}
+        overflows, load = listen_overflows(), os.getloadavg()[0]
+        result = spawn_worker(script, spec)
+        time.sleep(0.5)  # let the server close the child's connections before the next run
     if "wall_s" not in result:
         print(f"{scenario.name:10} {client:18} {result.get('skipped') or result.get('failed')}",
               file=sys.stderr)
@@ -366,35 +492,63 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def add_ratios(table: dict[str, dict[str, Any]], baseline: str) -> None:
-    """Each client's figures over the baseline's, in place (``x_rps``, ``x_cpu``, ...)."""
-    base = table.get(baseline, {})
-    if "wall_s" not in base:
-        return
-    for row in table.values():
-        if "wall_s" in row:
-            for key, name in [("rps", "x_rps"), ("wall_s", "x_wall"), ("cpu_us_per_req", "x_cpu"),
-                              ("peak_rss_mb", "x_rss")]:
-                row[name] = row[key] / base[key]
+def round_order(clients: list[str], round_index: int) -> list[str]:
+    """The clients in the order round ``round_index`` runs them: as given, then reversed, and so on,
+    so that the machine speeding up or slowing down during a round favours no client."""
+    return clients if round_index % 2 == 0 else clients[::-1]
+
+
+# The figures a ratio is taken of, and the ratio's name.
+RATIOS = {"rps": "rps", "wall_s": "wall", "cpu_us_per_req": "cpu", "peak_rss_mb": "rss"}
+
+
+def add_ratios(table: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]],
+               peers: Sequence[str]) -> None:
+    """Each client's ratios to each peer, in place: ``row["x_aiohttp"]`` maps rps, wall, cpu and rss to
+    the median over rounds of the ratio between the two clients' runs in that round (rounds where both
+    ran); ``row["x_aiohttp_rounds"]`` lists those per-round ratios. ``runs``: each client's runs, by round.
+    """
+    for client, row in table.items():
+        for peer in (p for p in peers if p in runs):
+            rounds = [{name: own[key] / theirs[key] for key, name in RATIOS.items()}
+                      for own, theirs in zip(runs[client], runs[peer], strict=True)
+                      if "wall_s" in own and "wall_s" in theirs]
+            if rounds:
+                row[f"x_{peer}"] = {name: statistics.median(r[name] for r in rounds)
+                                    for name in RATIOS.values()}
+                row[f"x_{peer}_rounds"] = rounds
 
 
 def format_scenario(scenario: Scenario, quick: bool, server: str, table: dict[str, dict[str, Any]],
-                    baseline: str = BASELINE) -> str:
+                    peers: dict[str, str] = SHOWN, highlighted: str = HIGHLIGHTED) -> str:
+    """The printed table of one scenario: each figure with its ratios to ``peers`` (name: column mark)."""
     n, concurrency = scenario.sized(quick)
+    marks = "".join(f" {mark:>5}" for mark in peers.values())
     lines = [f"\n{scenario.name}: {n:,} {scenario.description}; {concurrency:,} in flight; server {server}",
-             f"{'client':18} {'wall s':>7} {'req/s':>7} {'x':>5} {'CPU us/req':>10} {'x':>5} "
-             f"{'peak RSS MB':>11} {'x':>5} {'errors':>6}"]
+             f"{'client':18} {'wall s':>7} {'req/s':>7}{marks} {'CPU us/req':>10}{marks} "
+             f"{'peak RSS MB':>11}{marks} {'errors':>6}"]
     lines.append("-" * len(lines[-1]))
+
+    def ratios(row: dict[str, Any], figure: str) -> str:
+        return "".join(f" {row[f'x_{peer}'][figure]:5.2f}" if f"x_{peer}" in row else "     -"
+                       for peer in peers)
+
     notes = []
     for name, row in table.items():
         if "wall_s" not in row:
             lines.append(f"{name:18} {row.get('skipped') or row.get('failed')}")
             continue
         mark = "*" if "extrapolated_from" in row else " "
-        ratio = {k: f"{row[k]:5.2f}" if k in row else "    -" for k in ("x_rps", "x_cpu", "x_rss")}
-        lines.append(f"{name + mark:18} {row['wall_s']:7.2f} {row['rps']:7.0f} {ratio['x_rps']} "
-                     f"{row['cpu_us_per_req']:10.0f} {ratio['x_cpu']} {row['peak_rss_mb']:11.1f} "
-                     f"{ratio['x_rss']} {row['errors']:6d}")
+        lines.append(f"{name + mark:18} {row['wall_s']:7.2f} {row['rps']:7.0f}{ratios(row, 'rps')} "
+                     f"{row['cpu_us_per_req']:10.0f}{ratios(row, 'cpu')} {row['peak_rss_mb']:11.1f}"
+                     f"{ratios(row, 'rss')} {row['errors']:6d}")
+        if name == highlighted:
+            for peer in peers:
+                rounds = row.get(f"x_{peer}_rounds", [])
+                if len(rounds) > 1:
+                    notes.append(f"{name} / {peer}, per round: " + ", ".join(
+                        f"{figure} {min(r[figure] for r in rounds):.2f}-{max(r[figure] for r in rounds):.2f}"
+                        for figure in ("wall", "cpu", "rss")))
         if mark == "*":
             notes.append(f"* measured on {row['extrapolated_from']:,} requests one at a time, "
                          f"wall time and CPU extrapolated to {n:,}")
@@ -436,9 +590,17 @@ def versions() -> dict[str, str]:
 
     found = {}
     for name in ["gfetch", "requests", "urllib3", "greenlet", "gevent", "grequests", "requests-futures",
-                 "httpx", "aiohttp"]:
+                 "httpx", "aiohttp", "pycurl"]:
         with contextlib.suppress(md.PackageNotFoundError):
             found[name] = md.version(name)
+    with contextlib.suppress(ImportError):
+        import pycurl
+
+        curl = pycurl.version_info()
+        found["libcurl"] = f"{curl[1]} ({curl[5]})"  # and the TLS library it was built with
+    import ssl  # the parent never runs gevent: importing ssl here is harmless
+
+    found["python-ssl"] = ssl.OPENSSL_VERSION
     return found
 
 
@@ -510,21 +672,22 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         s: {c: [] for c in args.clients} for s in args.scenarios}
     with servers(not args.no_nginx) as urls:
-        for _ in range(args.repeat):
+        for round_index in range(args.repeat):
             for scenario_name in args.scenarios:
                 scenario = SCENARIOS[scenario_name]
-                for client in args.clients:
+                for client in round_order(args.clients, round_index):
                     profile = os.path.join(results_dir, f"{client}-{scenario_name}.prof")
                     runs[scenario_name][client].append(run_one(
-                        os.path.abspath(__file__), client, scenario, urls[scenario.server], args.quick,
+                        os.path.abspath(__file__), client, scenario, urls, args.quick,
                         profile if args.profile else None))
         summary = {}
         for scenario_name, by_client in runs.items():
             table = summary[scenario_name] = {c: summarize(r) for c, r in by_client.items()}
-            add_ratios(table, BASELINE)
+            add_ratios(table, by_client, list(PEERS))
             scenario = SCENARIOS[scenario_name]
             print(format_scenario(scenario, args.quick, server_label(urls, scenario.server), table))
-    print("\nx: ratio to grequests in this run. req/s: higher is better; CPU and RSS: lower is better.")
+    print(f"\n×a, ×c: ratio to aiohttp, to pycurl (libcurl); per round, then the median over {args.repeat} "
+          "round(s). req/s: higher is better; CPU and RSS: lower is better.")
 
     imports = {name: import_time(sys.executable, statement) for name, statement in IMPORTS.items()}
     print("\nimport time, fresh interpreter, best of 7: " + ", ".join(

@@ -26,6 +26,7 @@ CLIENTS = {
     "grequests": "grequests (one shared Session)",
     "requests-futures": "requests-futures",
     "aiohttp": "aiohttp",
+    "pycurl": "pycurl (libcurl multi)",
     "gfetch-urllib3": "gfetch (urllib3 transport)",
     "gfetch": "gfetch.map",
 }
@@ -36,10 +37,14 @@ TITLES = {
     "fanout": "fan-out: {n} × 200 ms, all in flight (wall time)",
     "memory": "memory: {n} held 2 s, all responses kept",
     "large": "large bodies: {n} × 64 KiB, {concurrency} in flight",
+    "https": "HTTPS keep-alive: {n} × 200 B, {concurrency} in flight",
+    "https_cold": "HTTPS cold: {n} handshakes, all in flight (wall time)",
 }
-WALL_TIME_SHOWN = {"fanout"}  # its req/s cells also show the wall time
-PEERS = {"aiohttp": "x_aiohttp", "grequests": "x_grequests"}  # the ratio columns, ×a and ×g
-VERSIONS = ("requests", "urllib3", "aiohttp")  # named with the run, after the static server
+WALL_TIME_SHOWN = {"fanout", "https_cold"}  # their req/s cells also show the wall time
+# The ratio columns, ×a, ×g and ×c (a run without that peer leaves them "–"); peak RSS has no ×g.
+PEERS = {"aiohttp": "x_aiohttp", "grequests": "x_grequests", "pycurl": "x_pycurl"}
+RSS_PEERS = ("x_aiohttp", "x_pycurl")
+VERSIONS = ("requests", "urllib3", "aiohttp", "libcurl")  # named with the run, after the static server
 
 
 def load(path: str = PATH) -> dict[str, Any]:
@@ -70,18 +75,16 @@ def from_report(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row(table: dict[str, dict[str, Any]], client: str) -> dict[str, Any]:
-    """One client's medians, rounded as the table shows them, with its ratios to the peers."""
+    """One client's medians and its ratios to the peers (compare.py's medians of per-round ratios),
+    rounded as the table shows them."""
     own = table[client]
     row: dict[str, Any] = {
         "rps": round(own["rps"]), "wall_s": round(own["wall_s"], 2), "cpu_us": round(own["cpu_us_per_req"]),
         "rss_mb": round(own["peak_rss_mb"], 1), "extrapolated": "extrapolated_from" in own,
     }
-    for peer, key in PEERS.items():
-        theirs = table.get(peer, {})
-        if "wall_s" in theirs:
-            row[key] = {"rps": round(own["rps"] / theirs["rps"], 2),
-                        "cpu": round(own["cpu_us_per_req"] / theirs["cpu_us_per_req"], 2),
-                        "rss": round(own["peak_rss_mb"] / theirs["peak_rss_mb"], 2)}
+    for key in PEERS.values():
+        if key in own:
+            row[key] = {figure: round(own[key][figure], 2) for figure in ("rps", "cpu", "rss")}
     return row
 
 
@@ -101,8 +104,9 @@ def provenance(published: dict[str, Any]) -> str:
 
 def markdown_table(published: dict[str, Any]) -> str:
     """README.md's benchmark table."""
-    lines = ["| scenario | client | req/s | ×a | ×g | CPU µs/req | ×a | ×g | peak RSS MB | ×a |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | client | req/s | ×a | ×g | ×c | CPU µs/req | ×a | ×g | ×c "
+             "| peak RSS MB | ×a | ×c |",
+             "|---" * 13 + "|"]
     for name, scenario in published["scenarios"].items():
         title = TITLES[name].format(n=f"{scenario['n']:,}", concurrency=scenario["concurrency"])
         for client, row in scenario["rows"].items():
@@ -112,7 +116,7 @@ def markdown_table(published: dict[str, Any]) -> str:
                      str(row["cpu_us"]), *[_ratio(row, key, "cpu") for key in PEERS.values()]]
             if client == HIGHLIGHTED:
                 speed = [f"**{cell}**" for cell in speed]
-            cells = [title, *speed, f"{row['rss_mb']:.1f}", _ratio(row, "x_aiohttp", "rss")]
+            cells = [title, *speed, f"{row['rss_mb']:.1f}", *[_ratio(row, key, "rss") for key in RSS_PEERS]]
             lines.append("| " + " | ".join(cells) + " |")
             title = ""
     return "\n".join(lines)

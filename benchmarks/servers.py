@@ -2,12 +2,17 @@
 
 * nginx, with a config generated in a temp dir (one worker, keep-alive, no
   access log), serving ``/small.json`` (200 bytes) and ``/large.bin``
-  (64 KiB), when the binary exists;
+  (64 KiB), when the binary exists; with trustme installed, also over HTTPS
+  (TLS 1.3, a certificate from a CA made for the run): on one port with
+  keep-alive, on another closing every connection after one response and
+  resuming no TLS session, so each request costs a full handshake;
 * a built-in asyncio server in a child process (``python servers.py PORT``)
   serving the same two files and ``/delay/<ms>``: the small body after ms.
 
 ``with servers() as urls:`` gives ``urls["static"]``, ``urls["delay"]`` and
-``urls["static_kind"]`` (the nginx version or "built-in").
+``urls["static_kind"]`` (the nginx version or "built-in"), and with nginx and
+trustme ``urls["https"]``, ``urls["https_cold"]`` and ``urls["ca"]`` (the CA's
+PEM file, for the clients to verify the server with).
 """
 
 from __future__ import annotations
@@ -154,13 +159,40 @@ http {{
         listen 127.0.0.1:{port};
         root {root}/www;
     }}
-}}
+{tls}}}
+"""
+# Discussion: the cold server makes every client pay a full handshake per request
+# the same way: nginx answers "Connection: close" and closes (keepalive_timeout 0),
+# so no client can reuse a connection, however its requests interleave. With no
+# session cache and no tickets, no client resumes a TLS session on either server
+# (libcurl would: it caches sessions by default), so each connection costs every
+# client the same handshake. The backlog takes 1,000 connects at once.
+NGINX_TLS = """\
+    ssl_certificate {root}/server.pem;
+    ssl_certificate_key {root}/server.pem;
+    ssl_protocols TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    server {{
+        listen 127.0.0.1:{https_port} ssl backlog=4096;
+        root {root}/www;
+    }}
+    server {{
+        listen 127.0.0.1:{cold_port} ssl backlog=4096;
+        root {root}/www;
+        keepalive_timeout 0;
+    }}
 """
 
 
 @contextlib.contextmanager
-def nginx_server(binary: str) -> Iterator[str]:
-    """nginx with a generated config in a temp dir, serving the two static files."""
+def nginx_server(binary: str) -> Iterator[dict[str, str]]:
+    """nginx with a generated config in a temp dir, serving the two static files.
+
+    Yields ``{"static": url}``, plus ``https``, ``https_cold`` and ``ca`` when
+    trustme is installed (see the module docstring).
+    """
+    import importlib.util
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="gfetch-bench-nginx-") as root:
@@ -170,11 +202,27 @@ def nginx_server(binary: str) -> Iterator[str]:
                 f.write(body)
         for path in (root, f"{root}/www"):
             os.chmod(path, 0o755)  # nginx's workers run as nobody when started as root
-        port = _free_port()
+        port, https_port, cold_port = _free_port(), _free_port(), _free_port()
+        urls = {}
+        tls = ""
+        if importlib.util.find_spec("trustme") is not None:
+            urls = {"https": f"https://127.0.0.1:{https_port}", "https_cold": f"https://127.0.0.1:{cold_port}",
+                    "ca": _throwaway_ca(root)}
+            tls = NGINX_TLS.format(root=root, https_port=https_port, cold_port=cold_port)
         with open(f"{root}/nginx.conf", "w") as f:
-            f.write(NGINX_CONF.format(root=root, port=port))
+            f.write(NGINX_CONF.format(root=root, port=port, tls=tls))
         with _server_process([binary, "-p", root, "-c", f"{root}/nginx.conf"], port, "nginx") as url:
-            yield url
+            yield {"static": url, **urls}
+
+
+def _throwaway_ca(root: str) -> str:
+    """Write a new CA's certificate and a server key + chain for 127.0.0.1 under ``root``; the CA's path."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(f"{root}/server.pem")
+    ca.cert_pem.write_to_path(f"{root}/ca.pem")
+    return f"{root}/ca.pem"
 
 
 def nginx_binary() -> str | None:
@@ -186,14 +234,14 @@ def nginx_binary() -> str | None:
 
 @contextlib.contextmanager
 def servers(use_nginx: bool = True) -> Iterator[dict[str, str]]:
-    """``{"static": url, "delay": url, "static_kind": ...}`` for the duration."""
+    """``{"static": url, "delay": url, "static_kind": ...}`` (and nginx's HTTPS urls) for the duration."""
     binary = nginx_binary() if use_nginx else None
     with builtin_server() as builtin:
-        with nginx_server(binary) if binary else contextlib.nullcontext(builtin) as static:
+        with nginx_server(binary) if binary else contextlib.nullcontext({"static": builtin}) as static:
             kind = "built-in"
             if binary:
                 kind = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
-            yield {"static": static, "delay": builtin, "static_kind": kind.replace("nginx version: ", "")}
+            yield {**static, "delay": builtin, "static_kind": kind.replace("nginx version: ", "")}
 
 
 def listen_overflows() -> int:
@@ -207,8 +255,10 @@ def listen_overflows() -> int:
 
 
 def server_label(urls: dict[str, str], server: str) -> str:
-    """What answers a scenario's ``server`` ("static" or "delay"), for a table's title."""
-    return urls["static_kind"] if server == "static" else "built-in (asyncio)"
+    """What answers a scenario's ``server`` (a key of :func:`servers`' urls), for a table's title."""
+    return {"delay": "built-in (asyncio)", "https": f"{urls['static_kind']}, TLS 1.3",
+            "https_cold": f"{urls['static_kind']}, TLS 1.3, one connection per request"}.get(
+        server, urls["static_kind"])
 
 
 if __name__ == "__main__":
