@@ -234,10 +234,10 @@ def test_a_flood_of_interim_responses_fails_the_request_at_once(no_fd_leak: None
 def test_a_flood_of_interim_responses_holds_no_one_else_up(no_fd_leak: None) -> None:
     """Under map, the flooded item fails; 20 healthy ones alongside are served, on time."""
     healthy = Origin(lambda peer, request: (peer.send(ok(b"h")), False)[1])
-    with RawServer(_flood, read_head=False) as flooding, healthy.server:
+    with RawServer(_flood, read_head=False) as flooding, healthy.server, gfetch.Session() as session:
         started = time.monotonic()
         results = gfetch.map([flooding.url("/"), *(healthy.url(f"/{i}") for i in range(20))],
-                             size=21, gtimeout=2.0, return_exceptions=True)
+                             size=21, gtimeout=2.0, return_exceptions=True, session=session)
         elapsed = time.monotonic() - started
     assert isinstance(results[0], Exception)
     assert [r.status_code for r in results[1:]] == [200] * 20
