@@ -23,7 +23,6 @@ from pathlib import Path
 
 import dask.bag as db
 from dask.distributed import Client, LocalCluster
-
 from servers import raise_fd_limit, servers
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

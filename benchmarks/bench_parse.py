@@ -2,8 +2,8 @@
 
 Not a test: speed targets live here, never in tests/. For each head it times
 
-* ``pure``: ``gfetch.http1.parse_response_head``;
-* ``httptools``: ``gfetch.http1_httptools.parse_response_head`` (when
+* ``pure``: ``gfetch.http11.parser.parse_response_head``;
+* ``httptools``: ``gfetch.http11.parser_httptools.parse_response_head`` (when
   httptools is installed: ``pip install 'gfetch[speedups]'``);
 * ``http.client``: ``HTTPResponse(sock).begin()`` over a fake socket whose
   ``makefile`` gives a buffered reader over the bytes (what the urllib3 path
@@ -31,13 +31,13 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-from gfetch import http1
+from gfetch.http11 import parser as http1
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_httpparse import NGINX_HEAD  # noqa: E402  (the head the tests call typical)
 
 try:
-    from gfetch import http1_httptools
+    from gfetch.http11 import parser_httptools as http1_httptools
 except ModuleNotFoundError:
     http1_httptools = None  # type: ignore[assignment]
 

@@ -32,7 +32,7 @@ def _cpu() -> float:
 def child(mode: str, requests: int) -> None:
     """One run: print {"mode", "cpu_us", "wall_s"} as a JSON line."""
     import gfetch
-    from gfetch.testserver import ServerProcess
+    from gfetch.testing import ServerProcess
 
     hook = {"trace": lambda event, record: None} if mode == "hook" else {}
     with ServerProcess() as server, gfetch.Session(pool_maxsize=50, **hook) as session:

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 import gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 ITEMS = 50
 PER_HOST = 20

@@ -29,7 +29,7 @@ from typing import Any
 import requests
 
 import gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 DELAY = 0.05
 LISTINGS = (10, 25)  # items per page of each listing

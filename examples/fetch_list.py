@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 
 import gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 SIZE = 50  # requests in flight at once
 RETRIES = gfetch.RetryPolicy(2, backoff=0.05)  # 2 retries, 0.05 s then 0.1 s apart

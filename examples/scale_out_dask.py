@@ -39,7 +39,7 @@ import dask.bag as db
 import requests
 
 import gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 URLS = 2000
 PARTITIONS = 8  # more partitions than workers, so a slow one does not hold up the rest

@@ -29,7 +29,7 @@ from collections import defaultdict
 from typing import Any
 
 import gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 PER_HOST = 2
 PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")

@@ -2,38 +2,34 @@
 
 The requests API, run concurrently on greenlets, with no monkey-patching.
 
-Layers, top-down; each module imports only those below it (README.md,
-"Development", lists them; tests/test_layers.py checks the imports):
+Floors, top-down; each folder imports only the folders below it (README.md,
+"Development", lists their modules; tests/test_layers.py checks the imports):
 
-    command line   __main__, cli, demo, summary, failures
-    OpenTelemetry  otel (the gfetch[otel] extra; nothing imports it)
-    fan-out API    this package, crawler, api, fanout, limits, asyncrequest,
-                   defaultsession, retry, requesterrors, progress
-    Session        session, environment
-    transport      socks, transport, pool, connection, poolqueue, tlscontext, rawresponse
-    plugins        cookiejar, patched
-    HTTP/1.1       framing, httpparse, http1_httptools, http1, urls
-    test server    testserver
-    I/O            sockets, tls, dns, threads
-    primitives     sync, greenlets
-    event loop     hub
-    foundations    timings, resources, errors
+    app/          the command line and its demo (and ``__main__.py``)
+    (this file)   the public API; otel.py, the gfetch[otel] extra, beside it
+    fanout/       map, imap, imap_enumerated, crawl: limits, rates, retries
+    integration/  gfetch.Session (a requests.Session), the adapter, urllib3's pools
+    http11/       HTTP/1.1 heads, framing, connections, gfetch's own pool
+    testing/      the loopback server of the demo, examples and tests
+    io/           cooperative sockets, DNS and TLS
+    core/         the hub (event loop), greenlets, sync, threads, errors, timings
 
-Nothing below the transport imports requests or urllib3; nothing below
-the fan-out API knows about fan-out. Importing gfetch changes no global state.
+Nothing below http11/ imports requests, and nothing below it urllib3 but
+io/'s TLS contexts (urllib3's ssl helpers); nothing below fanout/ knows
+about fan-out. Importing gfetch changes no global state.
 """
 
 import typing as _typing
 
-from gfetch.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
-from gfetch.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
-from gfetch.hub import get_hub, wait_readable, wait_writable
-from gfetch.resources import raise_fd_limit
-from gfetch.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
-from gfetch.timings import Timings
+from gfetch.core.errors import ConcurrentObjectUseError, GreenletExit, LoopExit
+from gfetch.core.greenlets import Greenlet, Timeout, joinall, kill, killall, sleep, spawn, with_timeout
+from gfetch.core.hub import get_hub, wait_readable, wait_writable
+from gfetch.core.resources import raise_fd_limit
+from gfetch.core.sync import BoundedSemaphore, Event, LifoQueue, Pool, Queue, Semaphore
+from gfetch.core.timings import Timings
 
 if _typing.TYPE_CHECKING:
-    from gfetch.api import (
+    from gfetch.fanout.api import (
         DEFAULT_SIZE,
         DEFAULT_TIMEOUT,
         delete,
@@ -49,27 +45,27 @@ if _typing.TYPE_CHECKING:
         request,
         send,
     )
-    from gfetch.asyncrequest import AsyncRequest
-    from gfetch.crawler import crawl
-    from gfetch.requesterrors import RequestCancelled, RequestDeadlineExceeded
-    from gfetch.retry import RetryPolicy
-    from gfetch.session import Session
-    from gfetch.transport import HTTPAdapter
+    from gfetch.fanout.asyncrequest import AsyncRequest
+    from gfetch.fanout.crawler import crawl
+    from gfetch.fanout.requesterrors import RequestCancelled, RequestDeadlineExceeded
+    from gfetch.fanout.retry import RetryPolicy
+    from gfetch.integration.adapter import HTTPAdapter
+    from gfetch.integration.session import Session
 
 # The HTTP layers import requests (~80 ms, most of an import of gfetch), so
 # they load on first use of one of these names; the hub and its primitives
 # do not need them.
 _HTTP_NAMES = {
-    "gfetch.api": (
+    "gfetch.fanout.api": (
         "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
         "map", "options", "patch", "post", "put", "request", "send",
     ),
-    "gfetch.asyncrequest": ("AsyncRequest",),
-    "gfetch.crawler": ("crawl",),
-    "gfetch.requesterrors": ("RequestCancelled", "RequestDeadlineExceeded"),
-    "gfetch.retry": ("RetryPolicy",),
-    "gfetch.session": ("Session",),
-    "gfetch.transport": ("HTTPAdapter",),
+    "gfetch.fanout.asyncrequest": ("AsyncRequest",),
+    "gfetch.fanout.crawler": ("crawl",),
+    "gfetch.fanout.requesterrors": ("RequestCancelled", "RequestDeadlineExceeded"),
+    "gfetch.fanout.retry": ("RetryPolicy",),
+    "gfetch.integration.session": ("Session",),
+    "gfetch.integration.adapter": ("HTTPAdapter",),
 }
 
 

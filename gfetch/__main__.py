@@ -1,3 +1,3 @@
-from gfetch.cli import main
+from gfetch.app.cli import main
 
 raise SystemExit(main())

@@ -1,8 +1,8 @@
 """OpenTelemetry spans for gfetch's requests, made from its trace events: nothing is patched.
 
-Layer 4, a plug-in that nothing in gfetch imports (the ``gfetch[otel]``
+A plug-in that nothing in gfetch imports (the ``gfetch[otel]``
 extra installs opentelemetry-api). Imports requests, opentelemetry,
-gfetch.timings and the public API (the version). One line turns it on::
+gfetch.core.timings and the public API (the version). One line turns it on::
 
     import gfetch.otel
     session = gfetch.Session(trace=gfetch.otel.tracing())
@@ -67,7 +67,7 @@ except ModuleNotFoundError as e:
 import requests
 
 import gfetch
-from gfetch.timings import TraceHook
+from gfetch.core.timings import TraceHook
 
 __all__ = ["tracing"]
 

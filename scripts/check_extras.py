@@ -15,9 +15,9 @@ import traceback
 
 # The modules a user of each extra imports, gfetch's own among them.
 MODULES = {
-    "progress": ["tqdm", "gfetch.progress"],
-    "socks": ["socksio", "gfetch.socks"],
-    "httptools": ["httptools", "gfetch.http1_httptools"],
+    "progress": ["tqdm", "gfetch.fanout.progress"],
+    "socks": ["socksio", "gfetch.integration.socks"],
+    "httptools": ["httptools", "gfetch.http11.parser_httptools"],
     "dask": ["dask.bag", "dask.distributed"],
     "otel": ["opentelemetry.trace", "gfetch.otel"],
 }

@@ -21,8 +21,8 @@ from collections import Counter
 from typing import Any, Callable, Iterator
 
 import gfetch
-from gfetch.hub import get_hub
-from gfetch.defaultsession import default_session
+from gfetch.core.hub import get_hub
+from gfetch.integration.defaultsession import default_session
 
 
 def emit(**figures: Any) -> None:

@@ -2,7 +2,7 @@
 
 gfetch's TestServer runs on gfetch's own hub and sockets, so a hub bug could
 hide on both sides of a test. This one serves the same routes
-(``gfetch.testserver.Routes``, plain functions of the request) from
+(``gfetch.testing.Routes``, plain functions of the request) from
 ``http.server`` with one OS thread per connection, keep-alive, and the same
 counters, so the transport tests can run against it unchanged.
 """
@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from gfetch.testserver import Request, Routes
+from gfetch.testing import Request, Routes
 
 __all__ = ["StdlibServer"]
 

@@ -11,9 +11,8 @@ import trustme
 from _stdlibserver import StdlibServer
 
 import gfetch
-from gfetch.defaultsession import default_session
-from gfetch.hub import get_hub
-from gfetch.testserver import TestServer
+from gfetch.core.hub import get_hub
+from gfetch.integration.defaultsession import default_session
 
 _PROXY_AND_CA_VARS = (
     "REQUESTS_CA_BUNDLE",
@@ -46,10 +45,6 @@ def own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)")
-    config.addinivalue_line(
-        "markers", "stdlib_server: the server/fresh_server fixtures are http.server's "
-        "(tests/_stdlibserver.py), "
-        "not gfetch's TestServer")
 
 
 def open_fds() -> int:
@@ -115,22 +110,19 @@ def no_fd_leak(request: pytest.FixtureRequest):
         raise AssertionError(f"file descriptors leaked: {before} before, {after} after; new: {new}")
 
 
-def _server_kind(request: pytest.FixtureRequest):
-    return StdlibServer if request.node.get_closest_marker("stdlib_server") else TestServer
-
-
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest):
-    """A keep-alive HTTP server on 127.0.0.1, per module: gfetch.testserver's, or
-    the stdlib's with the same routes in modules marked ``stdlib_server``."""
-    with _server_kind(request)() as srv:
+def server():
+    """A keep-alive HTTP server on 127.0.0.1, per module: the stdlib's http.server with
+    gfetch.testing's routes, not written on gfetch, so a hub bug cannot hide on both sides
+    (tests/test_testserver.py tests gfetch.testing's own TestServer)."""
+    with StdlibServer() as srv:
         yield srv
 
 
 @pytest.fixture
-def fresh_server(request: pytest.FixtureRequest):
+def fresh_server():
     """A server of this test's own, so its connection counts are this test's."""
-    with _server_kind(request)() as srv:
+    with StdlibServer() as srv:
         yield srv
 
 

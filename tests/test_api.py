@@ -12,27 +12,27 @@ from typing import Any
 import pytest
 import requests
 import responses
+from _rawserver import RawServer
+from _rawserver import send as raw_send
+from _stdlibserver import StdlibServer
 from urllib3.util.retry import Retry
 
 import gfetch
 import gfetch as grequests
-from _rawserver import RawServer
-from _rawserver import send as raw_send
-from gfetch.retry import retry_policy
-from gfetch.testserver import TestServer
+from gfetch.fanout.retry import retry_policy
 
 REFUSED = "http://127.0.0.1:1/"
 
 
 # -- grequests' README, unchanged but for local URLs ----------------------
-def test_grequests_readme_map(server: TestServer) -> None:
+def test_grequests_readme_map(server: StdlibServer) -> None:
     urls = [server.url("/"), server.url("/json"), server.url("/bytes/10"), REFUSED, server.url("/status/204")]
     rs = (grequests.get(u) for u in urls)
     result = grequests.map(rs)
     assert [r.status_code if r is not None else None for r in result] == [200, 200, 200, None, 204]
 
 
-def test_grequests_readme_exception_handler(server: TestServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_grequests_readme_exception_handler(server: StdlibServer, capsys: pytest.CaptureFixture[str]) -> None:
     def exception_handler(request, exception):
         print("Request failed")
 
@@ -46,20 +46,20 @@ def test_grequests_readme_exception_handler(server: TestServer, capsys: pytest.C
     assert result[:2] == [None, None] and result[2].status_code == 500
 
 
-def test_grequests_readme_imap(server: TestServer) -> None:
+def test_grequests_readme_imap(server: StdlibServer) -> None:
     reqs = [grequests.get(server.url(f"/json?i={i}")) for i in range(5)]
     seen = [resp.json()["query"]["i"] for resp in grequests.imap(reqs, size=10)]
     assert sorted(seen) == ["0", "1", "2", "3", "4"]
 
 
-def test_grequests_readme_imap_enumerated(server: TestServer) -> None:
+def test_grequests_readme_imap_enumerated(server: StdlibServer) -> None:
     rs = [grequests.get(server.url(f"/delay/{0.1 * (3 - i):.1f}")) for i in range(3)]
     pairs = list(grequests.imap_enumerated(rs, size=5))
     assert [index for index, _ in pairs] == [2, 1, 0]
     assert all(response.status_code == 200 for _, response in pairs)
 
 
-def test_asyncrequest_send_sets_response_or_exception(server: TestServer) -> None:
+def test_asyncrequest_send_sets_response_or_exception(server: StdlibServer) -> None:
     ok = grequests.AsyncRequest("GET", server.url("/json")).send()
     assert ok.response is not None and ok.response.json()["ok"] is True and ok.exception is None
     bad = grequests.request("GET", REFUSED).send()
@@ -67,13 +67,13 @@ def test_asyncrequest_send_sets_response_or_exception(server: TestServer) -> Non
     assert "ConnectionError" in (bad.traceback or "")
 
 
-def test_callback_is_a_response_hook(server: TestServer) -> None:
+def test_callback_is_a_response_hook(server: StdlibServer) -> None:
     seen: list[int] = []
     grequests.map([grequests.get(server.url("/json"), callback=lambda r, **kw: seen.append(r.status_code))])
     assert seen == [200]
 
 
-def test_send_returns_greenlet_and_accepts_pool(server: TestServer) -> None:
+def test_send_returns_greenlet_and_accepts_pool(server: StdlibServer) -> None:
     pool = gfetch.Pool(2)
     glets = [grequests.send(grequests.get(server.url("/json")), pool) for _ in range(3)]
     glets.append(grequests.send(grequests.get(server.url("/json"))))
@@ -81,7 +81,7 @@ def test_send_returns_greenlet_and_accepts_pool(server: TestServer) -> None:
     assert all(isinstance(g, gfetch.Greenlet) and g.value.response.status_code == 200 for g in glets)
 
 
-def test_all_verbs(server: TestServer) -> None:
+def test_all_verbs(server: StdlibServer) -> None:
     verbs = {"get": "GET", "options": "OPTIONS", "head": "HEAD", "post": "POST", "put": "PUT",
              "patch": "PATCH", "delete": "DELETE"}
     reqs = [getattr(grequests, name)(server.url("/echo")) for name in verbs]
@@ -93,20 +93,20 @@ def test_all_verbs(server: TestServer) -> None:
 
 
 # -- ordering -------------------------------------------------------------
-def test_map_keeps_input_order_under_random_delays(server: TestServer) -> None:
+def test_map_keeps_input_order_under_random_delays(server: StdlibServer) -> None:
     rnd = random.Random(3)
     urls = [server.url(f"/delay/{rnd.random() / 5:.3f}?i={i}") for i in range(60)]
     result = gfetch.map(urls, size=20)
     assert [r.json()["query"]["i"] for r in result] == [str(i) for i in range(60)]
 
 
-def test_imap_follows_completion_order(server: TestServer) -> None:
+def test_imap_follows_completion_order(server: StdlibServer) -> None:
     delays = [0.3, 0.1, 0.2]
     urls = [server.url(f"/delay/{d}") for d in delays]
     assert [r.json()["delay"] for r in gfetch.imap(urls, size=3)] == [0.1, 0.2, 0.3]
 
 
-def test_mixed_input_kinds(server: TestServer) -> None:
+def test_mixed_input_kinds(server: StdlibServer) -> None:
     items = [
         server.url("/json"),
         gfetch.post(server.url("/echo"), data=b"body"),
@@ -124,13 +124,13 @@ def test_bad_item_type_is_a_clear_error_for_that_item() -> None:
 
 
 # -- failures are never silently lost ---------------------------------------
-def test_map_return_exceptions(server: TestServer) -> None:
+def test_map_return_exceptions(server: StdlibServer) -> None:
     ok, failed = gfetch.map([server.url("/json"), REFUSED], return_exceptions=True)
     assert ok.status_code == 200
     assert isinstance(failed, requests.ConnectionError)
 
 
-def test_exception_handler_value_is_used(server: TestServer) -> None:
+def test_exception_handler_value_is_used(server: StdlibServer) -> None:
     calls: list[tuple[object, BaseException | None]] = []
 
     def handler(request, exception):
@@ -143,7 +143,7 @@ def test_exception_handler_value_is_used(server: TestServer) -> None:
 
 
 @pytest.mark.keeps_fds  # the server's ends of the 20 cancelled /delay/5 requests close when their delay ends
-def test_raising_exception_handler_cancels_the_rest_at_once(server: TestServer) -> None:
+def test_raising_exception_handler_cancels_the_rest_at_once(server: StdlibServer) -> None:
     """The handler's error ends map and cancels what is in flight then, even
     though the error's traceback (held by pytest here) keeps map's frame alive."""
 
@@ -158,7 +158,7 @@ def test_raising_exception_handler_cancels_the_rest_at_once(server: TestServer) 
     assert time.monotonic() - start < 3
 
 
-def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_imap_failures_are_logged_or_returned(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1
     assert REFUSED in caplog.text and "failed" in caplog.text
@@ -167,7 +167,7 @@ def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest
     assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
 
 
-def test_map_logs_each_failure_it_reports_as_none(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_map_logs_each_failure_it_reports_as_none(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert gfetch.map([server.url("/json"), REFUSED])[1] is None
     failures = [record for record in caplog.records if record.name == "gfetch"]
@@ -187,7 +187,7 @@ def test_map_does_not_log_failures_the_caller_takes(taken_by: str, caplog: pytes
     assert not [record for record in caplog.records if record.name == "gfetch"]
 
 
-def test_session_and_cookies(server: TestServer) -> None:
+def test_session_and_cookies(server: StdlibServer) -> None:
     # grequests' own test: a request without session= never sees another one's cookies.
     def get(url: str, **kwargs: Any) -> Any:
         return grequests.map([grequests.get(url, **kwargs)])[0].json()
@@ -205,7 +205,7 @@ def test_session_and_cookies(server: TestServer) -> None:
     assert get(server.url("/cookies"), cookies={"own": "1"})["cookies"] == {"own": "1"}
 
 
-def test_requests_without_session_isolate_cookies_but_share_connections(fresh_server: TestServer) -> None:
+def test_requests_without_session_isolate_cookies_but_share_connections(fresh_server: StdlibServer) -> None:
     urls = [fresh_server.url(f"/cookies/set/redirect?n={i}") for i in range(60)]
     for _ in range(3):
         responses = gfetch.map(urls, size=5)
@@ -220,7 +220,7 @@ def test_failed_request_exception_is_reachable_from_its_request() -> None:
     assert isinstance(req.exception, requests.ConnectionError)
 
 
-def test_raising_exception_handler_propagates_but_cleans_up(server: TestServer) -> None:
+def test_raising_exception_handler_propagates_but_cleans_up(server: StdlibServer) -> None:
     def handler(request, exception):
         raise RuntimeError("handler bug")
 
@@ -229,7 +229,7 @@ def test_raising_exception_handler_propagates_but_cleans_up(server: TestServer) 
 
 
 # -- defaults and limits ----------------------------------------------------
-def test_default_timeout_applies_and_none_disables(server: TestServer, monkeypatch) -> None:
+def test_default_timeout_applies_and_none_disables(server: StdlibServer, monkeypatch) -> None:
     seen: list[object] = []
     original = gfetch.Session.request
 
@@ -244,7 +244,7 @@ def test_default_timeout_applies_and_none_disables(server: TestServer, monkeypat
     assert seen == [gfetch.DEFAULT_TIMEOUT, None, 3]
 
 
-def test_size_bounds_open_connections(fresh_server: TestServer) -> None:
+def test_size_bounds_open_connections(fresh_server: StdlibServer) -> None:
     urls = [fresh_server.url(f"/delay/0.05?i={i}") for i in range(60)]
     with gfetch.Session() as session:
         result = gfetch.map(urls, size=10, session=session)
@@ -253,7 +253,7 @@ def test_size_bounds_open_connections(fresh_server: TestServer) -> None:
 
 
 def test_per_host_limit_over_two_hosts() -> None:
-    with TestServer() as a, TestServer() as b, gfetch.Session() as session:
+    with StdlibServer() as a, StdlibServer() as b, gfetch.Session() as session:
         urls = [s.url(f"/delay/0.05?i={i}") for i in range(20) for s in (a, b)]
         result = gfetch.map(urls, size=50, per_host=2, session=session)
         assert all(r.status_code == 200 for r in result)
@@ -286,7 +286,7 @@ def test_imap_takes_exactly_what_imap_enumerated_takes() -> None:
         gfetch.imap([], sise=3)
 
 
-def test_gtimeout_cancels_and_closes(fresh_server: TestServer, no_fd_leak: None) -> None:
+def test_gtimeout_cancels_and_closes(fresh_server: StdlibServer, no_fd_leak: None) -> None:
     urls = [fresh_server.url("/delay/2") for _ in range(50)]
     with gfetch.Session() as session:
         started = time.monotonic()
@@ -301,13 +301,13 @@ def test_gtimeout_cancels_and_closes(fresh_server: TestServer, no_fd_leak: None)
     assert fresh_server.open_connections == 0
 
 
-def test_two_thousand_urls_in_order(server: TestServer) -> None:
+def test_two_thousand_urls_in_order(server: StdlibServer) -> None:
     urls = [server.url(f"/json?i={i}") for i in range(2000)]
     result = gfetch.map(urls, size=200)
     assert [r.json()["query"]["i"] for r in result] == [str(i) for i in range(2000)]
 
 
-def test_rate_limit(server: TestServer) -> None:
+def test_rate_limit(server: StdlibServer) -> None:
     started = time.monotonic()
     result = gfetch.map([server.url("/json")] * 100, size=100, rate=50)
     elapsed = time.monotonic() - started
@@ -315,7 +315,7 @@ def test_rate_limit(server: TestServer) -> None:
     assert 1.8 < elapsed < 4.0  # 100 requests spaced 20 ms apart
 
 
-def test_retries_recover_from_two_failures(fresh_server: TestServer) -> None:
+def test_retries_recover_from_two_failures(fresh_server: StdlibServer) -> None:
     urls = [fresh_server.url(f"/flaky/2?key=r{i}") for i in range(5)]
     result = gfetch.map(urls, retries=2)
     assert [r.json()["attempts"] for r in result] == [3] * 5
@@ -323,12 +323,12 @@ def test_retries_recover_from_two_failures(fresh_server: TestServer) -> None:
     assert without[0].status_code == 503
 
 
-def test_retries_skip_non_idempotent(fresh_server: TestServer) -> None:
+def test_retries_skip_non_idempotent(fresh_server: StdlibServer) -> None:
     result = gfetch.map([gfetch.post(fresh_server.url("/flaky/1?key=p"))], retries=3)
     assert result[0].status_code == 503
 
 
-def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
+def test_retries_accept_a_urllib3_retry(fresh_server: StdlibServer) -> None:
     def status_after(failures: int, retry: Retry, method: str = "GET") -> int | str:
         """The final status, or the name of the exception the item failed with."""
         url = fresh_server.url(f"/flaky/{failures}?key={random.random()}")
@@ -349,7 +349,7 @@ def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
 
 
 @pytest.mark.parametrize("raise_on_status", [True, False])
-def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: TestServer,
+def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: StdlibServer,
                                                            raise_on_status: bool) -> None:
     """Two 503s outlast Retry(total=1): plain requests with the Retry mounted raises RetryError
     (raise_on_status, urllib3's default) or returns the last 503; the fan-out ends alike, after
@@ -408,7 +408,7 @@ def test_urllib3_retry_connect_failures_and_backoff() -> None:
 @pytest.mark.parametrize("value", ["7", " 7 ", "0", "Wed, 21 Oct 2015 07:28:00 GMT", "in 60 s"])
 def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
     """The fan-out's RetryPolicy and Session(max_retries=)'s GreenRetry wait the same for one header."""
-    from gfetch.transport import GreenRetry
+    from gfetch.integration.urllib3_pools import GreenRetry
 
     response = requests.Response()
     if value == "in 60 s":
@@ -438,13 +438,13 @@ def test_one_url_instead_of_a_list_is_a_type_error_saying_what_to_pass(
     assert not caplog.records  # nothing was sent, nothing failed
 
 
-def test_crawl_follow_returning_one_url_is_a_type_error(server: TestServer) -> None:
+def test_crawl_follow_returning_one_url_is_a_type_error(server: StdlibServer) -> None:
     with pytest.raises(TypeError, match=r"^follow\(response\) must return an iterable of requests or None, "
                                         r"got a single str 'http://.*/json': pass a list"):
         list(gfetch.crawl([server.url("/")], lambda response: server.url("/json")))
 
 
-def test_imap_consumes_input_lazily(server: TestServer) -> None:
+def test_imap_consumes_input_lazily(server: StdlibServer) -> None:
     consumed = [0]
 
     def urls():
@@ -459,7 +459,7 @@ def test_imap_consumes_input_lazily(server: TestServer) -> None:
     it.close()
 
 
-def test_progress_plain_stderr(server: TestServer, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+def test_progress_plain_stderr(server: StdlibServer, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
     import builtins
 
     real_import = builtins.__import__
@@ -476,14 +476,14 @@ def test_progress_plain_stderr(server: TestServer, capsys: pytest.CaptureFixture
 
 
 def test_crawl_visits_each_node_once() -> None:
-    with TestServer() as srv:
+    with StdlibServer() as srv:
         seed = srv.url("/tree/0?fanout=3&size=500")
         ids = [r.json()["id"] for r in gfetch.crawl([seed], lambda r: r.json()["children"] + [seed], size=50)]
         assert sorted(ids) == list(range(500))
         assert srv.requests_served == 500
 
 
-def test_crawl_max_requests(server: TestServer) -> None:
+def test_crawl_max_requests(server: StdlibServer) -> None:
     seed = server.url("/tree/0?fanout=3&size=500")
     got = list(gfetch.crawl([seed], lambda r: r.json()["children"], max_requests=40))
     assert len(got) == 40

@@ -1,6 +1,6 @@
 """The ``gfetch`` command, run as a user runs it: the installed script, in a subprocess.
 
-Every server is local (gfetch's TestServer, tests/_servers.py, tests/_rawserver.py).
+Every server is local and none runs on gfetch (tests/_stdlibserver.py, tests/_servers.py, tests/_rawserver.py).
 The subprocesses inherit conftest's cleaned environment (no proxy or CA-bundle
 variables) unless a test sets them on purpose.
 """
@@ -23,10 +23,10 @@ import requests
 import trustme
 from _rawserver import Peer, RawServer, head, hold, reset, send, trickle
 from _servers import HTTPSServer, ProxyServer
+from _stdlibserver import StdlibServer
 
-from gfetch.summary import percentile
-from gfetch.testserver import TestServer
-from gfetch.timings import PHASES
+from gfetch.app.summary import percentile
+from gfetch.core.timings import PHASES
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 BOUND = 60  # seconds: a backstop, never reached when things work
@@ -87,7 +87,7 @@ def test_insecure_wins_over_ca_bundle_variables(https_server: HTTPSServer, untru
 
 
 # -- point 2: exit status -------------------------------------------------------
-def test_exit_status(server: TestServer) -> None:
+def test_exit_status(server: StdlibServer) -> None:
     ok, not_found = server.url("/json"), server.url("/status/404")
     refused = f"http://127.0.0.1:{closed_port()}/"
     assert gfetch(ok, not_found).status == 0
@@ -144,7 +144,7 @@ def test_input_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
         assert "not UTF-8 text: byte 0xff at offset 20" in result.stderr
 
 
-def test_url_arguments_that_are_not_utf8_are_a_usage_error_as_in_files(server: TestServer) -> None:
+def test_url_arguments_that_are_not_utf8_are_a_usage_error_as_in_files(server: StdlibServer) -> None:
     """Not sent percent-encoded as a lone surrogate (%ED%B3%A9): refused as a file's would be."""
     url = server.url("/json")
     result = gfetch(url, url.encode() + b"?q=\xe9")
@@ -154,7 +154,7 @@ def test_url_arguments_that_are_not_utf8_are_a_usage_error_as_in_files(server: T
     assert gfetch(url + "?q=\u00e9").records[0]["status"] == 200  # UTF-8 is fine
 
 
-def test_piped_urls_without_i_dash_are_told_about_it(server: TestServer) -> None:
+def test_piped_urls_without_i_dash_are_told_about_it(server: StdlibServer) -> None:
     result = gfetch(stdin=server.url("/json").encode() + b"\n")
     assert result.status == 2 and "-i - reads them from stdin" in result.stderr
 
@@ -168,7 +168,7 @@ def test_unusable_output_dir_is_a_usage_error(tmp_path: Path) -> None:
         assert len(result.stderr.splitlines()) == 1
 
 
-def test_closed_output_ends_quietly(server: TestServer, tmp_path: Path) -> None:
+def test_closed_output_ends_quietly(server: StdlibServer, tmp_path: Path) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(server.url(f"/bytes/{i}") + "\n" for i in range(300)))
     with subprocess.Popen([GFETCH, "-i", str(urls), "-c", "5"], stdout=subprocess.PIPE,
@@ -181,7 +181,7 @@ def test_closed_output_ends_quietly(server: TestServer, tmp_path: Path) -> None:
     assert stderr == ""
 
 
-def test_closed_output_of_a_body_ends_quietly(server: TestServer) -> None:
+def test_closed_output_of_a_body_ends_quietly(server: StdlibServer) -> None:
     """-o - into `| head -c 10`: the body is larger than a pipe holds, so the write meets the closed end."""
     with subprocess.Popen([GFETCH, "-o", "-", server.url("/bytes/2000000")], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
@@ -194,7 +194,7 @@ def test_closed_output_of_a_body_ends_quietly(server: TestServer) -> None:
 
 
 @pytest.mark.keeps_fds  # the server's ends of the cancelled /delay/30 requests stay open until their delay ends
-def test_ctrl_c_cancels_flushes_and_exits_130(server: TestServer) -> None:
+def test_ctrl_c_cancels_flushes_and_exits_130(server: StdlibServer) -> None:
     slow = [server.url(f"/delay/30?i={i}") for i in range(5)]
     with subprocess.Popen([GFETCH, server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
@@ -249,7 +249,7 @@ def test_library_exceptions_keep_requests_classes() -> None:
 
 
 # -- point 5: records -----------------------------------------------------------
-def test_record_has_final_url_attempts_and_total_elapsed(server: TestServer) -> None:
+def test_record_has_final_url_attempts_and_total_elapsed(server: StdlibServer) -> None:
     redirect = server.url("/redirect/2")
     with RawServer(_slow_503_then_200) as flaky:
         result = gfetch("--retries", "2", redirect, flaky.url("/"))
@@ -262,7 +262,7 @@ def test_record_has_final_url_attempts_and_total_elapsed(server: TestServer) -> 
     assert retried["elapsed_ms"] >= 500  # two 250 ms answers before the last one, not just the last
 
 
-def test_deadline_ends_a_trickling_answer_alone(server: TestServer) -> None:
+def test_deadline_ends_a_trickling_answer_alone(server: StdlibServer) -> None:
     """--deadline bounds each request in all, where the read timeout never fires."""
     body = b"x" * 40
     reply = head(200, f"Content-Length: {len(body)}") + body
@@ -279,20 +279,20 @@ def test_deadline_ends_a_trickling_answer_alone(server: TestServer) -> None:
 
 
 # -- point 6: progress ------------------------------------------------------------
-def test_progress_shows_the_total(server: TestServer) -> None:
+def test_progress_shows_the_total(server: StdlibServer) -> None:
     result = gfetch("--progress", server.url("/json"), server.url("/bytes/3"), server.url("/"))
     assert result.status == 0 and len(result.records) == 3
     assert "3/3" in result.stderr, result.stderr
 
 
 # -- the rest of the options --------------------------------------------------------
-def test_ordered_follows_input(server: TestServer) -> None:
+def test_ordered_follows_input(server: StdlibServer) -> None:
     urls = [server.url(f"/delay/{d}") for d in (0.3, 0.0, 0.15)]
     assert [r["url"] for r in gfetch(*urls, "-c", "3").records] == [urls[1], urls[2], urls[0]]
     assert [r["url"] for r in gfetch(*urls, "-c", "3", "--ordered").records] == urls
 
 
-def test_input_from_stdin_and_output_dir(server: TestServer, tmp_path: Path) -> None:
+def test_input_from_stdin_and_output_dir(server: StdlibServer, tmp_path: Path) -> None:
     stdin = f"{server.url('/bytes/3')}\n# a comment\n\n{server.url('/bytes/5')}\n{REFUSED_URL}\n".encode()
     result = gfetch("-i", "-", "--output-dir", str(tmp_path), stdin=stdin)
     assert result.status == 1 and len(result.records) == 3
@@ -304,7 +304,7 @@ def test_input_from_stdin_and_output_dir(server: TestServer, tmp_path: Path) -> 
     assert records[REFUSED_URL]["file"] is None
 
 
-def test_output_writes_one_body_to_a_file_or_stdout(server: TestServer, tmp_path: Path) -> None:
+def test_output_writes_one_body_to_a_file_or_stdout(server: StdlibServer, tmp_path: Path) -> None:
     """-o FILE as in curl; -o - puts the body on stdout and the record on stderr."""
     url = server.url("/json?x=1")
     expected = requests.get(url, timeout=BOUND).content
@@ -326,7 +326,7 @@ def test_output_writes_one_body_to_a_file_or_stdout(server: TestServer, tmp_path
     assert record["error_kind"] == "refused" and record["file"] is None
 
 
-def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
+def test_method_headers_data(server: StdlibServer, tmp_path: Path) -> None:
     body = tmp_path / "body.json"
     body.write_text('{"q": 1}')
     out = tmp_path / "out"
@@ -338,7 +338,7 @@ def test_method_headers_data(server: TestServer, tmp_path: Path) -> None:
     assert echoed["body"] == '{"q": 1}'
 
 
-def test_data_argument_is_sent_as_given_utf8_or_not(server: TestServer, tmp_path: Path) -> None:
+def test_data_argument_is_sent_as_given_utf8_or_not(server: StdlibServer, tmp_path: Path) -> None:
     """The bytes of the command line, as @FILE sends a file's (Python decodes argv with surrogates)."""
     result = gfetch("-X", "POST", "--data", b"a\xffb", "--output-dir", str(tmp_path), server.url("/echo"))
     echoed = json.loads(next(tmp_path.iterdir()).read_text())
@@ -346,7 +346,7 @@ def test_data_argument_is_sent_as_given_utf8_or_not(server: TestServer, tmp_path
     assert echoed["headers"]["content-length"] == "3" and echoed["body"] == "a\ufffdb"
 
 
-def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server: HTTPSServer) -> None:
+def test_proxy_option_wins_over_proxy_variables(server: StdlibServer, https_server: HTTPSServer) -> None:
     dead = f"http://127.0.0.1:{closed_port()}"
     env = {**os.environ, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead}
     with ProxyServer() as proxy:
@@ -363,7 +363,7 @@ def test_proxy_option_wins_over_proxy_variables(server: TestServer, https_server
 
 
 # -- --timings and --summary ----------------------------------------------------------
-def test_timings_add_the_phases_to_each_record(server: TestServer) -> None:
+def test_timings_add_the_phases_to_each_record(server: StdlibServer) -> None:
     first, slow = server.url("/json"), server.url("/delay/0.4")
     dripping = server.url("/drip/1000?duration=0.4")
     # gfetch's own pool, whatever GFETCH_TRANSPORT the suite runs under: only it measures receive
@@ -385,7 +385,7 @@ def test_timings_add_the_phases_to_each_record(server: TestServer) -> None:
     assert set(plain.records[0]) == RECORD_FIELDS and plain.stderr == ""
 
 
-def test_timings_of_a_redirected_request_add_up_its_hops(server: TestServer) -> None:
+def test_timings_of_a_redirected_request_add_up_its_hops(server: StdlibServer) -> None:
     """The wait for a --per-host slot is in the first hop's blocked: summing the hops keeps it."""
     redirected = server.url("/redirect-to?url=/json")
     result = gfetch("--timings", "--per-host", "1", "-c", "2", server.url("/delay/0.4"), redirected)
@@ -407,8 +407,8 @@ def summary_tables(stderr: str) -> tuple[dict[str, list[float | None]], dict[str
     return percentiles, hosts
 
 
-def test_summary_shows_which_host_is_slow_and_why(server: TestServer) -> None:
-    with TestServer() as slow, TestServer() as queued:
+def test_summary_shows_which_host_is_slow_and_why(server: StdlibServer) -> None:
+    with StdlibServer() as slow, StdlibServer() as queued:
         urls = ([server.url(f"/bytes/1000?n={n}") for n in range(4)] + [slow.url("/delay/0.8")] * 2
                 + [queued.url(f"/delay/0.15?n={n}") for n in range(6)] + [REFUSED_URL])
         result = gfetch("--summary", "--per-host", "2", "-c", "20", *urls)
@@ -427,7 +427,7 @@ def test_summary_shows_which_host_is_slow_and_why(server: TestServer) -> None:
     assert hosts["127.0.0.1:1"]["failed"] == 1 and hosts["127.0.0.1:1"]["wait"] is None
 
 
-def test_summary_percentiles_on_a_known_distribution(server: TestServer) -> None:
+def test_summary_percentiles_on_a_known_distribution(server: StdlibServer) -> None:
     """17 fast answers, 2 in 0.5 s, 1 in 1 s: nearest-rank p50 is fast, p90 0.5 s, p99 1 s
     (interpolating, p99 would fall between 0.5 s and 1 s)."""
     delays = [0.0] * 17 + [0.5] * 2 + [1.0]
@@ -448,7 +448,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 @pytest.mark.keeps_fds  # as test_ctrl_c_cancels_flushes_and_exits_130
-def test_ctrl_c_prints_the_summary_of_what_finished(server: TestServer) -> None:
+def test_ctrl_c_prints_the_summary_of_what_finished(server: StdlibServer) -> None:
     slow = [server.url(f"/delay/30?summary={i}") for i in range(2)]
     with subprocess.Popen([GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:

@@ -18,8 +18,6 @@ import requests
 
 import gfetch
 
-pytestmark = pytest.mark.stdlib_server
-
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 UNSET = "<unset>"
 

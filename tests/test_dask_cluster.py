@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from _extras import require
-
-from gfetch.testserver import TestServer
+from _stdlibserver import StdlibServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 URLS = 400
@@ -46,7 +45,7 @@ def test_fetch_partition_on_a_two_process_local_cluster(fetch_partition, dask_mo
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
     )
-    with TestServer() as server, cluster, distributed.Client(cluster) as client:
+    with StdlibServer() as server, cluster, distributed.Client(cluster) as client:
         assert len(client.nthreads()) == 2
         urls = [server.url(f"/delay/0.05?n={n}") for n in range(URLS)]
         bag = db.from_sequence(urls, npartitions=PARTITIONS)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gfetch.demo import Measure, _summary
+from gfetch.app.demo import Measure, _summary
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 

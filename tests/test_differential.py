@@ -32,13 +32,10 @@ import requests
 import trustme
 import urllib3
 from _rawserver import Peer, RawServer, keep_alive, server_context
+from _stdlibserver import StdlibServer
 from test_faults import BOUND, FAULTS, Fault, Lab
 
 import gfetch
-from gfetch.testserver import TestServer
-
-# Against http.server, not gfetch's own TestServer: a hub bug cannot hide on both sides.
-pytestmark = pytest.mark.stdlib_server
 
 TRANSPORTS = ("auto", "urllib3", "requests")
 GREEN = ("auto", "urllib3")  # the cooperative ones: faults and gfetch.Timeout need a hub-aware client
@@ -518,7 +515,7 @@ TEST_SERVER_CALLS = [
     ("method", "path", "kwargs"), TEST_SERVER_CALLS, ids=[c[1] for c in TEST_SERVER_CALLS]
 )
 def test_against_gfetchs_test_server(
-    method: str, path: str, kwargs: dict[str, Any], server: TestServer
+    method: str, path: str, kwargs: dict[str, Any], server: StdlibServer
 ) -> None:
     results = through_each(TRANSPORTS, lambda s: exchange(s, method, server.url(path), _content, **kwargs))
     assert_all_equal(results)

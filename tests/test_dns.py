@@ -1,4 +1,4 @@
-"""gfetch.dns: numeric fast path, resolver threads, timeouts, late results."""
+"""gfetch.io.dns: numeric fast path, resolver threads, timeouts, late results."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import threading
 import time
 
 import pytest
+from _ticker import Ticker
 
 import gfetch
-import gfetch.dns
-from _ticker import Ticker
-from gfetch.dns import getaddrinfo
-from gfetch.threads import run_in_thread
-from gfetch.hub import get_hub
+import gfetch.io.dns
+from gfetch.core.hub import get_hub
+from gfetch.core.threads import run_in_thread
+from gfetch.io.dns import getaddrinfo
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -23,7 +23,7 @@ def no_threads(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("numeric hosts must not use the resolver threads")
 
-    monkeypatch.setattr(gfetch.dns, "run_in_thread", fail)
+    monkeypatch.setattr(gfetch.io.dns, "run_in_thread", fail)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "10.1.2.3", "fe80::1%1"])

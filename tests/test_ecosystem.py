@@ -26,10 +26,10 @@ import urllib3.connectionpool
 from _rawserver import Peer, RawServer, head, keep_alive
 
 import gfetch
-from gfetch import patched
-from gfetch.connection import HeadResponse
+from gfetch.http11.connection import HeadResponse
+from gfetch.integration import patched
 
-pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]  # gfetch's own pool unless a test says otherwise
+pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 
 TRANSPORTS = ["requests", "auto", "urllib3"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,7 @@ def test_a_send_wrapped_before_or_after_import_sees_every_request(when: str, ser
     code = "\n".join([
         wrap if when == "before" else "",
         "import gfetch",
-        "from gfetch.session import Session",
+        "from gfetch.integration.session import Session",
         wrap if when == "after" else "",
         f"url = {server.url('/json')!r}",
         "with gfetch.Session() as s: assert s.get(url).status_code == 200",
@@ -166,7 +166,7 @@ def test_gfetch_first_imported_under_a_recorder_derives_from_urllib3s_own_classe
         class StubS(own[1]): pass
         connection.HTTPConnection = connection.VerifiedHTTPSConnection = Stub
         connection.HTTPSConnection = StubS
-        from gfetch import transport
+        from gfetch.integration import urllib3_pools as transport
         connection.HTTPConnection, connection.HTTPSConnection = own
         connection.VerifiedHTTPSConnection = own[1]
         assert Stub not in transport.GreenHTTPConnection.__mro__, transport.GreenHTTPConnection.__mro__

@@ -91,10 +91,10 @@ _LAZY_CHECK = textwrap.dedent(
     assert "requests" not in sys.modules, "import gfetch loaded requests"
     gfetch.spawn(lambda: None).join()  # the hub needs no HTTP layer
     assert "requests" not in sys.modules
-    import gfetch.asyncrequest, gfetch.crawler  # submodules first must not shadow the API
-    assert callable(gfetch.request) and gfetch.request.__module__ == "gfetch.api"
-    assert gfetch.crawl.__module__ == "gfetch.crawler"
-    assert gfetch.Session.__module__ == "gfetch.session"
+    import gfetch.fanout.asyncrequest, gfetch.fanout.crawler  # submodules first must not shadow the API
+    assert callable(gfetch.request) and gfetch.request.__module__ == "gfetch.fanout.api"
+    assert gfetch.crawl.__module__ == "gfetch.fanout.crawler"
+    assert gfetch.Session.__module__ == "gfetch.integration.session"
     print("ok")
     """
 )

@@ -15,11 +15,11 @@ import random
 import pytest
 import requests
 import requests.adapters
+from _rawserver import RawServer, send
 
 import gfetch
-from _rawserver import RawServer, send
-from gfetch.connection import HeadResponse
-from gfetch.httpparse import FastHTTPResponse
+from gfetch.http11.connection import HeadResponse
+from gfetch.http11.httpparse import FastHTTPResponse
 
 URLS = [
     "http://example.test/path?q=1",
@@ -299,7 +299,8 @@ def test_canonical_urls_are_exactly_what_prepare_url_returns():
     path_url, for URLs prepare_url would return unchanged: every URL the check
     accepts must come back identical from requests' own prepare_url, with the
     same path_url, and the check must accept the plain ones."""
-    from gfetch.urls import canonical_path_url, is_canonical as _canonical_url
+    from gfetch.integration.urls import canonical_path_url
+    from gfetch.integration.urls import is_canonical as _canonical_url
 
     def prepared(url: str) -> str:
         request = requests.PreparedRequest()
@@ -345,7 +346,7 @@ def test_responses_have_exactly_requests_attributes(server):
 def test_response_headers_get_answers_as_urllib3s():
     from urllib3._collections import HTTPHeaderDict
 
-    from gfetch.pool import ResponseHeaders
+    from gfetch.http11.pool import ResponseHeaders
 
     rng = random.Random(3)
     names = ["Content-Length", "content-length", "Set-Cookie", "X-A", "x-a", "É"]
@@ -360,7 +361,7 @@ def test_response_headers_get_answers_as_urllib3s():
 
 
 def _head_of(fields):
-    from gfetch.http1 import parse_response_head
+    from gfetch.http11.parser import parse_response_head
 
     lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
     head, _ = parse_response_head(f"HTTP/1.1 200 OK\r\n{lines}\r\n".encode("latin-1"), "GET")
@@ -372,7 +373,7 @@ def test_response_headers_of_a_parsed_head_behave_as_urllib3s():
     repeats; reading, copying, comparing and adding give urllib3's answers."""
     from urllib3._collections import HTTPHeaderDict
 
-    from gfetch.pool import _headers
+    from gfetch.http11.pool import _headers
 
     rng = random.Random(5)
     names = ["Content-Type", "content-type", "Set-Cookie", "X-A", "x-b", "Vary"]
@@ -404,7 +405,7 @@ def test_response_headers_of_a_parsed_head_behave_as_urllib3s():
 def test_raw_responses_come_from_urllib3s_init_once_it_sets_other_attributes(monkeypatch):
     import urllib3.response
 
-    from gfetch.rawresponse import built_as_init
+    from gfetch.http11.rawresponse import built_as_init
 
     assert built_as_init()
     original = urllib3.response.HTTPResponse.__init__
@@ -425,7 +426,7 @@ def test_response_encoding_is_requests_answer_for_its_content_type(content_type)
     from requests.structures import CaseInsensitiveDict
     from requests.utils import get_encoding_from_headers
 
-    from gfetch.transport import _encoding
+    from gfetch.integration.adapter import _encoding
 
     headers = CaseInsensitiveDict({} if content_type is None else {"Content-Type": content_type})
     for _ in range(2):  # computed, then remembered
@@ -433,7 +434,7 @@ def test_response_encoding_is_requests_answer_for_its_content_type(content_type)
 
 
 def test_responses_come_from_requests_init_once_it_sets_other_attributes(monkeypatch):
-    from gfetch.transport import built_as_init
+    from gfetch.integration.adapter import built_as_init
 
     assert built_as_init()
     original = requests.Response.__init__
@@ -452,7 +453,7 @@ def test_environment_netloc_is_urlsplits():
     refuses the URL) for any string, plain or not."""
     from urllib.parse import urlsplit
 
-    from gfetch.environment import _netloc
+    from gfetch.integration.environment import _netloc
 
     rng = random.Random(4)
     alphabet = "ab:/?#@[]%.-_~ \t\n\x00\x7f\xe9\\1"
@@ -467,13 +468,13 @@ def test_environment_netloc_is_urlsplits():
 
 
 def test_the_empty_jar_behaves_as_requests_jar():
-    """gfetch.cookiejar's jar makes its policy and lock on first use: repr, pickling,
+    """gfetch.integration.cookiejar's jar makes its policy and lock on first use: repr, pickling,
     copying, setting and reading cookies are requests' RequestsCookieJar's."""
     import http.cookiejar
 
     from requests.cookies import RequestsCookieJar
 
-    from gfetch.cookiejar import empty_jar
+    from gfetch.integration.cookiejar import empty_jar
 
     ours, theirs = empty_jar(), RequestsCookieJar()
     assert isinstance(ours, RequestsCookieJar) and repr(ours) == repr(theirs) == "<RequestsCookieJar[]>"
@@ -518,7 +519,7 @@ def _state(response):
 def test_a_body_read_in_one_step_leaves_what_requests_reading_leaves(reply, monkeypatch):
     """Session's shortcut for a body already received (GreenHTTPResponse.read_buffered) leaves the
     Response and r.raw as requests' ``content`` through urllib3's ``stream()`` does."""
-    from gfetch.rawresponse import GreenHTTPResponse
+    from gfetch.http11.rawresponse import GreenHTTPResponse
 
     def read(shortcut):
         if not shortcut:

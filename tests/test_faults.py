@@ -30,13 +30,10 @@ import requests
 import trustme
 from _rawserver import Behaviour, Peer, RawServer, head, hold, reset, script, send, server_context, trickle
 from _servers import HTTPSServer, ProxyServer
+from _stdlibserver import StdlibServer
 
 import gfetch
-import gfetch.dns
-from gfetch.testserver import TestServer
-
-# Against http.server, not gfetch's own TestServer: a hub bug cannot hide on both sides.
-pytestmark = pytest.mark.stdlib_server
+import gfetch.io.dns
 
 HEALTHY = 100  # healthy requests alongside each faulty one
 SHORT = 0.5  # the timeout the faults run under (connect or read)
@@ -85,7 +82,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = BOUND) -> bool:
 
 
 @pytest.fixture
-def settled(no_fd_leak: None, server: TestServer) -> Iterator[None]:
+def settled(no_fd_leak: None, server: StdlibServer) -> Iterator[None]:
     """``no_fd_leak``, once the test server has closed its side of the test's connections.
 
     It does so a moment after the client, on its own thread, and its sockets
@@ -208,7 +205,7 @@ def _check(exc: BaseException | None, error: type[BaseException], match: str) ->
     assert re.search(match, str(exc)), f"{str(exc)!r} does not match {match!r}"
 
 
-def _healthy(server: TestServer) -> list[str]:
+def _healthy(server: StdlibServer) -> list[str]:
     return [server.url(f"/json?i={i}") for i in range(HEALTHY)]
 
 
@@ -219,7 +216,7 @@ def _check_healthy(responses: list[Any]) -> None:
         assert response.json()["query"] == {"i": str(i)}
 
 
-def _alongside(bad: gfetch.AsyncRequest, server: TestServer, **options: Any) -> tuple[Any, list[Any], float]:
+def _alongside(bad: gfetch.AsyncRequest, server: StdlibServer, **options: Any) -> tuple[Any, list[Any], float]:
     """map ``bad`` amid HEALTHY good requests; (bad's result, failures, seconds).
 
     The healthy requests must all succeed. ``failures`` lists what reached
@@ -264,7 +261,7 @@ def test_session_gets_the_requests_exception(fault: Fault, lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda fault: fault.name)
-def test_map_fails_only_the_faulty_item(fault: Fault, lab: Lab, server: TestServer) -> None:
+def test_map_fails_only_the_faulty_item(fault: Fault, lab: Lab, server: StdlibServer) -> None:
     bad = gfetch.get(fault.serve(lab), timeout=fault.timeout, verify=lab.ca_file)
     result, failures, elapsed = _alongside(bad, server, gtimeout=fault.total or BOUND)
     assert result is None
@@ -284,7 +281,7 @@ def test_map_fails_only_the_faulty_item(fault: Fault, lab: Lab, server: TestServ
 )
 def test_imap_streams_past_a_stalled_request(
     name: str, timeout: float, gtimeout: float | None, error: type[BaseException], match: str,
-    lab: Lab, server: TestServer,
+    lab: Lab, server: StdlibServer,
 ) -> None:
     """A stalled request holds one slot of ten; the 100 others stream past it."""
     bad = gfetch.get(_by_name(name).serve(lab), timeout=timeout)
@@ -311,7 +308,7 @@ def test_invalid_names_fail_without_asking_the_resolver(monkeypatch: pytest.Monk
     def no_resolver(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"the system resolver was asked: {args!r}")
 
-    monkeypatch.setattr(gfetch.dns, "run_in_thread", no_resolver)
+    monkeypatch.setattr(gfetch.io.dns, "run_in_thread", no_resolver)
     with gfetch.Session() as session:
         for host in ("gfetch-fault.invalid", "a.b.INVALID.", "invalid"):
             with pytest.raises(requests.exceptions.ConnectionError, match="Failed to resolve"):
@@ -321,7 +318,7 @@ def test_invalid_names_fail_without_asking_the_resolver(monkeypatch: pytest.Monk
 # -- redirects and credentials -------------------------------------------------------
 
 
-def _fetch(via: str, request: gfetch.AsyncRequest, server: TestServer) -> requests.Response:
+def _fetch(via: str, request: gfetch.AsyncRequest, server: StdlibServer) -> requests.Response:
     """``request``'s response, through a Session or through map amid healthy requests."""
     if via == "session":
         with gfetch.Session() as session:
@@ -334,7 +331,7 @@ def _fetch(via: str, request: gfetch.AsyncRequest, server: TestServer) -> reques
 @pytest.mark.parametrize("via", ["session", "map"])
 @pytest.mark.parametrize("other_host", [True, False], ids=["other-host", "same-host"])
 def test_redirect_drops_authorization_for_another_host(
-    via: str, other_host: bool, settled: None, server: TestServer, fresh_server: TestServer
+    via: str, other_host: bool, settled: None, server: StdlibServer, fresh_server: StdlibServer
 ) -> None:
     """127.0.0.1 and localhost are different hosts: Authorization stays behind."""
     target = f"http://localhost:{fresh_server.port}/echo" if other_host else fresh_server.url("/echo")
@@ -348,7 +345,7 @@ def test_redirect_drops_authorization_for_another_host(
 
 @pytest.mark.parametrize("via", ["session", "map"])
 def test_proxy_credentials_never_reach_the_target_on_redirect(
-    via: str, settled: None, server: TestServer, fresh_server: TestServer, ca: trustme.CA, ca_file: str,
+    via: str, settled: None, server: StdlibServer, fresh_server: StdlibServer, ca: trustme.CA, ca_file: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The first hop goes through an authenticating proxy; the redirect to an
@@ -374,7 +371,7 @@ def _boom(response: requests.Response, **kwargs: Any) -> None:
     raise RuntimeError("callback bug")
 
 
-def test_raising_callback_fails_its_own_request_only(lab: Lab, server: TestServer) -> None:
+def test_raising_callback_fails_its_own_request_only(lab: Lab, server: StdlibServer) -> None:
     """map: a raising callback fails its request only, and its connection is closed."""
     bad = gfetch.get(server.url("/bytes/200000"), callback=_boom)  # body unread when the hook runs
     result, failures, _ = _alongside(bad, server)
@@ -383,7 +380,7 @@ def test_raising_callback_fails_its_own_request_only(lab: Lab, server: TestServe
     _check(bad.exception, RuntimeError, "callback bug")
 
 
-def test_raising_session_hook_closes_its_response(lab: Lab, server: TestServer) -> None:
+def test_raising_session_hook_closes_its_response(lab: Lab, server: StdlibServer) -> None:
     """Session: the hook's exception propagates, as in requests, and its response is closed."""
     seen: list[requests.Response] = []
 
@@ -400,7 +397,7 @@ def test_raising_session_hook_closes_its_response(lab: Lab, server: TestServer) 
             seen[0].close()
 
 
-def test_raising_exception_handler_propagates_and_cancels_the_rest(lab: Lab, server: TestServer) -> None:
+def test_raising_exception_handler_propagates_and_cancels_the_rest(lab: Lab, server: StdlibServer) -> None:
     """map's contract: an exception_handler bug is the caller's exception.
 
     It propagates out of map at once (the other requests are not awaited but
@@ -424,7 +421,7 @@ def test_raising_exception_handler_propagates_and_cancels_the_rest(lab: Lab, ser
 
 
 def test_session_close_closes_idle_connections_while_responses_live(
-    settled: None, server: TestServer
+    settled: None, server: StdlibServer
 ) -> None:
     """Responses kept after ``Session.close()`` do not keep its idle connections open."""
     with gfetch.Session() as session:
@@ -433,7 +430,7 @@ def test_session_close_closes_idle_connections_while_responses_live(
     _check_healthy(responses)
 
 
-def test_session_closed_while_requests_wait_for_a_connection(settled: None, server: TestServer) -> None:
+def test_session_closed_while_requests_wait_for_a_connection(settled: None, server: StdlibServer) -> None:
     """pool_block: requests parked for the one pooled connection finish on their own connections."""
     session = gfetch.Session(pool_block=True, pool_maxsize=1)
     glets = [gfetch.spawn(session.get, server.url(f"/delay/0.2?i={i}"), timeout=BOUND) for i in range(3)]
@@ -445,7 +442,7 @@ def test_session_closed_while_requests_wait_for_a_connection(settled: None, serv
 # -- a greenlet killed mid-read ----------------------------------------------------------
 
 
-def _cancel_by_kill(session: gfetch.Session, url: str, server: TestServer, sent: threading.Event) -> None:
+def _cancel_by_kill(session: gfetch.Session, url: str, server: StdlibServer, sent: threading.Event) -> None:
     glet = gfetch.spawn(session.get, url, timeout=BOUND)
     assert _wait_for(sent.is_set)
     gfetch.sleep(0.1)  # it reads the head and part of the body, then waits for more
@@ -453,18 +450,18 @@ def _cancel_by_kill(session: gfetch.Session, url: str, server: TestServer, sent:
     assert isinstance(glet.value, gfetch.GreenletExit)
 
 
-def _cancel_by_gtimeout(session: gfetch.Session, url: str, server: TestServer, sent: threading.Event) -> None:
+def _cancel_by_gtimeout(session: gfetch.Session, url: str, server: StdlibServer, sent: threading.Event) -> None:
     result, failures, _ = _alongside(gfetch.get(url, session=session, timeout=BOUND), server, gtimeout=1.0)
     assert result is None and sent.is_set()
     _check(failures[0][1], gfetch.RequestCancelled, "gtimeout=1.0 s")
 
 
-Cancel = Callable[[gfetch.Session, str, TestServer, threading.Event], None]
+Cancel = Callable[[gfetch.Session, str, StdlibServer, threading.Event], None]
 
 
 @pytest.mark.parametrize("cancel", [_cancel_by_kill, _cancel_by_gtimeout], ids=["kill", "gtimeout"])
 def test_connection_killed_mid_read_is_closed_not_pooled(
-    cancel: Cancel, lab: Lab, server: TestServer
+    cancel: Cancel, lab: Lab, server: StdlibServer
 ) -> None:
     """The next request on the same Session gets a complete response on a new connection."""
     verdicts: list[bool] = []

@@ -1,4 +1,4 @@
-"""gfetch.framing: where a response body ends, from the bytes its reader hands out.
+"""gfetch.http11.framing: where a response body ends, from the bytes its reader hands out.
 
 Each framing must be done exactly at the end of the body, however the bytes
 are cut, never before it, never after bytes past it; what it cannot parse
@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from gfetch.framing import Chunked, Framing, Sized, Unbounded
+from gfetch.http11.framing import Chunked, Framing, Sized, Unbounded
 
 CHUNKED_BODIES = [
     b"0\r\n\r\n",

@@ -1,7 +1,7 @@
-"""gfetch.http1 against http.client and urllib3, and httptools' parser against the pure one.
+"""gfetch.http11.parser against http.client and urllib3, and httptools' parser against the pure one.
 
 Response heads are compared three ways on the same bytes: the pure parser
-(``gfetch.http1.parse_response_head``), httptools' (``gfetch.http1_httptools``,
+(``gfetch.http11.parser.parse_response_head``), httptools' (``gfetch.http11.parser_httptools``,
 skipped when httptools is not installed; CI runs both ways) and
 ``http.client.HTTPResponse.begin()`` over an in-memory socket, with every
 interim response but 101 skipped, as gfetch skips them. Compared: status,
@@ -33,10 +33,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection, _get_default_use
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import body_to_chunks
 
-from gfetch import http1
-from gfetch.pool import LeanPool, _send_body
+from gfetch.http11 import connection
+from gfetch.http11 import parser as http1
+from gfetch.http11.pool import LeanPool, _send_body
 
-http1_httptools = optional("gfetch.http1_httptools")  # None without httptools (test_extras.py: broken)
+http1_httptools = optional("gfetch.http11.parser_httptools")  # None without httptools (test_extras.py: broken)
 
 MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 GET_NAMES = ("content-length", "transfer-encoding", "connection", "content-type", "x-missing")
@@ -458,33 +459,31 @@ def test_fuzz_long() -> None:
 # -- choosing the parser --------------------------------------------------
 def test_parser_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GFETCH_PARSER", "python")
-    assert http1.preferred_head_parser() is http1.parse_response_head
+    assert connection.preferred_head_parser() is http1.parse_response_head
     monkeypatch.setenv("GFETCH_PARSER", "fast")
     with pytest.raises(ValueError, match="GFETCH_PARSER='fast'"):
-        http1.preferred_head_parser()
+        connection.preferred_head_parser()
     monkeypatch.delenv("GFETCH_PARSER")
-    assert http1.preferred_head_parser() is http1.parse_response_head  # the faster one, by default
+    assert connection.preferred_head_parser() is http1.parse_response_head  # the faster one, by default
     if http1_httptools is not None:
         monkeypatch.setenv("GFETCH_PARSER", "httptools")
-        assert http1.preferred_head_parser() is http1_httptools.parse_response_head
+        assert connection.preferred_head_parser() is http1_httptools.parse_response_head
 
 
 def test_connections_use_the_chosen_parser() -> None:
-    from gfetch import connection
-
-    assert connection.parse_response_head is http1.preferred_head_parser()
+    assert connection.parse_response_head is connection.preferred_head_parser()
 
 
 def test_parser_choice_without_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httptools", None)  # import httptools now fails
-    monkeypatch.delitem(sys.modules, "gfetch.http1_httptools", raising=False)
+    monkeypatch.delitem(sys.modules, "gfetch.http11.parser_httptools", raising=False)
     monkeypatch.delenv("GFETCH_PARSER", raising=False)
-    assert http1.preferred_head_parser() is http1.parse_response_head
+    assert connection.preferred_head_parser() is http1.parse_response_head
     monkeypatch.setenv("GFETCH_PARSER", "httptools")
     with pytest.raises(ModuleNotFoundError, match=r"gfetch\[httptools\]"):
-        http1.preferred_head_parser()
+        connection.preferred_head_parser()
     with pytest.raises(ModuleNotFoundError, match=r"gfetch\[httptools\]"):
-        importlib.import_module("gfetch.http1_httptools")
+        importlib.import_module("gfetch.http11.parser_httptools")
 
 
 # -- request heads --------------------------------------------------------

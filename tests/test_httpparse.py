@@ -1,4 +1,4 @@
-"""gfetch.httpparse.FastHTTPResponse gives exactly http.client.HTTPResponse's answers.
+"""gfetch.http11.httpparse.FastHTTPResponse gives exactly http.client.HTTPResponse's answers.
 
 Every test feeds the same raw bytes to both classes and compares everything
 observable: the exception (type and args) or the response attributes, the
@@ -19,8 +19,8 @@ from unittest import mock
 
 import pytest
 
-from gfetch import http1, httpparse
-from gfetch.httpparse import FastHTTPResponse
+from gfetch.http11 import parser as http1
+from gfetch.http11.httpparse import FastHTTPResponse
 
 MAXLINE = http.client._MAXLINE
 

@@ -12,7 +12,7 @@ import pytest
 from _alarm import TimeLimit, time_limit
 
 import gfetch
-from gfetch.hub import get_hub, notify_closing, wait_readable, wait_writable
+from gfetch.core.hub import get_hub, notify_closing, wait_readable, wait_writable
 
 
 def test_wait_readable_wakes_on_data() -> None:

@@ -18,12 +18,12 @@ import pytest
 import requests
 import trustme
 from _rawserver import Peer, RawServer, head, keep_alive, server_context
-from test_faults import BOUND, _wait_for
+from test_faults import BOUND
 from urllib3.util.retry import Retry
 
 import gfetch
-from gfetch.connection import MAX_INTERIM_RESPONSES
-from gfetch.pool import LeanPool
+from gfetch.http11.connection import MAX_INTERIM_RESPONSES
+from gfetch.http11.pool import LeanPool
 
 pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 

@@ -2,7 +2,7 @@
 
 The heavy scenarios run their client in a child interpreter
 (``tests/_loadclient.py``, which prints its figures as JSON lines) against
-a ``gfetch.testserver.ServerProcess``: client and server then each have a
+a ``gfetch.testing.ServerProcess``: client and server then each have a
 core and a GIL of their own, their file descriptors count against separate
 limits, peak RSS is that of the job alone, and resource limits and SIGINT
 touch no pytest process. The figures are printed to the terminal.
@@ -33,8 +33,8 @@ import pytest
 import requests
 
 import gfetch
-from gfetch.hub import get_hub
-from gfetch.testserver import ServerProcess
+from gfetch.core.hub import get_hub
+from gfetch.testing import ServerProcess
 
 CLIENT = Path(__file__).resolve().parent / "_loadclient.py"
 SOAK_REQUESTS = int(os.environ.get("GFETCH_SOAK_REQUESTS", "20000"))

@@ -12,10 +12,10 @@ import pytest
 from greenlet import GreenletExit
 
 import gfetch
-from gfetch.errors import LoopExit
-from gfetch.hub import TIMED_OUT, Waiter, get_hub
-from gfetch.poolqueue import GreenPoolQueue
-from gfetch.threads import run_in_thread
+from gfetch.core.errors import LoopExit
+from gfetch.core.hub import TIMED_OUT, Waiter, get_hub
+from gfetch.core.threads import run_in_thread
+from gfetch.http11.poolqueue import GreenPoolQueue
 
 
 class Registration:

@@ -1,6 +1,6 @@
 """The response head parsers under h11's rule, on mutated heads (issue 21).
 
-Whatever the bytes, ``gfetch.http1.parse_response_head`` (and httptools'
+Whatever the bytes, ``gfetch.http11.parser.parse_response_head`` (and httptools'
 one, when installed) either returns a head or raises one of its documented
 errors, all subclasses of ``http.client.HTTPException`` (RemoteDisconnected,
 BadStatusLine, UnknownProtocol, LineTooLong, HTTPException); never anything

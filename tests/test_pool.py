@@ -1,4 +1,4 @@
-"""gfetch's own connection pool (gfetch.pool.LeanPool), through the public API.
+"""gfetch's own connection pool (gfetch.http11.pool.LeanPool), through the public API.
 
 Keep-alive reuse and its limits, pool_maxsize and pool_block, stale and
 half-read connections, what ends a connection, the documented fallbacks to
@@ -28,10 +28,10 @@ from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
 import gfetch
-from gfetch.connection import HeadResponse
-from gfetch.httpparse import FastHTTPResponse
-from gfetch.pool import LeanPool
-from gfetch.transport import GreenHTTPConnectionPool, GreenHTTPSConnectionPool
+from gfetch.http11.connection import HeadResponse
+from gfetch.http11.httpparse import FastHTTPResponse
+from gfetch.http11.pool import LeanPool
+from gfetch.integration.urllib3_pools import GreenHTTPConnectionPool, GreenHTTPSConnectionPool
 
 TIMEOUT = 5.0
 DELAY = 0.2  # how long /slow holds its reply
@@ -471,7 +471,7 @@ def test_reading_a_reply_waits_before_its_first_read() -> None:
     """With nothing buffered, the reply to a request just sent is awaited
     first: no read that would fail with EAGAIN; a head that arrives in
     pieces is read on without waiting again (recv waits by itself)."""
-    from gfetch.connection import Connection
+    from gfetch.http11.connection import Connection
 
     conn = Connection("example.test", 80, None)
     conn.sock = _ScriptedSocket([b"HTTP/1.1 200 OK\r\n", b"Content-Length: 2\r\n\r\nok"])

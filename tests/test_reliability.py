@@ -9,7 +9,7 @@
   Retry-After of "²", a 64-character DNS label) fail as requests says.
 * ``deadline=`` bounds a whole request, retries included.
 
-Servers are local (gfetch.testserver and the raw fault server); bounds are
+Servers are local (gfetch.testing and the raw fault server); bounds are
 generous and only catch hangs or serialised requests.
 """
 
@@ -32,15 +32,16 @@ import pytest
 import requests
 from _alarm import TimeLimit, time_limit
 from _rawserver import RawServer, head, hold, pour, route, script, send, server_context, trickle
+from _stdlibserver import StdlibServer
 from conftest import open_fds
 
 import gfetch
-import gfetch.fanout
-import gfetch.limits
-from gfetch.asyncrequest import Deadline
-from gfetch.limits import HostLimits
-from gfetch.retry import RetryPolicy
-from gfetch.testserver import ServerProcess, TestServer
+import gfetch.fanout.limits
+import gfetch.fanout.runner
+from gfetch.fanout.asyncrequest import Deadline
+from gfetch.fanout.limits import HostLimits
+from gfetch.fanout.retry import RetryPolicy
+from gfetch.testing import ServerProcess
 
 BAD = 8  # bad items first, more than the workers (SIZE): each would have ended one
 SIZE = 4
@@ -76,10 +77,10 @@ def _patch(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, text_of: Call
 
 STAGES: dict[str, Stage] = {
     "taking the item": lambda mp: (
-        _patch(mp, gfetch.fanout, "coerce_request", lambda item: str(item)) or {}
+        _patch(mp, gfetch.fanout.runner, "coerce_request", lambda item: str(item)) or {}
     ),
     "splitting the URL for per_host": lambda mp: (
-        _patch(mp, gfetch.limits, "host_key", lambda url: url) or {"per_host": 2}
+        _patch(mp, gfetch.fanout.limits, "host_key", lambda url: url) or {"per_host": 2}
     ),
     "the host limits": lambda mp: (
         _patch(mp, HostLimits, "slot", lambda self, url: url) or {"per_host_rate": 10_000}
@@ -100,7 +101,7 @@ STAGES: dict[str, Stage] = {
 }
 
 
-def _bad_items(server: TestServer, path: str) -> list[str]:
+def _bad_items(server: StdlibServer, path: str) -> list[str]:
     return [server.url(path.format(i=i)) for i in range(BAD)]
 
 
@@ -123,7 +124,7 @@ def _check_healthy(results: list[Any]) -> None:
 @pytest.mark.parametrize("api", ["map", "imap_enumerated"])
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_a_raising_stage_fails_only_its_item(
-    stage: str, api: str, server: TestServer, session: gfetch.Session, monkeypatch: pytest.MonkeyPatch
+    stage: str, api: str, server: StdlibServer, session: gfetch.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     options = STAGES[stage](monkeypatch)
     bad = _bad_items(server, options.pop("bad_path", "/json?bad={i}"))
@@ -143,7 +144,7 @@ def test_a_raising_stage_fails_only_its_item(
 @pytest.mark.parametrize("limits", [{}, {"per_host": 2}, {"per_host_rate": 10_000}, {"rate": 10_000}])
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999/x", "http://[::1/x", f"http://{'a' * 64}.test/"])
 def test_unusable_urls_fail_as_invalid_url(
-    url: str, limits: dict[str, Any], api: str, server: TestServer, session: gfetch.Session
+    url: str, limits: dict[str, Any], api: str, server: StdlibServer, session: gfetch.Session
 ) -> None:
     """Under any limits, as without them: InvalidURL for each (a 64-character
     DNS label too, which plain requests lets through as urllib3's
@@ -156,7 +157,7 @@ def test_unusable_urls_fail_as_invalid_url(
     _check_healthy(results[BAD:])
 
 
-def test_items_that_are_no_requests_fail_alone(server: TestServer, session: gfetch.Session) -> None:
+def test_items_that_are_no_requests_fail_alone(server: StdlibServer, session: gfetch.Session) -> None:
     healthy = [server.url(f"/json?i={i}") for i in range(HEALTHY)]
     results = _run("map", [42, None, object()] * 3 + healthy, session=session)
     for result in results[: 3 * 3]:
@@ -165,7 +166,7 @@ def test_items_that_are_no_requests_fail_alone(server: TestServer, session: gfet
 
 
 @pytest.mark.parametrize("value", ["²", "¹0", "1e309", "Wed, 99 Foo 2015 07:28:00 GMT", "-5"])
-def test_a_retry_after_nobody_can_read_falls_back_to_backoff(value: str, server: TestServer,
+def test_a_retry_after_nobody_can_read_falls_back_to_backoff(value: str, server: StdlibServer,
                                                              session: gfetch.Session) -> None:
     """A 503 whose Retry-After is no number nor date is retried after the
     backoff; 50 of them ahead of 350 healthy URLs, at size=50, end no worker."""
@@ -197,7 +198,7 @@ def _check_deadline(result: Any, elapsed: float) -> None:
 
 @pytest.mark.parametrize("api", ["map", "imap_enumerated"])
 def test_deadline_ends_a_trickle_the_read_timeout_never_ends(
-    api: str, server: TestServer, session: gfetch.Session
+    api: str, server: StdlibServer, session: gfetch.Session
 ) -> None:
     with RawServer(TRICKLE) as raw:
         healthy = [server.url(f"/json?i={i}") for i in range(HEALTHY)]
@@ -229,7 +230,7 @@ def _closed_by_client(raw: RawServer, path: str = "/") -> bool:
     return False
 
 
-def test_deadline_of_an_item_overrides_the_calls(server: TestServer, session: gfetch.Session) -> None:
+def test_deadline_of_an_item_overrides_the_calls(server: StdlibServer, session: gfetch.Session) -> None:
     with RawServer(TRICKLE) as raw:
         started = time.monotonic()
         slow, ok = gfetch.map([gfetch.get(raw.url("/slow"), deadline=DEADLINE), server.url("/json?i=0")],
@@ -239,7 +240,7 @@ def test_deadline_of_an_item_overrides_the_calls(server: TestServer, session: gf
 
 
 def test_deadline_counts_from_the_first_send_not_the_wait_for_a_slot(
-    server: TestServer, session: gfetch.Session
+    server: StdlibServer, session: gfetch.Session
 ) -> None:
     """per_host=1: the third request waits 1.2 s for its turn, then takes 0.6 s of its 1.0 s."""
     results = gfetch.map([server.url(f"/delay/0.6?i={i}") for i in range(3)], per_host=1, deadline=DEADLINE,
@@ -258,7 +259,7 @@ def test_deadline_covers_retries_and_their_waits(session: gfetch.Session) -> Non
         assert raw.connections == 1
 
 
-def test_deadline_in_crawl(server: TestServer, session: gfetch.Session) -> None:
+def test_deadline_in_crawl(server: StdlibServer, session: gfetch.Session) -> None:
     with RawServer(TRICKLE) as raw:
         started = time.monotonic()
         got = list(gfetch.crawl([raw.url("/slow"), server.url("/json")], lambda response: None,
@@ -439,7 +440,7 @@ def test_timeout_fires_while_a_body_pours_in(
     assert elapsed < 0.5 + OVERSHOOT, f"Timeout(0.5) fired after {elapsed:.2f} s"
 
 
-def test_a_pouring_body_lets_other_requests_run(server: TestServer, session: gfetch.Session) -> None:
+def test_a_pouring_body_lets_other_requests_run(server: StdlibServer, session: gfetch.Session) -> None:
     """One endless body in flight; 20 small requests behind it still finish in time."""
     with RawServer(ENDLESS) as raw:
         items: list[Any] = [gfetch.get(raw.url("/"), callback=_discard_body, deadline=2.0)]

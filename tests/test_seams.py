@@ -24,8 +24,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3._collections import HTTPHeaderDict
 from urllib3.util.retry import Retry
 
-import gfetch.rawresponse
-import gfetch.transport
+import gfetch.http11.rawresponse
+import gfetch.integration.adapter
 
 
 def _has_parameters(function: Callable[..., object], *names: str) -> bool:
@@ -83,8 +83,8 @@ SEAMS: dict[str, Callable[[], object]] = {
         CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
     "requests Response._content_consumed": lambda: vars(requests.Response())["_content_consumed"] is False,
-    "requests Response() attributes": gfetch.transport.built_as_init,
-    "urllib3 HTTPResponse() attributes": gfetch.rawresponse.built_as_init,
+    "requests Response() attributes": gfetch.integration.adapter.built_as_init,
+    "urllib3 HTTPResponse() attributes": gfetch.http11.rawresponse.built_as_init,
     "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
     and callable(socket.socket._decref_socketios)
     and "_io_refs" in inspect.getsource(socket.socket.makefile),

@@ -18,24 +18,20 @@ import pytest
 import requests
 import requests_mock
 import responses
-import urllib3
-from urllib3.util.retry import Retry
-
-import gfetch
-
-import gfetch.sockets
-from gfetch.sockets import GreenSocket
 import trustme
+import urllib3
 from _backlog import full_backlog
 from _rawserver import RawServer, head, script, send
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
-from gfetch.hub import Hub, get_hub
-from gfetch.testserver import TestServer
-from gfetch.transport import GreenHTTPConnectionPool, GreenRetry, HTTPAdapter
+from urllib3.util.retry import Retry
 
-# Against http.server, not gfetch's own TestServer: a hub bug cannot hide on both sides.
-pytestmark = pytest.mark.stdlib_server
+import gfetch
+import gfetch.io.sockets
+from gfetch.core.hub import Hub, get_hub
+from gfetch.integration.adapter import HTTPAdapter
+from gfetch.integration.urllib3_pools import GreenHTTPConnectionPool, GreenRetry
+from gfetch.io.sockets import GreenSocket
 
 
 def key() -> str:
@@ -375,7 +371,7 @@ def test_connect_timeout_mapping_without_a_network(session, server, monkeypatch)
         raise socket.timeout("timed out")
 
     monkeypatch.setattr(Hub, "wait_fd", expired)
-    monkeypatch.setattr(gfetch.sockets.GreenSocket, "connect_ex", lambda self, addr: 115)  # EINPROGRESS
+    monkeypatch.setattr(gfetch.io.sockets.GreenSocket, "connect_ex", lambda self, addr: 115)  # EINPROGRESS
     with pytest.raises(requests.ConnectTimeout):
         session.get(server.url("/json"), timeout=0.5)
 

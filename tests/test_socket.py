@@ -11,14 +11,14 @@ import socket
 import time
 
 import pytest
-
-import gfetch
-import gfetch.sockets
 from _backlog import full_backlog
 from _ticker import Ticker
-from gfetch.errors import ConcurrentObjectUseError
-from gfetch.hub import Hub, get_hub
-from gfetch.sockets import GreenSocket, create_connection
+
+import gfetch
+import gfetch.io.sockets
+from gfetch.core.errors import ConcurrentObjectUseError
+from gfetch.core.hub import Hub, get_hub
+from gfetch.io.sockets import GreenSocket, create_connection
 
 
 def green_pair() -> tuple[GreenSocket, GreenSocket]:
@@ -378,7 +378,7 @@ def test_create_connection_tries_each_resolved_address(listener, refused_port, m
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", live_port)),
         ]
 
-    monkeypatch.setattr(gfetch.sockets, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(gfetch.io.sockets, "getaddrinfo", fake_getaddrinfo)
     sock = create_connection(("example.test", 80), timeout=2)
     try:
         assert sock.getpeername() == ("127.0.0.1", live_port)
@@ -410,7 +410,7 @@ def test_create_connection_falls_back_from_ipv6_to_ipv4(listener, monkeypatch):
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", live_port)),
         ]
 
-    monkeypatch.setattr(gfetch.sockets, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(gfetch.io.sockets, "getaddrinfo", fake_getaddrinfo)
     try:
         sock = create_connection(("localhost", live_port), timeout=2)
         try:
@@ -427,7 +427,7 @@ def test_create_connection_raises_last_error_when_all_fail(refused_port, monkeyp
     def fake_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0, *, timeout=None):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", refused_port))] * 3
 
-    monkeypatch.setattr(gfetch.sockets, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(gfetch.io.sockets, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(ConnectionRefusedError):
         create_connection(("example.test", 80), timeout=2)
 

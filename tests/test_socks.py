@@ -1,4 +1,4 @@
-"""SOCKS proxies (gfetch.socks): SOCKS4/4a/5/5h through our own loopback proxy
+"""SOCKS proxies (gfetch.integration.socks): SOCKS4/4a/5/5h through our own loopback proxy
 (tests/_socksserver.py), by Session, map, the environment and the CLI; proxy
 faults give the exceptions requests gives with PySocks."""
 
@@ -18,26 +18,30 @@ import urllib3
 from _backlog import full_backlog
 from _servers import HTTPSServer
 from _socksserver import Seen, SOCKSServer
+from _stdlibserver import StdlibServer
 from _ticker import Ticker
 
 import gfetch
-from gfetch.socks import GreenSOCKSHTTPConnectionPool, GreenSOCKSHTTPSConnectionPool, GreenSOCKSProxyManager
-from gfetch.testserver import TestServer
-from gfetch.transport import GreenHTTPSConnection
+from gfetch.integration.socks import (
+    GreenSOCKSHTTPConnectionPool,
+    GreenSOCKSHTTPSConnectionPool,
+    GreenSOCKSProxyManager,
+)
+from gfetch.integration.urllib3_pools import GreenHTTPSConnection
 
 # The address a local resolver gives for "localhost" first: what socks5:// and
 # socks4:// send, so the target server listens there.
 LOCALHOST = socket.getaddrinfo("localhost", 0, 0, socket.SOCK_STREAM)[0][4][0]
 
 
-def _url(server: TestServer, path: str) -> str:
+def _url(server: StdlibServer, path: str) -> str:
     return f"http://localhost:{server.port}{path}"
 
 
 @pytest.fixture(scope="module")
 def target():
     """The HTTP server behind the proxy, on the address "localhost" resolves to."""
-    with TestServer(host=LOCALHOST) as srv:
+    with StdlibServer(host=LOCALHOST) as srv:
         yield srv
 
 
@@ -288,7 +292,7 @@ _WITHOUT_SOCKSIO = """
 import sys
 sys.modules["socksio"] = None  # as if gfetch[socks] were not installed
 import requests, gfetch
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 with TestServer() as server, gfetch.Session() as session:
     print(session.get(server.url("/json"), timeout=5).status_code)
     try:

@@ -9,7 +9,7 @@ import pytest
 import requests
 from _stdlibserver import StdlibServer
 
-from gfetch.testserver import TestServer
+from gfetch.testing import TestServer
 
 
 def test_pages_link_every_item_once_then_stop(server: TestServer) -> None:

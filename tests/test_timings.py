@@ -19,9 +19,9 @@ from _rawserver import Peer, RawServer, head, keep_alive
 from _servers import HTTPSServer
 
 import gfetch
-from gfetch.timings import PHASES, Timings
+from gfetch.core.timings import PHASES, Timings
 
-pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]  # gfetch's own pool unless a test says otherwise
+pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 
 CONNECT_PHASES = ("dns", "connect", "ssl")
 

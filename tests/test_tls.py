@@ -14,13 +14,13 @@ import time
 import pytest
 import requests
 import urllib3
-
-import gfetch
-import gfetch.tls
 from _servers import HTTPSServer
 from _ticker import Ticker
-from gfetch.tls import GreenSSLContext, TLSSocket
-from gfetch.transport import HTTPAdapter
+
+import gfetch
+import gfetch.io.tls
+from gfetch.integration.adapter import HTTPAdapter
+from gfetch.io.tls import GreenSSLContext, TLSSocket
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_callers_context_is_used_but_not_mutated(https_server, ca, ca_file):
     assert _state(ctx) == before
     # the caller's context did the TLS, through wrap_bio: never the blocking wrap_socket
     assert ctx.calls == ["wrap_bio"] * 3
-    assert not any(isinstance(v, GreenSSLContext) for v in gfetch.tls._cache.values() if v._context is ctx)
+    assert not any(isinstance(v, GreenSSLContext) for v in gfetch.io.tls._cache.values() if v._context is ctx)
 
 
 def test_callers_context_without_the_ca_fails_verification(https_server):
@@ -227,26 +227,26 @@ def test_callers_context_without_the_ca_fails_verification(https_server):
 
 
 def test_owned_contexts_are_cached_per_configuration(https_server, ca_file, monkeypatch):
-    monkeypatch.setattr(gfetch.tls, "_cache", {})
+    monkeypatch.setattr(gfetch.io.tls, "_cache", {})
     for _ in range(3):
         with gfetch.Session() as sess:
             for _ in range(3):
                 r = sess.get(https_server.url("/cache"), verify=ca_file, headers={"Connection": "close"})
                 assert r.status_code == 200
-    assert len(gfetch.tls._cache) == 1
-    (green,) = gfetch.tls._cache.values()
+    assert len(gfetch.io.tls._cache) == 1
+    (green,) = gfetch.io.tls._cache.values()
     assert isinstance(green, GreenSSLContext)
     # urllib3 asks to load the CA file on every connection; it is loaded once
     assert len(green._loaded) == 1
     with gfetch.Session() as sess, pytest.warns(urllib3.exceptions.InsecureRequestWarning):
         sess.get(https_server.url("/cache"), verify=False)
-    assert len(gfetch.tls._cache) == 2
+    assert len(gfetch.io.tls._cache) == 2
 
 
 def test_tls_socket_surface(https_server, ca_file):
     """What urllib3 and http.client reach for on the TLS object."""
     ctx = ssl.create_default_context(cafile=ca_file)
-    raw = gfetch.sockets.create_connection(("127.0.0.1", https_server.port), timeout=5)
+    raw = gfetch.io.sockets.create_connection(("127.0.0.1", https_server.port), timeout=5)
     tls = GreenSSLContext(ctx).wrap_socket(raw, server_hostname="localhost")
     try:
         assert isinstance(tls, TLSSocket)

@@ -64,10 +64,10 @@ from _rawserver import Peer, RawServer, head
 from _ticker import Ticker
 
 import gfetch
-from gfetch import connection
+from gfetch.http11 import connection
 
 try:
-    from gfetch import http1_httptools
+    from gfetch.http11 import parser_httptools as http1_httptools
 except ModuleNotFoundError:
     http1_httptools = None  # type: ignore[assignment]
 

@@ -27,8 +27,6 @@ import requests
 
 import gfetch
 
-pytestmark = pytest.mark.stdlib_server  # the server's threads: only the client's greenlets run here
-
 PAGE = 4096
 FRAME_SPECIALS = 9  # words of CPython's _PyInterpreterFrame before its locals (3.11-3.13)
 

@@ -7,7 +7,7 @@ before any test module is imported:
 * ``urllib3.HTTPConnectionPool`` and ``urllib3.HTTPSConnectionPool`` (also
   under ``urllib3.connectionpool``, and in the scheme table every PoolManager
   reads) are :class:`LeanHTTPConnectionPool` / :class:`LeanHTTPSConnectionPool`.
-  Each builds its LeanPool by asking a ``gfetch.transport.HTTPAdapter`` (with
+  Each builds its LeanPool by asking a ``gfetch.integration.adapter.HTTPAdapter`` (with
   ``pool_maxsize=maxsize``, ``pool_block=block``) for the pool of a request to
   its origin, ``lean_pool_for(request, verify, proxies=None, cert=None)``,
   exactly as the adapter does under ``requests``; ``verify`` is what
@@ -55,7 +55,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import resolve_cert_reqs
 from urllib3.util.timeout import _DEFAULT_TIMEOUT, Timeout
 
-from gfetch.transport import HTTPAdapter
+from gfetch.integration.adapter import HTTPAdapter
 
 _CONNECTION_DEFAULTS = {
     name: parameter.default

@@ -29,7 +29,7 @@ def via(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Clie
 
 @pytest.fixture(scope="module")
 def server():
-    """http.server with gfetch.testserver's routes (/echo, /delay/<s>, /flaky/<n>...), per module:
+    """http.server with gfetch.testing.server's routes (/echo, /delay/<s>, /flaky/<n>...), per module:
     a server that shares nothing with the client under test."""
     with StdlibServer() as srv:
         yield srv

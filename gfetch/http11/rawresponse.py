@@ -1,0 +1,187 @@
+"""``response.raw`` of gfetch's pool: urllib3's HTTPResponse, built and read with fewer steps.
+
+Imports urllib3.
+
+requests reads every body through ``raw.stream(10240, decode_content=True)``,
+and urllib3's ``read(amt)`` then runs each piece through its decoder and a
+byte-queue buffer and reads once more to learn that the body has ended, even
+when the body has no Content-Encoding. :meth:`GreenHTTPResponse.read` returns
+the same bytes, raises the same exceptions at the same call and leaves the
+response in the same state, without those steps; anything else (a decoder,
+buffered decoded bytes, ``amt=None``) is urllib3's own ``read``.
+
+:func:`new_raw_response` builds one as urllib3's ``__init__`` would, with
+its attributes set directly (see :func:`built_as_init`).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from urllib3._collections import HTTPHeaderDict
+from urllib3.response import BytesQueueBuffer, HTTPResponse
+from urllib3.util.retry import Retry
+
+__all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
+
+
+class GreenHTTPResponse(HTTPResponse):
+    """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
+
+    def read(
+        self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False
+    ) -> Any:
+        if amt is None or amt <= 0 or self._decoded_buffer:
+            return super().read(amt, decode_content, cache_content)
+        self._init_decoder()
+        if self._decoder is not None:
+            return super().read(amt, decode_content, cache_content)
+        data = self._raw_read(amt)
+        if not data or len(data) >= amt:
+            return data
+        # urllib3 reads on until it has ``amt`` bytes or the body ends.
+        original = self._original_response
+        if original is not None and original.isclosed() and self.length_remaining in (0, None):
+            original.close()  # the read urllib3 makes here finds the end and closes it
+            return data
+        more = self._raw_read(amt)
+        if not more:
+            return data
+        self._decoded_buffer.put(data)
+        self._decoded_buffer.put(more)
+        while len(self._decoded_buffer) < amt and more:
+            more = self._raw_read(amt)
+            self._decoded_buffer.put(more)
+        return self._decoded_buffer.get(amt)
+
+
+    def read_buffered(self) -> bytes | None:
+        """The whole body, when it is all received already and needs no decoding; else None
+        (read it as urllib3 does).
+
+        What requests' ``content`` gets through ``stream()``, in one step: the
+        response is left as reading it that way leaves it (closed, its length
+        counted, its connection released). Nothing can fail here: no byte is
+        received, and none decoded.
+        """
+        original = self._original_response
+        if (self.chunked or self.length_remaining is None or self._decoded_buffer
+                or not getattr(original, "holds_body", _no)()):
+            return None
+        self._init_decoder()
+        if self._decoder is not None:
+            return None
+        data: bytes = original.read()  # type: ignore[union-attr]  # held, so http.client reads it and closes
+        self._fp_bytes_read += len(data)
+        self.length_remaining -= len(data)
+        self.release_conn()
+        return data
+
+
+def _no() -> bool:
+    return False
+
+
+def new_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
+                     preload_content: bool, decode_content: bool, original_response: Any, pool: Any,
+                     connection: Any, retries: Any, request_method: str, request_url: str,
+                     sock_shutdown: Any) -> GreenHTTPResponse:
+    """``GreenHTTPResponse(...)`` with these arguments, ``version_string="HTTP/1.1"``
+    and urllib3's other defaults.
+
+    Discussion: urllib3's ``__init__`` passes eighteen keywords through two
+    ``__init__`` layers and a generator. When requests asks (no preloading)
+    and :func:`built_as_init` finds that setting the attributes directly,
+    in ``__init__``'s order, makes the same response, that is done instead;
+    otherwise ``__init__`` runs. ``_init_length`` is urllib3's own.
+    """
+    if preload_content or not _BUILT_AS_INIT:
+        return GreenHTTPResponse(
+            body=body, headers=headers, status=status, version=version, version_string="HTTP/1.1",
+            reason=reason, preload_content=preload_content, decode_content=decode_content,
+            original_response=original_response, pool=pool, connection=connection, retries=retries,
+            enforce_content_length=True, request_method=request_method, request_url=request_url,
+            sock_shutdown=sock_shutdown,
+        )
+    return _built_raw_response(body, headers, status, version, reason, decode_content, original_response,
+                               pool, connection, retries, request_method, request_url, sock_shutdown)
+
+
+def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
+                        decode_content: bool, original_response: Any, pool: Any, connection: Any,
+                        retries: Any, request_method: str, request_url: str,
+                        sock_shutdown: Any) -> GreenHTTPResponse:
+    response = GreenHTTPResponse.__new__(GreenHTTPResponse)
+    response.headers = headers
+    response.status = status
+    response.version = version
+    response.version_string = "HTTP/1.1"
+    response.reason = reason
+    response.decode_content = decode_content
+    response._has_decoded_content = False
+    response._request_url = request_url
+    response.retries = retries
+    transfer_encoding = headers.get("transfer-encoding", "")
+    # urllib3's test, which is False at once for the usual "" (its split gives [""]).
+    response.chunked = bool(transfer_encoding) and "chunked" in [
+        coding.strip() for coding in transfer_encoding.lower().split(",")]
+    response._decoder = None
+    response._decoder_initialized = False
+    response.enforce_content_length = True
+    response.auto_close = True
+    response._body = None
+    response._uncached_read_occurred = False
+    response._fp = None
+    response._original_response = original_response
+    response._fp_bytes_read = 0
+    response.msg = None
+    response._pool = pool
+    response._connection = connection
+    response._fp = body
+    response._sock_shutdown = sock_shutdown
+    response.chunk_left = None
+    response.length_remaining = response._init_length(request_method)
+    response._decoded_buffer = BytesQueueBuffer()
+    return response
+
+
+_SAMPLE_HEADS = [
+    (200, "GET", {}), (200, "GET", {"Content-Length": "12"}), (200, "HEAD", {"Content-Length": "12"}),
+    (204, "GET", {}), (200, "GET", {"Transfer-Encoding": "chunked"}),
+    (200, "GET", {"Transfer-Encoding": "gzip, Chunked "}), (200, "GET", {"Transfer-Encoding": "chunkedx"}),
+    (304, "GET", {"Content-Length": "5, 5"}),
+]
+
+
+def built_as_init() -> bool:
+    """Whether :func:`new_raw_response` may skip urllib3's ``__init__``: for
+    each of a set of sample heads, both ways build alike (:func:`built_alike`)."""
+    for status, method, fields in _SAMPLE_HEADS:
+        arguments: dict[str, Any] = dict(
+            body=io.BytesIO(), headers=HTTPHeaderDict(fields), status=status, version=11, reason="R",
+            decode_content=False, original_response=object(), pool=object(), connection=None,
+            retries=Retry(0), request_method=method, request_url="/", sock_shutdown=object(),
+        )
+        # Both alive until compared: a collected response closes itself, changing its attributes.
+        if not built_alike(GreenHTTPResponse(version_string="HTTP/1.1", preload_content=False,
+                                             enforce_content_length=True, **arguments),
+                           _built_raw_response(**arguments)):
+            return False
+    return True
+
+
+def built_alike(theirs: object, ours: object) -> bool:
+    """Whether ``ours``, built without ``__init__``, holds what ``theirs`` does:
+    the same attribute names in the same order, each the same object, or one
+    of the same type (or a subclass: gfetch's cookie jar) that is equal or,
+    like it, empty (cookie jars and byte buffers compare by identity)."""
+    mine, other = vars(theirs), vars(ours)
+    return list(mine) == list(other) and all(
+        value is other[name]
+        or (isinstance(other[name], type(value)) and (value == other[name] or not (value or other[name])))
+        for name, value in mine.items()
+    )
+
+
+_BUILT_AS_INIT = built_as_init()
