@@ -47,8 +47,8 @@ from http.client import HTTPException
 from ssl import SSLError as BaseSSLError
 from typing import Any
 
+from urllib3 import HTTPHeaderDict
 from urllib3 import connection as urllib3_connection
-from urllib3._collections import HTTPHeaderDict
 from urllib3.exceptions import (
     ClosedPoolError,
     EmptyPoolError,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from urllib3._collections import HTTPHeaderDict
+from urllib3 import HTTPHeaderDict
 from urllib3.response import BytesQueueBuffer, HTTPResponse
 from urllib3.util.retry import Retry
 
