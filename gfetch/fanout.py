@@ -120,7 +120,6 @@ _END = object()
 P = ParamSpec("P")
 R = TypeVar("R")
 
-
 TimeoutArg = float | tuple[float | None, float | None] | None  # requests' timeout=, not a gfetch.Timeout
 
 
