@@ -7,7 +7,8 @@ import inspect
 import logging
 import random
 import time
-from typing import Any
+import typing
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pytest
 import requests
@@ -20,6 +21,10 @@ from urllib3.util.retry import Retry
 import gfetch
 import gfetch as grequests
 from gfetch.fanout.retry import retry_policy
+from gfetch.fanout.runner import Default, FanOutOptions, MapOptions, takes_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 REFUSED = "http://127.0.0.1:1/"
 
@@ -275,6 +280,59 @@ def test_every_fanout_checks_the_options_it_is_given(name: str, option: str, val
     """Each public fan-out hands its options on (one options object checks them)."""
     with pytest.raises(ValueError, match=option):
         _FANOUTS[name](**{option: value})
+
+
+_OPTIONS = {name: hint.__metadata__[0].value
+            for name, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()}
+# Where a function keeps grequests' own default rather than the list's.
+_OWN_DEFAULTS = {"imap": {"size": 2}, "imap_enumerated": {"size": 2}}
+
+
+@pytest.mark.parametrize("name", ["map", "imap", "imap_enumerated", "crawl"])
+def test_every_fanout_takes_the_one_list_of_options(name: str) -> None:
+    """The signatures' options are the list's keys with the list's defaults (but imap's size, 2)."""
+    function = getattr(gfetch, name)
+    parameters = inspect.signature(function).parameters
+    assert {option: parameters[option].default for option in _OPTIONS} == {**_OPTIONS, **_OWN_DEFAULTS.get(name, {})}
+    hints = typing.get_type_hints(function)
+    assert {option: hints[option] for option in _OPTIONS} == {
+        option: hint.__origin__ for option, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()
+    }
+    for option in set(parameters) - set(_OPTIONS):  # the rest: the function's own (items, results)
+        assert option in {"requests", "exception_handler", "return_exceptions", "seeds", "follow", "max_requests",
+                          "key"}
+    with pytest.raises(TypeError, match=r"^\w+\(\) got an unexpected keyword argument 'sise'$"):
+        _FANOUTS[name](sise=3)
+
+
+class _WithAnOption(MapOptions, total=False):
+    brand_new: Annotated[int, Default(7)]
+
+
+def test_an_option_added_to_the_list_is_taken_by_name_and_shown() -> None:
+    @takes_options
+    def fan_out(items: list[Any], *, own: bool = False, **options: Unpack[_WithAnOption]) -> dict[str, Any]:
+        return dict(options)
+
+    parameters = inspect.signature(fan_out).parameters
+    assert list(parameters) == ["items", "own", *MapOptions.__annotations__, "brand_new"]
+    assert parameters["brand_new"].default == 7
+    assert parameters["brand_new"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert fan_out([], brand_new=3, deadline=1.0) == {"brand_new": 3, "deadline": 1.0}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'size'"):
+        fan_out([], size=3)
+
+
+def test_crawl_takes_stream_and_pool_as_map_does(server: StdlibServer) -> None:
+    pool = gfetch.Pool(1)
+    with gfetch.Session() as session:
+        responses_ = list(gfetch.crawl([server.url("/json"), server.url("/")], lambda response: None,
+                                       stream=True, pool=pool, session=session))
+        assert len(responses_) == 2
+        assert all(not response._content_consumed for response in responses_)  # stream: bodies left unread
+        for response in responses_:
+            response.close()
+    assert pool.size == 1 and pool.free_count() == 1
 
 
 def test_imap_takes_exactly_what_imap_enumerated_takes() -> None:

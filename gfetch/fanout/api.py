@@ -21,16 +21,17 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import requests
-from urllib3.util.retry import Retry
 
 from gfetch.core.greenlets import Greenlet, spawn
 from gfetch.core.sync import Pool
 from gfetch.fanout.asyncrequest import AsyncRequest, require_requests
-from gfetch.fanout.retry import RetryPolicy
-from gfetch.fanout.runner import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, FanOutOptions
+from gfetch.fanout.runner import DEFAULT_SIZE, DEFAULT_TIMEOUT, FanOut, ImapOptions, MapOptions, takes_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -55,8 +56,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 ExceptionHandler = Callable[[AsyncRequest, BaseException | None], Any]
-# requests' timeout= (not gfetch.Timeout): seconds, (connect, read) or None.
-TimeoutArg = float | tuple[float | None, float | None] | None
 
 get = functools.partial(AsyncRequest, "GET")
 options = functools.partial(AsyncRequest, "OPTIONS")
@@ -111,11 +110,13 @@ def _signature_of(model: Callable[P, Any]) -> Callable[[Callable[..., R]], Calla
     def decorate(func: Callable[..., R]) -> Callable[P, R]:
         returns = inspect.signature(func).return_annotation
         func.__signature__ = inspect.signature(model).replace(return_annotation=returns)  # type: ignore[attr-defined]
+        func.__annotations__ = {**model.__annotations__, "return": returns}
         return func
 
     return decorate
 
 
+@takes_options
 def map(  # noqa: A001 - grequests' name
     requests: Iterable[Any],
     stream: bool = False,
@@ -123,16 +124,8 @@ def map(  # noqa: A001 - grequests' name
     exception_handler: ExceptionHandler | None = None,
     gtimeout: float | None = None,
     *,
-    deadline: float | None = None,
-    timeout: TimeoutArg = DEFAULT_TIMEOUT,
-    per_host: int | None = None,
-    rate: float | None = None,
-    per_host_rate: float | None = None,
-    retries: int | RetryPolicy | Retry | None = None,
-    session: requests.Session | None = None,
-    progress: bool = False,
     return_exceptions: bool = False,
-    pool: Pool | None = None,
+    **options: Unpack[MapOptions],
 ) -> list[requests.Response | None | Any]:
     """Send all ``requests`` concurrently; return their responses in input order.
 
@@ -181,7 +174,7 @@ def map(  # noqa: A001 - grequests' name
         TypeError: ``requests`` is a single URL (str or bytes), not an iterable of them.
     """
     require_requests(requests)
-    fanout = FanOut(FanOutOptions.pick(locals()))
+    fanout = FanOut(stream=stream, size=size, gtimeout=gtimeout, **options)
     items = list(requests)
     results: list[Any] = [None] * len(items)
     for index, req in fanout.run(items, total=len(items), report_unsent=True):
@@ -193,23 +186,15 @@ def map(  # noqa: A001 - grequests' name
     return results
 
 
+@takes_options
 def imap_enumerated(
     requests: Iterable[Any],
     stream: bool = False,
     size: int | None = 2,
     exception_handler: ExceptionHandler | None = None,
     *,
-    gtimeout: float | None = None,
-    deadline: float | None = None,
-    timeout: TimeoutArg = DEFAULT_TIMEOUT,
-    per_host: int | None = None,
-    rate: float | None = None,
-    per_host_rate: float | None = None,
-    retries: int | RetryPolicy | Retry | None = None,
-    session: requests.Session | None = None,
-    progress: bool = False,
     return_exceptions: bool = False,
-    pool: Pool | None = None,
+    **options: Unpack[ImapOptions],
 ) -> Iterator[tuple[int, requests.Response | None | Any]]:
     """Yield ``(index, response)`` in completion order; see :func:`map` for the options.
 
@@ -220,7 +205,7 @@ def imap_enumerated(
     single URL (str or bytes) for ``requests`` raises TypeError.
     """
     require_requests(requests)
-    fanout = FanOut(FanOutOptions.pick(locals()))
+    fanout = FanOut(stream=stream, size=size, **options)
     total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]  # has __len__, checked
     for index, req in fanout.run(requests, total=total):
         deliver, value = _outcome(req, exception_handler, return_exceptions)

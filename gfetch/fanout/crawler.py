@@ -1,22 +1,22 @@
 """crawl: fan-out whose input grows from its own responses.
 
-Imports requests and urllib3 (types), gfetch.fanout.runner, gfetch.fanout.asyncrequest,
-gfetch.fanout.retry (a type) and gfetch.core.sync.
+Imports requests (types), gfetch.fanout.runner, gfetch.fanout.asyncrequest and gfetch.core.sync.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag
 
 import requests
-from urllib3.util.retry import Retry
 
 from gfetch.core.sync import Queue
 from gfetch.fanout.asyncrequest import AsyncRequest, coerce_request, require_requests
-from gfetch.fanout.retry import RetryPolicy
-from gfetch.fanout.runner import DEFAULT_TIMEOUT, FanOut, FanOutOptions
+from gfetch.fanout.runner import FanOut, FanOutOptions, takes_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11
 
 __all__ = ["crawl"]
 
@@ -27,30 +27,22 @@ def _default_key(request: AsyncRequest) -> Any:
     return request.method.upper(), urldefrag(request.url)[0]
 
 
+@takes_options
 def crawl(
     seeds: Iterable[Any],
     follow: Callable[[requests.Response], Iterable[Any] | None],
     *,
-    size: int | None = None,
     max_requests: int = 10_000,
-    timeout: Any = DEFAULT_TIMEOUT,
-    per_host: int | None = None,
-    rate: float | None = None,
-    per_host_rate: float | None = None,
-    retries: int | RetryPolicy | Retry | None = None,
-    session: requests.Session | None = None,
-    progress: bool = False,
-    gtimeout: float | None = None,
-    deadline: float | None = None,
     key: Callable[[AsyncRequest], Any] = _default_key,
     return_exceptions: bool = False,
+    **options: Unpack[FanOutOptions],
 ) -> Iterator[Any]:
     """Fetch ``seeds``, then whatever ``follow(response)`` returns, and so on.
 
     Every request is fetched at most once (deduplicated by ``key``: method
     and URL without fragment), within the same limits as :func:`gfetch.map`
     (``size`` in flight, default 100; ``per_host``, ``rate``, ``retries``,
-    ``deadline``...),
+    ``deadline``, ``stream``...: the same options),
     and at most ``max_requests`` in all. Responses are yielded as they
     complete; ``follow`` runs in the iterating greenlet as each one is
     yielded, so it may parse JSON, inspect headers or stop early by
@@ -62,7 +54,7 @@ def crawl(
             (str or bytes), not an iterable of them.
     """
     require_requests(seeds)
-    fanout = FanOut(FanOutOptions.pick(locals()))
+    fanout = FanOut(**options)
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
     frontier = _Frontier(key, max_requests)

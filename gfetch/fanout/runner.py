@@ -1,8 +1,9 @@
 """The fan-out engine behind map, imap, imap_enumerated and crawl.
 
-Imports gfetch.fanout.asyncrequest (AsyncRequest), gfetch.fanout.limits, gfetch.fanout.retry,
-gfetch.fanout.requesterrors, gfetch.fanout.progress, gfetch.integration.session (the default timeout),
-gfetch.core.greenlets, gfetch.core.hub, gfetch.core.sync and gfetch.core.timings.
+Imports requests (a type), gfetch.fanout.asyncrequest (AsyncRequest), gfetch.fanout.limits,
+gfetch.fanout.retry, gfetch.fanout.requesterrors, gfetch.fanout.progress, gfetch.integration.session
+(the default timeout), gfetch.core.greenlets, gfetch.core.hub, gfetch.core.sync and
+gfetch.core.timings.
 
 One call = at most ``size`` worker greenlets in the pool, started as the
 input proves long enough to need them. Each worker takes the next request
@@ -17,6 +18,55 @@ deadline the workers are killed (their connections are closed by urllib3 on
 the way out, never pooled half-read) and every request not finished is
 reported with a :class:`RequestCancelled`.
 
+The options, written once
+-------------------------
+:class:`FanOutOptions` is the one list of the options, a TypedDict: each
+option's name, type and default (``Annotated[type, Default(value)]``) on a
+line. grequests takes ``stream``, ``size`` and ``gtimeout`` by position, and a
+``**`` TypedDict may not repeat a named parameter, so the list is cut in
+three nested parts, each the options a function takes by keyword only:
+:class:`MapOptions` (map), :class:`ImapOptions` (imap, imap_enumerated: and
+``gtimeout``), :class:`FanOutOptions` (crawl: and ``stream``, ``size``). A
+public function names grequests' parameters and its own, then takes
+``**options: Unpack[...]`` (typing_extensions' ``Unpack``, for type checkers
+only: Python 3.10 has none) and passes them on by name,
+``FanOut(stream=stream, size=size, gtimeout=gtimeout, **options)``; a
+:class:`FanOut` fills in the defaults and checks the values. So a type
+checker checks the callers' keywords and types, and follows each option,
+a key of the one TypedDict, from the API to its use here. At run time
+:func:`takes_options` gives each function the signature that ``inspect``
+and ``help()`` show, built from the same list, and rejects an unknown
+keyword at the call. A new option is one line in the list: every function
+that takes the part it is in takes it.
+
+From ``timeout=`` to the socket
+-------------------------------
+* ``timeout`` (requests' form: seconds, ``(connect, read)`` or None) is the
+  key ``"timeout"`` from the call to ``FanOut.options``; default
+  :data:`DEFAULT_TIMEOUT`, a :class:`~gfetch.integration.session.DefaultTimeout`.
+* :meth:`FanOut._attempts` passes it as ``timeout=`` to the request's send
+  (``AsyncRequest.send_with``), unless the request has a ``timeout=`` of its
+  own, which wins; the request itself is left as it was (it may be sent
+  again, in another call with another timeout).
+* ``Session.request`` (gfetch.integration.session) gives a request without one the
+  session's ``timeout``, and turns a DefaultTimeout into None for an
+  adapter with a ``send`` of its own (it applies its own default, as under
+  requests).
+* requests' ``HTTPAdapter.send`` makes it a urllib3 ``Timeout(connect=,
+  read=)`` for ``urlopen``.
+* gfetch.http11.pool (or urllib3's pool, via gfetch.integration.adapter) sets the socket's
+  timeout: connect timeout to connect and send, read timeout for the wait
+  for the response head and each read of the body. The cooperative socket
+  (gfetch.io.sockets) parks the greenlet under it in ``Hub.park``.
+
+``deadline`` takes another way: the key ``"deadline"``, or a request's own
+``deadline``, becomes a :class:`~gfetch.fanout.asyncrequest.Deadline` around all of
+one request's attempts in :meth:`FanOut.execute`: a timer in the hub that
+starts when the request has its first limits slot and interrupts the
+worker's park, whatever it waits for; a streamed body takes the rest along
+(``BodyDeadline``). ``gtimeout`` bounds the caller's wait for the results
+in :meth:`FanOut._finished`; then :meth:`FanOut._cancelled` kills the workers.
+
 The parts of one call (:meth:`FanOut.run`): :class:`_Intake`, the input and
 its credits (taken but not yet reported <= size); :class:`_Workers`, the
 greenlets that send; :class:`_Results`, the channel back to the caller;
@@ -27,14 +77,18 @@ cleanup on every way out.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextvars import Token
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypedDict, TypeVar, cast, get_type_hints
 
+import requests
 from greenlet import getcurrent
 from urllib3.util.retry import Retry
 
@@ -49,7 +103,13 @@ from gfetch.fanout.requesterrors import RequestCancelled, RequestDeadlineExceede
 from gfetch.fanout.retry import RetryPolicy, retry_policy
 from gfetch.integration.session import DefaultTimeout
 
-__all__ = ["DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's from Python 3.11
+
+__all__ = [
+    "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions", "ImapOptions", "MapOptions",
+    "takes_options",
+]
 
 logger = logging.getLogger("gfetch")
 
@@ -58,59 +118,108 @@ DEFAULT_TIMEOUT = DefaultTimeout((10.0, 30.0))  # an adapter's own default wins 
 
 _END = object()
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TimeoutArg = float | tuple[float | None, float | None] | None  # requests' timeout=, not a gfetch.Timeout
+
 
 @dataclass(frozen=True)
-class FanOutOptions:
-    """The options every fan-out call takes (map, imap, imap_enumerated, crawl), checked once.
+class Default:
+    """An option's default, in its annotation: ``Annotated[type, Default(value)]``."""
 
-    The public functions keep their own signatures (grequests' positional
-    order and defaults); :meth:`pick` gathers these options from them by name.
+    value: Any
+
+
+class MapOptions(TypedDict, total=False):
+    """The options every fan-out function takes by keyword only (map's after ``*``)."""
+
+    deadline: Annotated[float | None, Default(None)]
+    timeout: Annotated[TimeoutArg, Default(DEFAULT_TIMEOUT)]
+    per_host: Annotated[int | None, Default(None)]
+    rate: Annotated[float | None, Default(None)]
+    per_host_rate: Annotated[float | None, Default(None)]
+    retries: Annotated[int | RetryPolicy | Retry | None, Default(None)]
+    session: Annotated[requests.Session | None, Default(None)]
+    progress: Annotated[bool, Default(False)]
+    pool: Annotated[Pool | None, Default(None)]
+
+
+class ImapOptions(MapOptions, total=False):
+    """imap's and imap_enumerated's: map's, and ``gtimeout`` (grequests' map takes it by position)."""
+
+    gtimeout: Annotated[float | None, Default(None)]
+
+
+class FanOutOptions(ImapOptions, total=False):
+    """All the options (crawl's and :class:`FanOut`'s): imap's, and ``stream`` and ``size``
+    (grequests' imap takes them by position)."""
+
+    stream: Annotated[bool, Default(False)]
+    size: Annotated[int | None, Default(None)]
+
+
+def _parameters(options: type) -> list[inspect.Parameter]:
+    """A TypedDict of options as keyword-only parameters: each key with its type and default."""
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=hint.__metadata__[0].value,
+                              annotation=hint.__origin__)
+            for name, hint in get_type_hints(options, include_extras=True).items()]
+
+
+_DEFAULTS = cast(FanOutOptions, {option.name: option.default for option in _parameters(FanOutOptions)})
+
+
+def takes_options(function: Callable[P, R]) -> Callable[P, R]:
+    """``function``, taking only the options its ``**options: Unpack[SomeOptions]`` names.
+
+    Type checkers read the ``Unpack`` itself. At run time a keyword that is
+    not one of ``SomeOptions``' keys raises TypeError at the call, as for
+    any parameter (a generator's body would only see it when first
+    iterated), and ``inspect``, ``help()`` and ``typing.get_type_hints``
+    show the keys as keyword parameters, with their types and defaults.
 
     Raises:
-        ValueError: ``size`` below 1, or ``deadline`` not above 0.
+        TypeError: ``function`` takes no ``**options: Unpack[...]`` of a TypedDict it can see.
     """
+    signature = inspect.signature(function)
+    *named, options = signature.parameters.values()
+    match = re.fullmatch(r"Unpack\[(\w+)\]", str(options.annotation))
+    if options.kind is not options.VAR_KEYWORD or match is None:
+        raise TypeError(f"{function.__qualname__} takes no **options: Unpack[...]")
+    expanded = _parameters(function.__globals__[match[1]])
+    known = frozenset(parameter.name for parameter in (*named, *expanded))
 
-    size: int | None = None
-    stream: bool = False
-    timeout: Any = DEFAULT_TIMEOUT
-    gtimeout: float | None = None
-    deadline: float | None = None
-    per_host: int | None = None
-    rate: float | None = None
-    per_host_rate: float | None = None
-    retries: int | RetryPolicy | Retry | None = None
-    session: Any = None
-    progress: bool = False
-    pool: Pool | None = None
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        unknown = kwargs.keys() - known
+        if unknown:
+            raise TypeError(f"{function.__name__}() got an unexpected keyword argument {min(unknown)!r}")
+        return function(*args, **kwargs)
 
-    def __post_init__(self) -> None:
-        if self.size is not None and self.size < 1:
-            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {self.size}")
-        if self.deadline is not None and self.deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds or None, got {self.deadline}")
-
-    @classmethod
-    def pick(cls, arguments: Mapping[str, Any]) -> FanOutOptions:
-        """The options among a public function's arguments (its ``locals()``), by name;
-        those it does not take keep their defaults here."""
-        return cls(**{name: arguments[name] for name in _OPTION_NAMES if name in arguments})
-
-
-_OPTION_NAMES = tuple(field.name for field in fields(FanOutOptions))
+    checked.__signature__ = signature.replace(parameters=[*named, *expanded])  # type: ignore[attr-defined]
+    annotations = {name: value for name, value in function.__annotations__.items() if name != options.name}
+    checked.__annotations__ = {**annotations, **{option.name: option.annotation for option in expanded}}
+    return checked
 
 
 class FanOut:
-    """One fan-out call with its options; :meth:`run` does the work.
+    """One fan-out call with its options (those not given take their defaults); :meth:`run` does the work.
 
     Raises:
-        ValueError: ``per_host`` below 1 or ``rate`` not above 0.
+        ValueError: ``size`` or ``per_host`` below 1, or ``deadline`` or ``rate`` not above 0.
     """
 
-    def __init__(self, options: FanOutOptions) -> None:
+    def __init__(self, **given: Unpack[FanOutOptions]) -> None:
+        options: FanOutOptions = {**_DEFAULTS, **given}
         self.options = options
-        self.pool = options.pool if options.pool is not None else Pool(options.size or DEFAULT_SIZE)
-        self.limits = HostLimits(options.per_host, options.rate, options.per_host_rate)
-        self.retry = retry_policy(options.retries)
+        size, deadline = options["size"], options["deadline"]
+        if size is not None and size < 1:
+            raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {size}")
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
+        self.pool = options["pool"] if options["pool"] is not None else Pool(size or DEFAULT_SIZE)
+        self.limits = HostLimits(options["per_host"], options["rate"], options["per_host_rate"])
+        self.retry = retry_policy(options["retries"])
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
@@ -125,7 +234,7 @@ class FanOut:
         # The request's trace, if its Session has a hook: shared with the Session (gfetch.core.timings).
         token = self._start_trace(request)
         try:
-            seconds = request.deadline if request.deadline is not None else self.options.deadline
+            seconds = request.deadline if request.deadline is not None else self.options["deadline"]
             if seconds is None:
                 self._attempts(request, None)
             else:
@@ -138,7 +247,7 @@ class FanOut:
                 _end_trace(token, request)
 
     def _start_trace(self, request: AsyncRequest) -> Token[RequestTrace | None] | None:
-        session = request.session if request.session is not None else self.options.session
+        session = request.session if request.session is not None else self.options["session"]
         hook = getattr(session, "trace", None)
         if hook is None:
             return None
@@ -149,11 +258,11 @@ class FanOut:
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
-        overrides: dict[str, Any] = {"stream": options.stream}
+        overrides: dict[str, Any] = {"stream": options["stream"]}
         if "timeout" not in request.kwargs:
-            overrides["timeout"] = options.timeout
-        if request.session is None and options.session is not None:
-            request.session = options.session
+            overrides["timeout"] = options["timeout"]
+        if request.session is None and options["session"] is not None:
+            request.session = options["session"]
         attempt = 0
         waited = 0.0  # for limits and backoff: the response's timings.blocked
         while True:
@@ -193,7 +302,7 @@ class FanOut:
         intake = _Intake(items, self.pool.size)
         results = _Results()
         crew = _Workers(self.pool, self.execute, intake, results)
-        progress = make_progress(total) if self.options.progress else None
+        progress = make_progress(total) if self.options["progress"] else None
         # A known length starts its workers at once (a burst of thousands is
         # then in flight together); an open-ended input grows them as it goes.
         for _ in range(max(1, min(total or 1, self.pool.free_count()))):
@@ -211,7 +320,7 @@ class FanOut:
         Raises:
             whatever reading the input raised, after the results before it.
         """
-        gtimeout = self.options.gtimeout
+        gtimeout = self.options["gtimeout"]
         until = None if gtimeout is None else time.monotonic() + gtimeout
         while True:
             try:
@@ -228,7 +337,7 @@ class FanOut:
     def _cancelled(self, intake: _Intake, results: _Results, crew: _Workers, progress: Any,
                    report_unsent: bool) -> Iterator[tuple[int, AsyncRequest]]:
         """At the gtimeout: kill the workers, then yield every unfinished request, cancelled, by index."""
-        gtimeout = self.options.gtimeout
+        gtimeout = self.options["gtimeout"]
         intake.close()
         _raise_if_any(_finish_off(crew.alive, block=True))
         leftovers = results.drain()
