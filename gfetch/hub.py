@@ -389,7 +389,8 @@ class Hub(greenlet):
 
         * ``target`` parked, its wake-up not yet fired: the park's abort
           hook is asked; unless it refuses (returns False) the waiter is
-          fired and ``exc`` is thrown in ahead of every queued wake-up.
+          fired and ``exc`` is thrown in (an urgent one ahead of every
+          queued callback, so Ctrl-C gets through a busy fan-out at once).
         * Otherwise ``exc`` is **pending** (the only place one waits), and
           the target's next park raises it at once. A wake-up already
           queued is delivered first (a semaphore slot handed over is not
@@ -401,7 +402,8 @@ class Hub(greenlet):
           is raised once.
         * ``urgent`` for a target whose wake-up is queued: thrown in at
           once, the wake-up dropped (the root might never park again to
-          see a Ctrl-C).
+          see a Ctrl-C). If another exception gets into that park first,
+          this one is raised by the next.
 
         Discussion: a queued wake-up can be lost (a KeyboardInterrupt landing
         in the loop between firing a waiter and resuming its greenlet); the
@@ -415,7 +417,11 @@ class Hub(greenlet):
             return
         waiter = self._parked.get(target)
         if waiter is not None and ((urgent and waiter.fired) or self._abort(waiter)):
-            self._ready.appendleft((self._throw_in, (target, waiter, [exc])))
+            delivery = (self._throw_in, (target, waiter, [exc], is_live, urgent))
+            if urgent:
+                self._ready.appendleft(delivery)
+            else:
+                self._ready.append(delivery)
             return
         pending = self._interrupts.setdefault(target, [])
         if is_live is _always and any(
@@ -446,21 +452,25 @@ class Hub(greenlet):
         if self._parked.get(target) is waiter:
             exc = self._take_interrupt(target)
             if exc is not None:
-                self._throw_in((target, waiter, [exc]))
+                self._throw_in((target, waiter, [exc], _always, True))
 
-    def _throw_in(self, delivery: tuple[greenlet, Waiter, list[BaseException]]) -> None:
-        """Raise the exception in the box at ``target``'s park, if it is still in that park.
+    def _throw_in(
+        self, delivery: tuple[greenlet, Waiter, list[BaseException], Callable[[], bool], bool]
+    ) -> None:
+        """Raise the exception in the box at ``target``'s park; interrupt it again if it has left
+        that park meanwhile (another urgent interruption got there first).
 
         The root gets it from a helper greenlet (see _raise_in_root); any other
         greenlet, which soon parks or dies and so lets the hub go on, through
         ``throw`` (a GreenletExit a helper raised would reach it as a value).
         """
-        target, waiter, box = delivery
-        if self._parked.get(target) is waiter:
-            if target.parent is None:  # the root greenlet
-                self._raise_in_root(box)
-            else:
-                target.throw(box.pop())
+        target, waiter, box, is_live, urgent = delivery
+        if self._parked.get(target) is not waiter:
+            self.interrupt(target, box.pop(), is_live, urgent)
+        elif target.parent is None:  # the root greenlet
+            self._raise_in_root(box)
+        else:
+            target.throw(box.pop())
 
     def _take_interrupt(self, glet: greenlet) -> BaseException | None:
         pending = self._interrupts.get(glet)

@@ -255,6 +255,25 @@ def test_pending_interruptions_come_one_per_park_urgent_first() -> None:
     assert stages == [SystemExit, gfetch.Timeout, KeyboardInterrupt]
 
 
+def test_two_ctrl_cs_for_one_wait_are_both_raised() -> None:
+    # The second arrives while the first is on its way into the same wait:
+    # it is raised at the next wait (a fan-out's cleanup counts on seeing it).
+    hub = get_hub()
+
+    def press_twice() -> None:
+        hub.interrupt(hub.parent, KeyboardInterrupt(), urgent=True)
+        hub.interrupt(hub.parent, KeyboardInterrupt(), urgent=True)
+
+    gfetch.spawn(press_twice)
+    caught = 0
+    for _ in range(2):
+        try:
+            gfetch.sleep(5)
+        except KeyboardInterrupt:
+            caught += 1
+    assert caught == 2
+
+
 # -- the waits built on it leave no registration behind -----------------------------
 
 
