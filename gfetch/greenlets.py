@@ -187,6 +187,8 @@ class Greenlet(greenlet):
         """Raise ``exception`` (default GreenletExit) in the greenlet.
 
         A greenlet that never started is finished at once without running.
+        Otherwise it is raised through :meth:`Hub.interrupt` (see its rules: a
+        wait that cannot end now raises it at the greenlet's next wait).
         With ``block=True`` wait (up to ``timeout``) until it has died.
         """
         if self._finished:
