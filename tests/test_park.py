@@ -156,6 +156,124 @@ def test_interruption_of_a_woken_greenlet_lands_at_its_next_park() -> None:
     assert glet.dead and slots.counter == 1
 
 
+# -- one interruption path: Hub.interrupt asks the abort hook -------------------------
+
+
+class Refusing(Registration):
+    """An abort hook that refuses: its wait cannot be ended before its waker fires it."""
+
+    def abort(self, waiter: Waiter) -> bool:
+        self.aborts += 1
+        return False
+
+
+def _park_with_refusing_hook(timeout: float | None) -> tuple[Waiter, Refusing, gfetch.Greenlet, list[Any]]:
+    """A greenlet parked with a refusing hook; ``stages`` gets what its park returned, then
+    the type of what its next park raised."""
+    hub = get_hub()
+    waiter, hook = Waiter(hub), Refusing()
+    stages: list[Any] = []
+
+    def parked() -> None:
+        stages.append(hub.park(waiter, timeout, hook.abort))
+        try:
+            gfetch.sleep(0)
+        except BaseException as exc:
+            stages.append(type(exc))
+            raise
+
+    glet = gfetch.spawn(parked)
+    gfetch.sleep(0)
+    return waiter, hook, glet, stages
+
+
+def test_an_interruption_the_abort_hook_refuses_lands_at_the_next_park() -> None:
+    waiter, hook, glet, stages = _park_with_refusing_hook(None)
+    glet.kill(block=False)
+    gfetch.sleep(0.02)
+    assert hook.aborts == 1 and not glet.dead and stages == []  # still waiting
+    assert waiter.switch("woken") is True  # the waker still owns the ending
+    glet.join(timeout=5)
+    assert stages == ["woken", GreenletExit]
+
+
+def test_a_timeout_the_abort_hook_refuses_waits_for_the_waker() -> None:
+    waiter, hook, glet, stages = _park_with_refusing_hook(0.01)
+    gfetch.sleep(0.05)
+    assert hook.aborts == 1 and stages == []
+    assert waiter.switch("woken") is True
+    glet.join(timeout=5)
+    assert stages == ["woken"]
+
+
+def test_a_repeated_kill_is_raised_once() -> None:
+    # Both kills arrive while the greenlet's wake-up is queued: the second is
+    # dropped, so the first one's cleanup can park undisturbed.
+    slots = gfetch.Semaphore(0)
+    stages: list[str] = []
+
+    def taker() -> None:
+        slots.acquire()
+        try:
+            gfetch.sleep(10)
+        except GreenletExit:
+            stages.append("killed")
+            gfetch.sleep(0)  # cleanup that waits
+            stages.append("cleaned up")
+            raise
+
+    glet = gfetch.spawn(taker)
+    gfetch.sleep(0)
+    slots.release()  # wake-up queued
+    hub = get_hub()
+    hub.interrupt(glet, GreenletExit())
+    hub.interrupt(glet, GreenletExit())
+    glet.join(timeout=5)
+    assert stages == ["killed", "cleaned up"]
+
+
+def test_pending_interruptions_come_one_per_park_urgent_first() -> None:
+    hub = get_hub()
+    waiter, hook = Waiter(hub), Refusing()
+    stages: list[type[BaseException]] = []
+
+    def target() -> None:
+        hub.park(waiter, None, hook.abort)  # refuses: what arrives meanwhile is pending
+        for _ in range(3):
+            try:
+                gfetch.sleep(0)
+            except BaseException as exc:
+                stages.append(type(exc))
+
+    glet = gfetch.spawn(target)
+    gfetch.sleep(0)
+    hub.interrupt(glet, gfetch.Timeout(1))
+    hub.interrupt(glet, KeyboardInterrupt())
+    hub.interrupt(glet, SystemExit(), urgent=True)
+    waiter.switch()
+    glet.join(timeout=5)
+    assert stages == [SystemExit, gfetch.Timeout, KeyboardInterrupt]
+
+
+def test_two_ctrl_cs_for_one_wait_are_both_raised() -> None:
+    # The second arrives while the first is on its way into the same wait:
+    # it is raised at the next wait (a fan-out's cleanup counts on seeing it).
+    hub = get_hub()
+
+    def press_twice() -> None:
+        hub.interrupt(hub.parent, KeyboardInterrupt(), urgent=True)
+        hub.interrupt(hub.parent, KeyboardInterrupt(), urgent=True)
+
+    gfetch.spawn(press_twice)
+    caught = 0
+    for _ in range(2):
+        try:
+            gfetch.sleep(5)
+        except KeyboardInterrupt:
+            caught += 1
+    assert caught == 2
+
+
 # -- the waits built on it leave no registration behind -----------------------------
 
 

@@ -47,7 +47,6 @@ class Greenlet(greenlet):
         self._exception: BaseException | None = None
         self._started = False
         self._finished = False
-        self._reraised = False  # get() re-raised the exception (see run)
         self._links: list[Callable[[Greenlet], Any]] = []
 
     def __repr__(self) -> str:
@@ -85,10 +84,9 @@ class Greenlet(greenlet):
         except BaseException as exc:
             self._finish(None, exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                # Ctrl-C belongs to the main code: raise it there, unless a
-                # get() on this greenlet has already re-raised it (a fan-out
-                # reads its input in a feeder greenlet and get()s it).
-                self._hub.handle_system_error(exc, lambda: not self._reraised)
+                # Ctrl-C belongs to the main code: it is interrupted with it at once,
+                # before it runs again (so before any get() here could re-raise it).
+                self._hub.interrupt(self._hub.parent, exc, urgent=True)
         else:
             self._finish(result, None)
 
@@ -177,7 +175,6 @@ class Greenlet(greenlet):
     def _result(self) -> Any:
         """The value of a finished greenlet, or raise its exception."""
         if self._exception is not None:
-            self._reraised = True
             raise self._exception
         return self.value
 
@@ -190,6 +187,8 @@ class Greenlet(greenlet):
         """Raise ``exception`` (default GreenletExit) in the greenlet.
 
         A greenlet that never started is finished at once without running.
+        Otherwise it is raised through :meth:`Hub.interrupt` (see its rules: a
+        wait that cannot end now raises it at the greenlet's next wait).
         With ``block=True`` wait (up to ``timeout``) until it has died.
         """
         if self._finished:

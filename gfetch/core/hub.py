@@ -41,8 +41,10 @@ When the ready queue, the timers, the fd waits and the pending thread jobs
 are all empty, nothing can ever wake anybody: the hub throws
 :class:`~gfetch.core.errors.LoopExit` into the root greenlet instead of sleeping
 forever. An exception raised in the loop's own frames (by a signal handler,
-usually: Ctrl-C, a SIGALRM time limit) goes to the root greenlet too, and the
-loop survives it.
+usually: Ctrl-C, a SIGALRM time limit) interrupts the root greenlet, and the
+loop survives it. Every interruption (kill, Timeout, Ctrl-C) takes one path,
+:meth:`Hub.interrupt`, which asks the park's abort hook whether the wait can
+end now and otherwise keeps the exception pending for the next park.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class _TimedOut:
 
 TIMED_OUT: Any = _TimedOut()
 """What :meth:`Hub.park` returns when its timeout expired before any wake-up."""
+
+
+def _always() -> bool:
+    """An interruption's ``is_live`` by default: never withdrawn."""
+    return True
 
 
 class Waiter:
@@ -296,27 +303,30 @@ class Hub(greenlet):
           a ``threading.Lock`` or from another thread via ``call_threadsafe``.
         * **Registration.** A waker that fires ``waiter`` removes the
           registration itself. Otherwise ``abort(waiter)`` removes it, exactly
-          once and before the greenlet runs again: at once when the
-          timeout or an interruption fires the waiter (in the hub), or in
-          the greenlet when an exception is thrown straight into it
-          (an exception raised in the loop, or LoopExit, to the root
-          greenlet; GreenletExit at garbage collection) or when the park is
-          refused. ``abort`` must not switch.
+          once and before the greenlet runs again: when the timeout or an
+          interruption ends the wait (in the hub, ``waiter`` already fired),
+          or in the greenlet when an exception is thrown straight into it
+          (LoopExit to the root greenlet; GreenletExit at garbage
+          collection) or when the park is refused. ``abort`` must not
+          switch. It may refuse to end the wait now by returning False
+          (the registration stays; the waker will fire ``waiter``): a
+          timeout or interruption then does not end it (see below).
         * **Timeout.** After ``timeout`` seconds (None: never) the timer
-          fires the waiter, calls ``abort`` and resumes the greenlet
+          ends the wait through ``abort`` and resumes the greenlet
           directly, without a trip through the ready queue: the park
-          returns :data:`TIMED_OUT`.
-        * **Interruption** (``kill``, :class:`~gfetch.core.greenlets.Timeout`)
-          goes through :meth:`interrupt` only: an un-woken park is fired
-          with the exception (``abort`` runs, the exception is raised
-          here). A park whose wake-up is already queued keeps it (a slot
-          handed over is not lost); the exception is raised by the
-          greenlet's next park instead, which then ends at once (its
-          ``abort`` runs).
-        * **Exceptions raised in the loop** itself, outside any greenlet's
-          code (what a signal handler raises: KeyboardInterrupt, a SIGALRM
-          time limit; a raw callback failing) are raised by the root
-          greenlet's park, ending that wait; the loop goes on (see run).
+          returns :data:`TIMED_OUT`. If ``abort`` refuses, the wait goes on
+          until its waker fires it.
+        * **Interruption**: every exception the greenlet did not wait for
+          (``kill``, :class:`~gfetch.core.greenlets.Timeout`, so a fan-out's
+          gtimeout, deadline and cleanup; and in the root greenlet Ctrl-C,
+          whether raised in another greenlet or in the loop itself, where
+          a signal handler raises it) goes through :meth:`interrupt` only.
+          An un-woken park whose ``abort`` agrees ends with the exception.
+          Otherwise it is pending and raised by the greenlet's next park,
+          which then ends at once (its ``abort`` runs): a wake-up already
+          queued (a slot handed over) or a wait ``abort`` would not end is
+          delivered first. A Ctrl-C for the root does not wait for a queued
+          wake-up (which is dropped); the loop goes on (see run).
 
         Raises:
             RuntimeError: when called from the hub greenlet itself.
@@ -364,45 +374,103 @@ class Hub(greenlet):
             raise exc
 
     def interrupt(
-        self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = lambda: True
+        self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = _always,
+        urgent: bool = False,
     ) -> None:
-        """Raise ``exc`` in ``target`` at its current park (the only way in). From the hub.
+        """Raise ``exc`` in ``target`` at its park: the one way an interruption gets in.
 
-        ``is_live()`` false by the time it lands withdraws it (a cancelled
-        Timeout).
+        Every exception a greenlet did not ask for comes here: ``kill`` (so
+        a fan-out's gtimeout and its cleanup), :class:`~gfetch.core.greenlets.Timeout`
+        (so a request's deadline), and, for the root greenlet, ``urgent``,
+        Ctrl-C (a KeyboardInterrupt or SystemExit a greenlet died of, or
+        anything raised in the loop's own frames). From any greenlet of the
+        hub's thread; it never switches. ``is_live()`` false by the time
+        the exception would be raised withdraws it (a cancelled Timeout).
 
-        Discussion: the target may already have been woken (its waiter fired,
-        the wake-up queued: e.g. a semaphore slot handed over). Overwriting
-        that wake-up would lose the slot, and retrying on later passes until
-        the target is parked un-woken can starve: a fan-out's feeder, parked
-        on a Pool slot, is woken in nearly every pass (Ctrl-C took up to
-        13 s). So the wake-up is delivered and ``exc`` raised at the
-        target's next park. Should the wake-up have been lost (a
-        KeyboardInterrupt landing in the hub between firing a waiter and
-        resuming its greenlet), the target would never park again: if it
-        still sits on that fired waiter a pass later, it is thrown there.
+        * ``target`` parked, its wake-up not yet fired: the park's abort
+          hook is asked; unless it refuses (returns False) the waiter is
+          fired and ``exc`` is thrown in (an urgent one ahead of every
+          queued callback, so Ctrl-C gets through a busy fan-out at once).
+        * Otherwise ``exc`` is **pending** (the only place one waits), and
+          the target's next park raises it at once. A wake-up already
+          queued is delivered first (a semaphore slot handed over is not
+          lost); a wait whose hook refused ends when its waker fires it.
+          Pending interruptions are raised one per park, in the order they
+          came, urgent ones first. One that cannot be withdrawn (a kill, a
+          Ctrl-C) of the same type as one already pending is dropped: a
+          repeated kill, say a fan-out's cleanup killing its workers again,
+          is raised once.
+        * ``urgent`` for a target whose wake-up is queued: thrown in at
+          once, the wake-up dropped (the root might never park again to
+          see a Ctrl-C). If another exception gets into that park first,
+          this one is raised by the next.
+
+        Discussion: a queued wake-up can be lost (a KeyboardInterrupt landing
+        in the loop between firing a waiter and resuming its greenlet); the
+        target would never park again. So if it still sits on that fired
+        waiter a pass later, what is pending for it is thrown there. Waiting
+        instead, pass after pass, for the target to park un-woken could
+        starve: a fan-out's feeder, parked on a Pool slot, is woken in nearly
+        every pass (Ctrl-C took up to 13 s).
         """
-        if not is_live() or target.dead:
+        if target.dead or not is_live():
             return
         waiter = self._parked.get(target)
-        if waiter is not None and not waiter.fired:
-            waiter.fired = True
-            self._ready.append((waiter._resume_throw, exc))
-            if waiter.abort is not None:
-                waiter.abort(waiter)
+        if waiter is not None and ((urgent and waiter.fired) or self._abort(waiter)):
+            delivery = (self._throw_in, (target, waiter, [exc], is_live, urgent))
+            if urgent:
+                self._ready.appendleft(delivery)
+            else:
+                self._ready.append(delivery)
             return
-        self._interrupts.setdefault(target, []).append((exc, is_live))
-        if waiter is not None:
-            self._ready.append((self._rescue, (target, waiter, exc)))
+        pending = self._interrupts.setdefault(target, [])
+        if is_live is _always and any(
+            type(queued) is type(exc) and live is _always for queued, live in pending
+        ):
+            return
+        pending.insert(0 if urgent else len(pending), (exc, is_live))
+        if waiter is not None and waiter.fired:
+            self._ready.append((self._throw_pending, (target, waiter)))
 
-    def _rescue(self, lost: tuple[greenlet, Waiter, BaseException]) -> None:
-        target, waiter, exc = lost
-        pending = self._interrupts.get(target)
-        if self._parked.get(target) is waiter and pending and any(queued is exc for queued, _ in pending):
-            pending[:] = [entry for entry in pending if entry[0] is not exc]
-            if not pending:
-                del self._interrupts[target]
-            waiter._resume_throw(exc)
+    def _abort(self, waiter: Waiter) -> bool:
+        """End an un-fired ``waiter``'s wait through its park's abort hook; False when it refuses.
+
+        The hook runs with ``waiter`` fired (a wake-up arriving meanwhile is
+        dropped); a refusal leaves it un-fired, for its waker.
+        """
+        if waiter.fired:
+            return False
+        waiter.fired = True
+        if waiter.abort is not None and waiter.abort(waiter) is False:
+            waiter.fired = False
+            return False
+        return True
+
+    def _throw_pending(self, lost: tuple[greenlet, Waiter]) -> None:
+        """Throw what is pending for a greenlet still on a fired waiter: its wake-up was lost."""
+        target, waiter = lost
+        if self._parked.get(target) is waiter:
+            exc = self._take_interrupt(target)
+            if exc is not None:
+                self._throw_in((target, waiter, [exc], _always, True))
+
+    def _throw_in(
+        self, delivery: tuple[greenlet, Waiter, list[BaseException], Callable[[], bool], bool]
+    ) -> None:
+        """Raise the exception in the box at ``target``'s park; interrupt it again if it has left
+        that park meanwhile (another urgent interruption got there first).
+
+        The root gets it from a helper greenlet (see _raise_in_root); any other
+        greenlet, which soon parks or dies and so lets the hub go on, through
+        ``throw`` (a GreenletExit a helper raised would reach it as a value).
+        """
+        target, waiter, box, is_live, urgent = delivery
+        if self._parked.get(target) is not waiter:
+            self.interrupt(target, box.pop(), is_live, urgent)
+        elif target.parent is None:  # the root greenlet
+            self._raise_in_root(box)
+        else:
+            target.throw(box.pop())
 
     def _take_interrupt(self, glet: greenlet) -> BaseException | None:
         pending = self._interrupts.get(glet)
@@ -599,8 +667,8 @@ class Hub(greenlet):
                 # itself: every later wait in this thread would then fail.
                 while True:
                     if interrupted is not None:
-                        box, interrupted = [interrupted], None
-                        self._raise_in_root(box)
+                        box, interrupted = [interrupted], None  # the hub keeps no reference
+                        self.interrupt(self.parent, box.pop(), urgent=True)
                     elif self._alive():
                         self._run_once()
                     else:
@@ -615,9 +683,9 @@ class Hub(greenlet):
                 # (Ctrl-C, a SIGALRM time limit: a signal lands in whichever
                 # greenlet runs, most often the hub sitting in select()), or a
                 # raw callback failing. Python runs signal handlers in the main
-                # thread, where the user's code is the root greenlet: its park
-                # raises it, ending that wait and removing its registration
-                # (see park), and the loop carries on at the root's next wait.
+                # thread, where the user's code is the root greenlet: it is
+                # interrupted with it (see interrupt), ending that wait, and the
+                # loop carries on at the root's next wait.
                 interrupted = exc
 
     def _raise_in_root(self, box: list[BaseException]) -> None:
@@ -684,26 +752,6 @@ class Hub(greenlet):
         except BlockingIOError:
             pass
 
-    def handle_system_error(
-        self, exc: BaseException, still_pending: Callable[[], bool] | None = None
-    ) -> None:
-        """Re-raise KeyboardInterrupt/SystemExit from a greenlet in the root greenlet.
-
-        It goes ahead of every queued callback, so Ctrl-C reaches the user's
-        code within one callback even in a busy fan-out. ``still_pending()``
-        false at that moment cancels it: the exception already reached the
-        root greenlet another way (``Greenlet.get`` re-raised it there), and
-        a second copy would land in the middle of the cleanup it started.
-        """
-
-        box = [exc]
-
-        def deliver(_: Any) -> None:
-            if still_pending is None or still_pending():
-                self._raise_in_root(box)
-
-        self._ready.appendleft((deliver, None))
-
     def close(self) -> None:
         """Release the selector and wake socket (tests and thread exit)."""
         self.selector.close()
@@ -716,16 +764,17 @@ def _raise_popped(box: list[BaseException]) -> None:
 
 
 def _time_out(waiter: Waiter) -> None:
-    """A park's timeout: fire ``waiter``, end its registration, resume it at once."""
-    if not waiter.fired:
-        waiter.fired = True
-        glet = waiter.greenlet
-        try:
-            if waiter.abort is not None:
-                waiter.abort(waiter)
-        finally:
-            if glet is not None:
-                glet.switch(TIMED_OUT)
+    """A park's timeout: end the wait through its abort hook and resume it at once (unless the
+    hook refuses: then the wait goes on until its waker fires it)."""
+    if waiter.fired:
+        return
+    glet = waiter.greenlet
+    try:
+        if not waiter.hub._abort(waiter):
+            glet = None
+    finally:
+        if glet is not None:
+            glet.switch(TIMED_OUT)
 
 
 _local = threading.local()

@@ -581,8 +581,9 @@ def _finish_off(workers: set[Greenlet], block: bool) -> BaseException | None:
     for the workers used to end that wait, leaving requests running with
     their sockets open, out of reach of ``Session.close()``. So the wait
     goes on until the last worker has died, killing the survivors again
-    each time (a kill whose wake-up the interrupt lost is re-sent), and the
-    call raises the interrupt once. Where even the cleanup's own first steps
+    each time (a kill a signal cut short is sent; one still pending is
+    dropped by ``Hub.interrupt``), and the call raises the interrupt
+    once. Where even the cleanup's own first steps
     were cut short, the thread's next fan-out finishes it
     (:func:`_finish_abandoned_cleanups`).
     """
