@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pytest
 import requests
 import responses
-from _rawserver import RawServer
-from _rawserver import send as raw_send
 from _stdlibserver import StdlibServer
 from urllib3.util.retry import Retry
 
@@ -22,6 +20,8 @@ import gfetch
 import gfetch as grequests
 from gfetch.fanout.retry import retry_policy
 from gfetch.fanout.runner import Default, FanOutOptions, MapOptions, takes_options
+from gfetch.testing.raw import RawServer
+from gfetch.testing.raw import send as raw_send
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
