@@ -33,8 +33,8 @@ import socket
 import ssl
 import struct
 import threading
-from http import HTTPStatus
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 __all__ = [
