@@ -10,7 +10,7 @@ Floors, top-down; each folder imports only the folders below it (README.md,
     fanout/       map, imap, imap_enumerated, crawl: limits, rates, retries
     integration/  gfetch.Session (a requests.Session), the adapter, urllib3's pools
     http11/       HTTP/1.1 heads, framing, connections, gfetch's own pool
-    testing/      the loopback server of the demo, examples and tests
+    testing/      the loopback servers of the demo, examples and tests
     io/           cooperative sockets, DNS and TLS
     core/         the hub (event loop), greenlets, sync, threads, errors, timings
 

@@ -1,6 +1,6 @@
-"""Loopback helpers for the tests: an HTTPS server and an HTTP(S) proxy.
+"""Loopback helpers for the tests: an HTTPS server, an HTTP(S) proxy, and the TLS context of a RawServer.
 
-Both are plain stdlib servers on OS threads (so they never share the hub of
+The servers are plain stdlib servers on OS threads (so they never share the hub of
 the code under test), bind 127.0.0.1 only, bound every blocking call with a
 timeout, and are stopped by the test that starts them.
 """
@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["HTTPSServer", "ProxyServer"]
+__all__ = ["HTTPSServer", "ProxyServer", "server_context"]
 
 
 class _HTTPSHandler(BaseHTTPRequestHandler):
@@ -135,8 +135,7 @@ class HTTPSServer(_ServedOnThread):
     _server: _ThreadingHTTPSServer
 
     def __init__(self, cert: Any, client_ca: Any = None, host: str = "127.0.0.1") -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(context)
+        context = server_context(cert)
         if client_ca is not None:
             client_ca.configure_trust(context)
             context.verify_mode = ssl.CERT_REQUIRED
@@ -257,3 +256,10 @@ class ProxyServer(_ServedOnThread):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def server_context(cert: Any) -> ssl.SSLContext:
+    """A server-side SSLContext presenting trustme ``cert`` (a LeafCert), for ``RawServer(tls=...)``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context

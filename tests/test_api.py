@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pytest
 import requests
 import responses
-from _rawserver import RawServer
-from _rawserver import send as raw_send
 from _stdlibserver import StdlibServer
 from urllib3.util.retry import Retry
 
@@ -22,6 +20,8 @@ import gfetch
 import gfetch as grequests
 from gfetch.fanout.retry import retry_policy
 from gfetch.fanout.runner import Default, FanOutOptions, MapOptions, takes_options
+from gfetch.testing.raw import RawServer
+from gfetch.testing.raw import send as raw_send
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -373,12 +373,13 @@ def test_rate_limit(server: StdlibServer) -> None:
     assert 1.8 < elapsed < 4.0  # 100 requests spaced 20 ms apart
 
 
-def test_retries_recover_from_two_failures(fresh_server: StdlibServer) -> None:
-    urls = [fresh_server.url(f"/flaky/2?key=r{i}") for i in range(5)]
+@pytest.mark.parametrize("status", [503, 429])
+def test_retries_recover_from_two_failures(fresh_server: StdlibServer, status: int) -> None:
+    urls = [fresh_server.url(f"/flaky/2?key=r{i}&status={status}") for i in range(5)]
     result = gfetch.map(urls, retries=2)
     assert [r.json()["attempts"] for r in result] == [3] * 5
-    without = gfetch.map([fresh_server.url("/flaky/2?key=none")])
-    assert without[0].status_code == 503
+    without = gfetch.map([fresh_server.url(f"/flaky/2?key=none&status={status}")])
+    assert without[0].status_code == status
 
 
 def test_retries_skip_non_idempotent(fresh_server: StdlibServer) -> None:

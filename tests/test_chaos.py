@@ -1,7 +1,7 @@
 """The chaos run: a seeded random mix of misbehaving servers, fetched at once.
 
 Every item of a fan-out gets one of ``BEHAVIOURS`` at random (seeded), all
-served by one scripted raw server (``_rawserver.route`` picks the behaviour
+served by one scripted raw server (``gfetch.testing.raw.route`` picks the behaviour
 from the path). Three runs must each:
 
 * report every index exactly once;
@@ -34,21 +34,10 @@ from typing import Any
 
 import pytest
 import requests
-from _rawserver import (
-    Behaviour,
-    Peer,
-    RawServer,
-    head,
-    reset,
-    route,
-    script,
-    send,
-    stall,
-    trickle,
-)
 from conftest import open_fds
 
 import gfetch
+from gfetch.testing.raw import Behaviour, Peer, RawServer, head, reset, route, script, send, stall, trickle
 
 READ_TIMEOUT = 0.5  # a stall ends with ReadTimeout after this
 DEADLINE = 1.5  # a trickle (a byte every 0.1 s) ends with RequestDeadlineExceeded after this

@@ -1,6 +1,6 @@
 """The ``gfetch`` command, run as a user runs it: the installed script, in a subprocess.
 
-Every server is local and none runs on gfetch (tests/_stdlibserver.py, tests/_servers.py, tests/_rawserver.py).
+Every server is local and none runs on gfetch (tests/_stdlibserver.py, tests/_servers.py, gfetch/testing/raw.py).
 The subprocesses inherit conftest's cleaned environment (no proxy or CA-bundle
 variables) unless a test sets them on purpose.
 """
@@ -21,12 +21,12 @@ from typing import Any, NamedTuple
 import pytest
 import requests
 import trustme
-from _rawserver import Peer, RawServer, head, hold, reset, send, trickle
 from _servers import HTTPSServer, ProxyServer
 from _stdlibserver import StdlibServer
 
 from gfetch.app.summary import percentile
 from gfetch.core.timings import PHASES
+from gfetch.testing.raw import Peer, RawServer, head, hold, reset, send, trickle
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 BOUND = 60  # seconds: a backstop, never reached when things work

@@ -3,7 +3,7 @@
 Every case sends the same request through ``gfetch.Session(transport="auto")``
 (gfetch's own pool), ``gfetch.Session(transport="urllib3")`` and, where no
 cooperative-only feature is involved, a plain ``requests.Session``, to the
-same scripted loopback server (``_rawserver.RawServer``), and compares what a
+same scripted loopback server (``gfetch.testing.RawServer``), and compares what a
 user can observe: the Response attribute by attribute (see :func:`observe`),
 the body as each reading style yields it (chunk sizes included), the
 connections the server saw, the exception by class, by its chain of causes
@@ -31,11 +31,12 @@ import pytest
 import requests
 import trustme
 import urllib3
-from _rawserver import Peer, RawServer, keep_alive, server_context
+from _servers import server_context
 from _stdlibserver import StdlibServer
 from test_faults import BOUND, FAULTS, Fault, Lab
 
 import gfetch
+from gfetch.testing.raw import Peer, RawServer, keep_alive
 
 TRANSPORTS = ("auto", "urllib3", "requests")
 GREEN = ("auto", "urllib3")  # the cooperative ones: faults and gfetch.Timeout need a hub-aware client

@@ -23,11 +23,11 @@ import pytest
 import requests
 import requests.adapters
 import urllib3.connectionpool
-from _rawserver import Peer, RawServer, head, keep_alive
 
 import gfetch
 from gfetch.http11.connection import HeadResponse
 from gfetch.integration import patched
+from gfetch.testing.raw import Peer, RawServer, head, keep_alive
 
 pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 

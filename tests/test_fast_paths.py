@@ -15,11 +15,11 @@ import random
 import pytest
 import requests
 import requests.adapters
-from _rawserver import RawServer, send
 
 import gfetch
 from gfetch.http11.connection import HeadResponse
 from gfetch.http11.httpparse import FastHTTPResponse
+from gfetch.testing.raw import RawServer, send
 
 URLS = [
     "http://example.test/path?q=1",

@@ -6,7 +6,7 @@ asserted by exact type and by its cause in the message) and through
 ``gfetch.map`` with 100 healthy requests to the module's test server
 alongside (the faulty item is None, its exception reaches the
 exception_handler, the 100 others succeed). The faulty servers are scripted
-``_rawserver.RawServer`` instances on 127.0.0.1 that the ``lab`` fixture
+``gfetch.testing.RawServer`` instances on 127.0.0.1 that the ``lab`` fixture
 stops at teardown, after which ``no_fd_leak`` checks the process holds no
 more file descriptors than before. Time bounds are generous: they catch
 hangs and serialised requests, not slowness.
@@ -28,12 +28,12 @@ from urllib.parse import quote
 import pytest
 import requests
 import trustme
-from _rawserver import Behaviour, Peer, RawServer, head, hold, reset, script, send, server_context, trickle
-from _servers import HTTPSServer, ProxyServer
+from _servers import HTTPSServer, ProxyServer, server_context
 from _stdlibserver import StdlibServer
 
 import gfetch
 import gfetch.io.dns
+from gfetch.testing.raw import Behaviour, Peer, RawServer, head, hold, reset, script, send, trickle
 
 HEALTHY = 100  # healthy requests alongside each faulty one
 SHORT = 0.5  # the timeout the faults run under (connect or read)

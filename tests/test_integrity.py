@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import trustme
-from _rawserver import Peer, RawServer, head, keep_alive, server_context
+from _servers import server_context
 from test_faults import BOUND
 from urllib3.util.retry import Retry
 
 import gfetch
 from gfetch.http11.connection import MAX_INTERIM_RESPONSES
 from gfetch.http11.pool import LeanPool
+from gfetch.testing.raw import Peer, RawServer, head, keep_alive
 
 pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 

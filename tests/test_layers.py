@@ -35,9 +35,9 @@ FLOORS: list[tuple[str, tuple[str, ...], str]] = [
      "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events."),
     ("io", ("dns", "sockets", "tls", "tlscontext"),
      "cooperative I/O: sockets, name resolution in the thread pool, TLS and its contexts."),
-    ("testing", ("server",),
-     "the loopback server of the demo, the examples and users' tests (`gfetch.testing`; not on the client it "
-     "serves)."),
+    ("testing", ("raw", "server"),
+     "the loopback servers of the demo, the examples and users' tests (`gfetch.testing`; not on the client they "
+     "serve): `raw.py`'s scripted faults, standard library only, and `server.py`'s routes."),
     ("http11", ("framing", "parser", "parser_httptools", "httpparse", "rawresponse", "poolqueue", "connection",
                 "pool"),
      "the HTTP/1.1 engine: request and response heads and where a body ends (sans-IO), urllib3 responses, "

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from _rawserver import Peer, RawServer, head, keep_alive
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
 from test_faults import BOUND, _wait_for
@@ -32,6 +31,7 @@ from gfetch.http11.connection import HeadResponse
 from gfetch.http11.httpparse import FastHTTPResponse
 from gfetch.http11.pool import LeanPool
 from gfetch.integration.urllib3_pools import GreenHTTPConnectionPool, GreenHTTPSConnectionPool
+from gfetch.testing.raw import Peer, RawServer, head, keep_alive
 
 TIMEOUT = 5.0
 DELAY = 0.2  # how long /slow holds its reply

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import requests
 from _alarm import TimeLimit, time_limit
-from _rawserver import RawServer, head, hold, pour, route, script, send, server_context, trickle
+from _servers import server_context
 from _stdlibserver import StdlibServer
 from conftest import open_fds
 
@@ -42,6 +42,7 @@ from gfetch.fanout.asyncrequest import Deadline
 from gfetch.fanout.limits import HostLimits
 from gfetch.fanout.retry import RetryPolicy
 from gfetch.testing import ServerProcess
+from gfetch.testing.raw import RawServer, head, hold, pour, route, script, send, trickle
 
 BAD = 8  # bad items first, more than the workers (SIZE): each would have ended one
 SIZE = 4

@@ -21,7 +21,6 @@ import responses
 import trustme
 import urllib3
 from _backlog import full_backlog
-from _rawserver import RawServer, head, script, send
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
 from urllib3.util.retry import Retry
@@ -32,6 +31,7 @@ from gfetch.core.hub import Hub, get_hub
 from gfetch.integration.adapter import HTTPAdapter
 from gfetch.integration.urllib3_pools import GreenHTTPConnectionPool, GreenRetry
 from gfetch.io.sockets import GreenSocket
+from gfetch.testing.raw import RawServer, head, script, send
 
 
 def key() -> str:

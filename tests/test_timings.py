@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import requests
 import trustme
-from _rawserver import Peer, RawServer, head, keep_alive
 from _servers import HTTPSServer
 
 import gfetch
 from gfetch.core.timings import PHASES, Timings
+from gfetch.testing.raw import Peer, RawServer, head, keep_alive
 
 pytestmark = pytest.mark.usefixtures("own_transport")  # gfetch's own pool unless a test says otherwise
 

@@ -60,11 +60,11 @@ from typing import Any
 
 import pytest
 import requests
-from _rawserver import Peer, RawServer, head
 from _ticker import Ticker
 
 import gfetch
 from gfetch.http11 import connection
+from gfetch.testing.raw import Peer, RawServer, head
 
 try:
     from gfetch.http11 import parser_httptools as http1_httptools

@@ -19,7 +19,10 @@ only and understands just enough HTTP for these routes::
     /cookies/set?k=v    Set-Cookie k=v, answer {"set": {...}}
     /cookies/set/redirect?k=v  Set-Cookie k=v, 302 to /cookies (as httpbin's /cookies/set)
     /cookies            the cookies sent, as JSON
-    /flaky/<n>?key=K    503 (with Retry-After: 0) for the first n hits of K, then 200
+    /flaky/<n>?key=K&status=C&retry_after=R
+                        status C (default 503) with Retry-After: R (default
+                        0; none: no Retry-After) for the first n hits of K,
+                        then 200: a 429 storm is /flaky/50?status=429
     /tree/<id>?fanout=F&size=N  JSON node with links to its children (a crawl tree)
     /pages/<n>?per_page=P&total=T&delay=S
                         page n (from 1) of a catalogue of T items, P a page
@@ -165,9 +168,11 @@ class Routes:
     def _flaky(self, request: Request, args: list[str]) -> Reply:
         failures = int(args[0])
         key = request.query.get("key", "")
+        status = int(request.query.get("status", "503"))
+        retry_after = request.query.get("retry_after", "0")
         hits = self._flaky_hits[key] = self._flaky_hits.get(key, 0) + 1
         if hits <= failures:
-            return 503, {"Retry-After": "0"}, b""
+            return status, {} if retry_after == "none" else {"Retry-After": retry_after}, b""
         return _json({"attempts": hits, "key": key})
 
     def _tree(self, request: Request, args: list[str]) -> Reply:

@@ -1,19 +1,28 @@
-"""A scripted raw-socket server for fault injection.
+"""RawServer: a scripted raw-socket server, for faults a well-behaved server never makes.
 
-Each test hands :class:`RawServer` a *behaviour*: a callable that receives a
-:class:`Peer` (the accepted socket, with the request head already read) and
-does whatever the fault needs: send garbage, reset, stall, trickle. The
-server is plain blocking stdlib sockets on OS threads (an accept thread and
-one thread per connection), so a stalled behaviour never blocks the other
-connections and nothing here shares the hub of the code under test.
+Test code built on gfetch (or on requests) against resets, stalls, trickles,
+bad framing and late or unsolicited bytes. Hand :class:`RawServer` a
+*behaviour*: a callable that gets a :class:`Peer` (the accepted socket, with
+the request head already read) and does what the fault needs. The canned
+behaviours below compose with :func:`script`::
 
-Every blocking call is bounded (socket timeouts, a stop event instead of
-``time.sleep``), the server binds loopback only (127.0.0.1 or ::1), and :meth:`RawServer.stop`
-wakes every connection thread, joins it and closes every socket it opened.
+    from gfetch.testing import RawServer, raw
 
-With ``tls=`` (an ``ssl.SSLContext`` for the server side, e.g. from
-:func:`server_context`) each connection is wrapped and handshaken in its own
-thread before the behaviour runs.
+    reply = raw.head(200, "Content-Length: 100") + b"x" * 10
+    with RawServer(raw.script(raw.send(reply), raw.pause(0.1), raw.reset)) as server:
+        requests.get(server.url())  # requests.exceptions.ChunkedEncodingError
+
+It is standard library only (blocking sockets on OS threads: an accept thread
+and one thread per connection), so it shares nothing with the client under
+test: a stalled behaviour blocks no other connection, and a bug in gfetch's hub
+cannot hide on both sides. It binds loopback only (127.0.0.1 or ::1), bounds
+every blocking call (5 s socket timeouts, 30 s at most for a stall), and
+:meth:`RawServer.stop` wakes every connection thread, joins it and closes
+every socket it opened. With ``tls=`` (a server-side ``ssl.SSLContext``) each
+connection is wrapped and handshaken in its own thread first. docs/testing.md
+has an example of each fault.
+
+Imports only the standard library.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import ssl
 import struct
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 __all__ = [
@@ -34,12 +44,12 @@ __all__ = [
     "head",
     "hold",
     "keep_alive",
+    "pause",
     "pour",
     "reset",
     "route",
     "script",
     "send",
-    "server_context",
     "stall",
     "trickle",
 ]
@@ -51,7 +61,10 @@ _MAX_REQUESTS = 1000  # bounds a keep-alive connection's loop
 
 
 class Peer:
-    """One accepted connection, as a behaviour sees it.
+    """One accepted connection, as a behaviour sees it (RawServer makes it).
+
+    Its methods block the connection's own thread only; an OSError from one
+    (the client went away) ends the behaviour quietly.
 
     Attributes:
         sock: the accepted socket (TLS-wrapped with ``tls=``), blocking with
@@ -171,7 +184,7 @@ class Peer:
             self.sock.settimeout(_IO_TIMEOUT)
 
 
-Behaviour = Callable[[Peer], Any]
+Behaviour = Callable[[Peer], Any]  # what RawServer runs per connection; its return value is ignored
 
 
 class RawServer:
@@ -188,7 +201,9 @@ class RawServer:
             thousands of connections would otherwise grow the test's memory.
 
     Attributes:
+        host, port: where it listens (``host`` in brackets for ::1); see :meth:`url`.
         connections: the number of connections accepted so far.
+        errors: what behaviours raised, apart from OSError.
         peers: the Peer of each connection, in accept order (with ``keep_peers``).
     """
 
@@ -220,6 +235,7 @@ class RawServer:
 
     @property
     def connections(self) -> int:
+        """The number of connections accepted so far."""
         with self._lock:
             return self._accepted
 
@@ -230,6 +246,7 @@ class RawServer:
 
     # -- lifecycle ------------------------------------------------------
     def start(self) -> RawServer:
+        """Listen and accept in a background thread; returns self."""
         # The selector is made here, so every descriptor of the server is open once start() returns.
         selector = selectors.DefaultSelector()
         selector.register(self._listener, selectors.EVENT_READ)
@@ -313,17 +330,15 @@ class RawServer:
                 self._open.discard(peer)
 
 
-def server_context(cert: Any) -> ssl.SSLContext:
-    """A server-side SSLContext presenting trustme ``cert`` (a LeafCert)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    return context
-
-
 # -- canned behaviours --------------------------------------------------------
 def head(status: int = 200, *lines: str) -> bytes:
-    """A response head: the status line, ``lines`` as header lines, the blank line."""
-    return "\r\n".join([f"HTTP/1.1 {status} X", *lines, "", ""]).encode("latin-1")
+    """A response head: the status line (with the standard reason phrase), ``lines``
+    as header lines (``"Content-Length: 5"``), the blank line. Only bytes: send it."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return "\r\n".join([f"HTTP/1.1 {status} {reason}", *lines, "", ""]).encode("latin-1")
 
 
 def send(data: bytes) -> Behaviour:
@@ -345,6 +360,12 @@ def pour(data: bytes, body: int | None = None) -> Behaviour:
         peer.pour(total=body)
 
     return run
+
+
+def pause(seconds: float) -> Behaviour:
+    """Wait ``seconds`` (less if the server stops), without reading: between
+    :func:`script` steps, it splits a reply into writes the client sees apart."""
+    return lambda peer: peer.hold(seconds)
 
 
 def hold(peer: Peer) -> None:
