@@ -424,7 +424,7 @@ class HeadResponse(http.client.HTTPResponse):
                 seen = store.get(key)
                 store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)  # no store made
-        headers._store = store
+        headers._store = store  # type: ignore[attr-defined]  # requests' private store, not in its stubs
         return headers
 
     def holds_body(self) -> bool:

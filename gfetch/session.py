@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import timedelta
 from http.cookiejar import CookieJar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import requests.adapters
@@ -35,6 +35,9 @@ from gfetch.rawresponse import GreenHTTPResponse
 from gfetch.timings import CURRENT, RequestTrace, TraceHook
 from gfetch.transport import HTTPAdapter, make_cooperative, sets_no_cookies
 from gfetch.urls import is_canonical
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # the TypedDict of requests' stubs
 
 __all__ = ["DefaultTimeout", "Session"]
 
@@ -115,7 +118,7 @@ class Session(requests.Session):
                 ),
             )
 
-    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+    def mount(self, prefix: str | bytes, adapter: requests.adapters.BaseAdapter) -> None:
         """requests' ``mount``; a requests ``HTTPAdapter`` of another kind than gfetch's is
         made to send cooperatively first (see :func:`gfetch.transport.make_cooperative`)."""
         make_cooperative(adapter)
@@ -178,7 +181,7 @@ class Session(requests.Session):
         if (type(timeout) is DefaultTimeout and self._own_default_timeouts
                 and _sets_own_timeout(self.get_adapter(prepared.url))):  # type: ignore[arg-type]
             timeout = None  # the adapter applies its own default, as it would under requests
-        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
+        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
         if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
@@ -242,7 +245,7 @@ class Session(requests.Session):
                                                verify=verify, cert=cert, proxies=proxies,
                                                yield_requests=not allow_redirects)
             if not allow_redirects:  # the next request, for Response.next
-                response._next = next(redirects, None)  # type: ignore[assignment]  # as requests stores it
+                response._next = next(redirects, None)  # type: ignore[attr-defined]  # requests' private attribute, not in its stubs
             elif history := list(redirects):
                 history.insert(0, response)
                 response = history.pop()
@@ -254,7 +257,7 @@ class Session(requests.Session):
                 response.content  # noqa: B018 - reading it stores the body, as requests does
             else:  # what ``content`` stores, read in one step (GreenHTTPResponse.read_buffered)
                 response._content = body
-                response._content_consumed = True
+                response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
         return response
 
     def refresh_environment(self) -> None:
@@ -311,7 +314,7 @@ class Session(requests.Session):
         if not _holds_no_cookies(jar):
             prepared.prepare_cookies(jar)
         else:
-            prepared._cookies = jar
+            prepared._cookies = jar  # type: ignore[attr-defined]  # requests' private jar, not in its stubs
         prepared.prepare_body(data, files, json)
         if auth is not None or "@" in prepared.url:  # type: ignore[operator]
             prepared.prepare_auth(auth, url)
@@ -343,17 +346,18 @@ class Session(requests.Session):
         if cached[1] is None:
             return None
         copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
-        copy._store = OrderedDict(cached[1]._store)
+        copy._store = OrderedDict(cached[1]._store)  # type: ignore[attr-defined,union-attr]  # requests' private store, not in its stubs
         return copy
 
     def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
         """requests' merge, with the environment read from the snapshot."""
         if self.trust_env:
             environment = self._snapshot()
             if proxies is not None:
-                for scheme, proxy in environment.proxies_for(url, proxies.get("no_proxy")).items():
+                found = environment.proxies_for(_text(url or ""), proxies.get("no_proxy"))
+                for scheme, proxy in found.items():
                     proxies.setdefault(scheme, proxy)
             if verify is True or verify is None:
                 verify = environment.ca_bundle or verify
