@@ -18,11 +18,12 @@ import resource
 import sys
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gfetch
-from gfetch.hub import get_hub
 from gfetch.defaultsession import default_session
+from gfetch.hub import get_hub
 
 
 def emit(**figures: Any) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import requests
 import responses
+from _rawserver import RawServer
+from _rawserver import send as raw_send
 from urllib3.util.retry import Retry
 
 import gfetch
 import gfetch as grequests
-from _rawserver import RawServer
-from _rawserver import send as raw_send
 from gfetch.retry import retry_policy
 from gfetch.testserver import TestServer
 
@@ -86,7 +86,7 @@ def test_all_verbs(server: TestServer) -> None:
              "patch": "PATCH", "delete": "DELETE"}
     reqs = [getattr(grequests, name)(server.url("/echo")) for name in verbs]
     responses_ = grequests.map(reqs)
-    for (name, method), response in zip(verbs.items(), responses_):
+    for (name, method), response in zip(verbs.items(), responses_, strict=True):
         assert response.status_code == 200, name
         if method != "HEAD":
             assert response.json()["method"] == method
@@ -167,7 +167,9 @@ def test_imap_failures_are_logged_or_returned(server: TestServer, caplog: pytest
     assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
 
 
-def test_map_logs_each_failure_it_reports_as_none(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_map_logs_each_failure_it_reports_as_none(
+    server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert gfetch.map([server.url("/json"), REFUSED])[1] is None
     failures = [record for record in caplog.records if record.name == "gfetch"]
@@ -338,7 +340,8 @@ def test_retries_accept_a_urllib3_retry(fresh_server: TestServer) -> None:
     status = Retry(total=5, status=2, status_forcelist=[503])
     urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
     assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
-    assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
+    retried = gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))
+    assert [r.json()["attempts"] for r in retried] == [4]
     assert status_after(3, status) == "RetryError"  # the status count is spent
     assert status_after(2, Retry(total=1, status_forcelist=[503])) == "RetryError"  # so is total
     # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.

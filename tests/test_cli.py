@@ -193,7 +193,8 @@ def test_closed_output_of_a_body_ends_quietly(server: TestServer) -> None:
     assert stderr == ""
 
 
-@pytest.mark.keeps_fds  # the server's ends of the cancelled /delay/30 requests stay open until their delay ends
+# The server's ends of the cancelled /delay/30 requests stay open until their delay ends.
+@pytest.mark.keeps_fds
 def test_ctrl_c_cancels_flushes_and_exits_130(server: TestServer) -> None:
     slow = [server.url(f"/delay/30?i={i}") for i in range(5)]
     with subprocess.Popen([GFETCH, server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,

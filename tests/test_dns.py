@@ -7,13 +7,13 @@ import threading
 import time
 
 import pytest
+from _ticker import Ticker
 
 import gfetch
 import gfetch.dns
-from _ticker import Ticker
 from gfetch.dns import getaddrinfo
-from gfetch.threads import run_in_thread
 from gfetch.hub import get_hub
+from gfetch.threads import run_in_thread
 
 _real_getaddrinfo = socket.getaddrinfo
 

@@ -19,7 +19,7 @@ from unittest import mock
 
 import pytest
 
-from gfetch import http1, httpparse
+from gfetch import http1
 from gfetch.httpparse import FastHTTPResponse
 
 MAXLINE = http.client._MAXLINE

@@ -18,7 +18,7 @@ import pytest
 import requests
 import trustme
 from _rawserver import Peer, RawServer, head, keep_alive, server_context
-from test_faults import BOUND, _wait_for
+from test_faults import BOUND
 from urllib3.util.retry import Retry
 
 import gfetch
@@ -167,7 +167,8 @@ class DroppingOrigin:
             statuses = [glet.get(timeout=BOUND).status_code for glet in glets]
         else:
             with ThreadPoolExecutor(self._warm) as threads:
-                statuses = [r.status_code for r in threads.map(lambda url: session.get(url, timeout=TIMEOUT), urls)]
+                responses = threads.map(lambda url: session.get(url, timeout=TIMEOUT), urls)
+                statuses = [r.status_code for r in responses]
         assert statuses == [200] * self._warm
 
 

@@ -27,7 +27,8 @@ PACKAGE = ROOT / "gfetch"
 # (layer number used in module docstrings, modules bottom-up, what the line is)
 # "__init__" is the package itself: ``import gfetch`` means the public API.
 LAYERS: list[tuple[int, tuple[str, ...], str]] = [
-    (1, ("errors", "resources", "timings"), "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events."),
+    (1, ("errors", "resources", "timings"),
+        "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events."),
     (1, ("hub",), "the event loop."),
     (1, ("greenlets", "sync"), "the primitives."),
     (2, ("threads", "dns", "tls", "sockets"),
@@ -36,16 +37,19 @@ LAYERS: list[tuple[int, tuple[str, ...], str]] = [
         "the loopback server of the demo, examples and tests (not on the client it serves)."),
     (3, ("urls", "http1", "http1_httptools", "httpparse", "framing"),
         "URLs requests leaves as they are; HTTP/1.1 request and response heads, where a body ends; sans-IO."),
-    (3, ("patched", "cookiejar"), "whether plugins patched what the fast paths skip; requests' cookie jar, made empty cheaply."),
+    (3, ("patched", "cookiejar"),
+        "whether plugins patched what the fast paths skip; requests' cookie jar, made empty cheaply."),
     (3, ("rawresponse", "tlscontext", "poolqueue", "connection", "pool", "transport", "socks"),
         "urllib3 connections and pools, the adapter, SOCKS."),
     (3, ("environment", "session"), "`gfetch.Session`, a `requests.Session`."),
     (4, ("progress", "requesterrors", "retry", "defaultsession", "asyncrequest", "limits", "fanout", "api",
          "crawler", "__init__"),
         "the fan-out API; `__init__.py` exports the public API."),
-    (4, ("otel",), "OpenTelemetry spans from the trace events (the `gfetch[otel]` extra; nothing imports it)."),
+    (4, ("otel",),
+        "OpenTelemetry spans from the trace events (the `gfetch[otel]` extra; nothing imports it)."),
     (5, ("failures", "summary", "demo", "cli", "__main__"),
-        "the command line (`failures.py` words the records' `error` and `error_kind`, `summary.py` sums a run up)."),
+        "the command line (`failures.py` words the records' `error` and `error_kind`, "
+        "`summary.py` sums a run up)."),
 ]
 
 ORDER = [module for _, modules, _ in LAYERS for module in modules]

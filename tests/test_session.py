@@ -18,20 +18,18 @@ import pytest
 import requests
 import requests_mock
 import responses
-import urllib3
-from urllib3.util.retry import Retry
-
-import gfetch
-
-import gfetch.sockets
-from gfetch.sockets import GreenSocket
 import trustme
+import urllib3
 from _backlog import full_backlog
 from _rawserver import RawServer, head, script, send
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
+from urllib3.util.retry import Retry
+
+import gfetch
+import gfetch.sockets
 from gfetch.hub import Hub, get_hub
-from gfetch.testserver import TestServer
+from gfetch.sockets import GreenSocket
 from gfetch.transport import GreenHTTPConnectionPool, GreenRetry, HTTPAdapter
 
 # Against http.server, not gfetch's own TestServer: a hub bug cannot hide on both sides.
@@ -65,7 +63,7 @@ def unanswered_url():
         probe.settimeout(0.2)
         try:
             probe.connect(("127.0.0.1", port))
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             reproducible = True
         else:
             reproducible = False
@@ -372,7 +370,7 @@ def test_connect_timeout_mapping_without_a_network(session, server, monkeypatch)
     """Deterministic: the connect wait itself expires."""
 
     def expired(hub, fd, event, timeout=None, owned=False):
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
     monkeypatch.setattr(Hub, "wait_fd", expired)
     monkeypatch.setattr(gfetch.sockets.GreenSocket, "connect_ex", lambda self, addr: 115)  # EINPROGRESS

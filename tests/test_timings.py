@@ -21,7 +21,8 @@ from _servers import HTTPSServer
 import gfetch
 from gfetch.timings import PHASES, Timings
 
-pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]  # gfetch's own pool unless a test says otherwise
+# gfetch's own pool unless a test says otherwise.
+pytestmark = [pytest.mark.stdlib_server, pytest.mark.usefixtures("own_transport")]
 
 CONNECT_PHASES = ("dns", "connect", "ssl")
 
@@ -149,9 +150,9 @@ def test_dns_and_tls_events_on_a_new_https_connection(tls_server: Any, ca_file: 
     with gfetch.Session(trace=lambda event, record: seen.append(event)) as session:
         session.verify = ca_file
         session.get(tls_server.url("/json", host="localhost"), timeout=10)
-    assert seen == ["request.started", "connection.acquired", "dns.started", "dns.complete", "connect.started",
-                    "connect.complete", "tls.started", "tls.complete", "request.sent", "response.headers",
-                    "response.complete", "request.returned"]
+    assert seen == ["request.started", "connection.acquired", "dns.started", "dns.complete",
+                    "connect.started", "connect.complete", "tls.started", "tls.complete", "request.sent",
+                    "response.headers", "response.complete", "request.returned"]
 
 
 def test_retries_failures_and_deadlines_are_events(server: Any) -> None:

@@ -14,11 +14,11 @@ import time
 import pytest
 import requests
 import urllib3
+from _servers import HTTPSServer
+from _ticker import Ticker
 
 import gfetch
 import gfetch.tls
-from _servers import HTTPSServer
-from _ticker import Ticker
 from gfetch.tls import GreenSSLContext, TLSSocket
 from gfetch.transport import HTTPAdapter
 
