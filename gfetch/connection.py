@@ -147,8 +147,8 @@ class Connection:
             sock, cert_reqs=tls.cert_reqs, ssl_version=None, ssl_minimum_version=None,
             ssl_maximum_version=None, ca_certs=tls.ca_certs, ca_cert_dir=tls.ca_cert_dir,
             ca_cert_data=None, cert_file=None, key_file=None, key_password=None, server_hostname=host,
-            ssl_context=green_context(tls), tls_in_tls=False, assert_hostname=None,  # type: ignore[arg-type]
-            assert_fingerprint=None,
+            ssl_context=green_context(tls),  # type: ignore[arg-type]  # an SSLContext's stand-in (gfetch.tls)
+            tls_in_tls=False, assert_hostname=None, assert_fingerprint=None,
         )
 
     # -- state --------------------------------------------------------------

@@ -163,12 +163,12 @@ class Session(requests.Session):
                                 allow_redirects, proxies, hooks, stream, verify, cert, json)
         if timeout is None:
             timeout = self.timeout
-        if type(url) is bytes:
+        if isinstance(url, bytes):
             url = url.decode("utf-8")
         if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
             # What prepare_request reads from the Request requests would build here.
             prepared = self._prepare(
-                method.upper(), url, {} if headers is None else headers, [] if files is None else files,  # type: ignore[arg-type]  # requests takes bytes methods
+                method.upper(), url, {} if headers is None else headers, [] if files is None else files,
                 data or {}, json, params or {}, auth, cookies, None)
         else:
             prepared = self.prepare_request(requests.Request(
@@ -178,9 +178,9 @@ class Session(requests.Session):
             ))
         if hook is not None:
             CURRENT.get().emit("request.started", headers=prepared.headers, prepared=prepared)  # type: ignore[union-attr]  # set here
-        if (type(timeout) is DefaultTimeout and self._own_default_timeouts
-                and _sets_own_timeout(self.get_adapter(prepared.url))):  # type: ignore[arg-type]
-            timeout = None  # the adapter applies its own default, as it would under requests
+        if type(timeout) is DefaultTimeout and self._own_default_timeouts:
+            if _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]  # prepared: a str
+                timeout = None  # the adapter applies its own default, as it would under requests
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
@@ -278,8 +278,9 @@ class Session(requests.Session):
                              request.data, request.json, request.params, request.auth, request.cookies,
                              request.hooks)
 
-    def _prepare(self, method: str, url: str, headers: Any, files: Any, data: Any, json: Any, params: Any,
-                 auth: Any, cookies: Any, hooks: dict[str, Any] | None) -> requests.PreparedRequest:
+    def _prepare(self, method: str | bytes, url: str, headers: Any, files: Any, data: Any, json: Any,
+                 params: Any, auth: Any, cookies: Any,
+                 hooks: dict[str, Any] | None) -> requests.PreparedRequest:
         """:meth:`prepare_request` of a Request with these attributes (``hooks``
         None: the Request's own, none registered)."""
         jar: CookieJar = empty_jar()
