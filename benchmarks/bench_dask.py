@@ -46,19 +46,23 @@ def requests_per_second(client: Client, urls: list[str], workers: int, repeat: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--urls", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     raise_fd_limit()
     sys.path.insert(0, str(EXAMPLES))
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES), *sys.path])  # the spawned workers import it too
+    # The spawned workers import it too.
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES), *sys.path])
     with servers() as base:
         urls = [f"{base['static']}/small.json?n={n}" for n in range(args.urls)]
         print(f"{args.urls} GETs of a 200-byte file from {base['static_kind']}, {os.cpu_count()} cores")
         for workers in (1, 2):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0")
+            with cluster, Client(cluster) as client:
                 rate = requests_per_second(client, urls, workers, args.repeat)
             print(f"{workers} worker process(es), 1 thread each: {rate:,.0f} requests/s")
 

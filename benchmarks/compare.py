@@ -547,7 +547,8 @@ def format_scenario(scenario: Scenario, quick: bool, server: str, table: dict[st
                 rounds = row.get(f"x_{peer}_rounds", [])
                 if len(rounds) > 1:
                     notes.append(f"{name} / {peer}, per round: " + ", ".join(
-                        f"{figure} {min(r[figure] for r in rounds):.2f}-{max(r[figure] for r in rounds):.2f}"
+                        f"{figure} {min(r[figure] for r in rounds):.2f}-"
+                        f"{max(r[figure] for r in rounds):.2f}"
                         for figure in ("wall", "cpu", "rss")))
         if mark == "*":
             notes.append(f"* measured on {row['extrapolated_from']:,} requests one at a time, "

@@ -18,7 +18,8 @@ import resource
 import sys
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gfetch
 from gfetch.core.hub import get_hub

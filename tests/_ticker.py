@@ -3,6 +3,7 @@ while the test's own greenlet waited on something."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import gfetch
@@ -39,4 +40,4 @@ class Ticker:
     def largest_gap(self, timeout: float = 5) -> float:
         """join(), then the longest time between two consecutive ticks."""
         self.join(timeout)
-        return max(b - a for a, b in zip(self.ticks, self.ticks[1:]))
+        return max(b - a for a, b in itertools.pairwise(self.ticks))

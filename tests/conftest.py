@@ -72,7 +72,8 @@ def clean_hub() -> None:
     for _ in range(3):  # let kills and wake-ups already queued run
         gfetch.sleep(0)
     if hub._fds or hub._parked or hub._thread_jobs:
-        gc.collect()  # abandoned greenlets end (GreenletExit) when collected; the collection is slow, so only then
+        # Abandoned greenlets end (GreenletExit) when collected; the collection is slow, so only then.
+        gc.collect()
     assert not hub._fds, f"fd waits left registered: {list(hub._fds)}"
     assert not hub._parked, "greenlets left parked on the hub"
     assert hub._thread_jobs == 0

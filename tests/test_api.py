@@ -91,7 +91,7 @@ def test_all_verbs(server: StdlibServer) -> None:
              "patch": "PATCH", "delete": "DELETE"}
     reqs = [getattr(grequests, name)(server.url("/echo")) for name in verbs]
     responses_ = grequests.map(reqs)
-    for (name, method), response in zip(verbs.items(), responses_):
+    for (name, method), response in zip(verbs.items(), responses_, strict=True):
         assert response.status_code == 200, name
         if method != "HEAD":
             assert response.json()["method"] == method
@@ -397,7 +397,8 @@ def test_retries_accept_a_urllib3_retry(fresh_server: StdlibServer) -> None:
     status = Retry(total=5, status=2, status_forcelist=[503])
     urls = [fresh_server.url(f"/flaky/2?key=u{i}") for i in range(3)]
     assert [r.json()["attempts"] for r in gfetch.map(urls, retries=status)] == [3] * 3
-    assert [r.json()["attempts"] for r in gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))] == [4]
+    retried = gfetch.imap(urls[:1], retries=Retry(5, status_forcelist=[503]))
+    assert [r.json()["attempts"] for r in retried] == [4]
     assert status_after(3, status) == "RetryError"  # the status count is spent
     assert status_after(2, Retry(total=1, status_forcelist=[503])) == "RetryError"  # so is total
     # Without the forcelist, urllib3 still retries a 503 that carries Retry-After, unless told not to.

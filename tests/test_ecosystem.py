@@ -171,7 +171,8 @@ def test_gfetch_first_imported_under_a_recorder_derives_from_urllib3s_own_classe
         connection.VerifiedHTTPSConnection = own[1]
         assert Stub not in transport.GreenHTTPConnection.__mro__, transport.GreenHTTPConnection.__mro__
         assert StubS not in transport.GreenHTTPSConnection.__mro__
-        assert own[0] in transport.GreenHTTPConnection.__mro__ and own[1] in transport.GreenHTTPSConnection.__mro__
+        assert own[0] in transport.GreenHTTPConnection.__mro__
+        assert own[1] in transport.GreenHTTPSConnection.__mro__
     """)
     assert result.returncode == 0, result.stderr
 
@@ -193,7 +194,9 @@ def _records(caplog: pytest.LogCaptureFixture, logger: str, level: int) -> list[
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_urllib3s_new_connection_records(transport: str, server: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_urllib3s_new_connection_records(
+    transport: str, server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG, logger="urllib3"), _session(transport) as session:
         for _ in range(2):
             session.get(server.url("/json"), timeout=5)
@@ -255,7 +258,8 @@ class _OddAdapter(requests.adapters.HTTPAdapter):
 
 def test_an_adapter_gfetch_cannot_make_cooperative_is_named_once() -> None:
     with gfetch.Session() as session:
-        with pytest.warns(RuntimeWarning, match=r"_OddAdapter mounted on a gfetch.Session uses a _OddManager.*"
-                                                r"Derive the adapter from gfetch.HTTPAdapter"):
+        with pytest.warns(RuntimeWarning,
+                          match=r"_OddAdapter mounted on a gfetch.Session uses a _OddManager.*"
+                                r"Derive the adapter from gfetch.HTTPAdapter"):
             session.mount("http://", _OddAdapter())
         session.mount("https://", _OddAdapter())  # once per class: no second warning (filterwarnings=error)

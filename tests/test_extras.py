@@ -39,11 +39,14 @@ def test_the_check_names_what_fails_to_import(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 1
-    assert "gfetch[socks]: import socksio failed: ModuleNotFoundError: No module named 'nowhere'" in result.stderr
+    expected = "gfetch[socks]: import socksio failed: ModuleNotFoundError: No module named 'nowhere'"
+    assert expected in result.stderr
 
 
 def test_the_check_refuses_an_unknown_extra() -> None:
-    result = subprocess.run([sys.executable, str(CHECK), "nosuch"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(CHECK), "nosuch"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "unknown extras ['nosuch']" in result.stderr
 
 

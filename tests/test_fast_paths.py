@@ -253,17 +253,21 @@ REPLIES = [
     b"HTTP/1.1 201 Created\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\nX-Dup: 1\r\nx-dup: 2\r\n"
     b"Content-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Folded: one\r\n two\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=latin-1\r\nX-Latin: caf\xe9\r\n\r\nbody to the close",
+    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=latin-1\r\nX-Latin: caf\xe9\r\n\r\n"
+    b"body to the close",
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 206 Partial\r\nContent-Type: multipart/byteranges; boundary=x\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 1\r\n\r\nz",
     b"HTTP/1.1 200 OK\r\nX-Padded:\t padded value \t\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nX-Dup: 1\r\nContent-Type: text/plain\r\nx-dup: 2\r\nX-DUP: 3\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Dup: 1\r\nContent-Type: text/plain\r\nx-dup: 2\r\nX-DUP: 3\r\n"
+    b"Content-Length: 0\r\n\r\n",
 ]
 
 
 @pytest.mark.parametrize("reply", REPLIES, ids=range(len(REPLIES)))
-@pytest.mark.parametrize(("transport", "original_class"), [("auto", HeadResponse), ("urllib3", FastHTTPResponse)])
+@pytest.mark.parametrize(
+    ("transport", "original_class"), [("auto", HeadResponse), ("urllib3", FastHTTPResponse)]
+)
 def test_response_heads_match_requests(reply, transport, original_class):
     """The same reply through gfetch (its own pool, or urllib3 with
     FastHTTPResponse) and through plain requests (http.client's parser)
@@ -314,8 +318,9 @@ def test_canonical_urls_are_exactly_what_prepare_url_returns():
     ports = ["", ":8080", ":80", ":0", ":08", ":65535", ":65536", ":99999", ":9999", ":12345"]
     accepted = 0
     for _ in range(30_000):
-        url = (rng.choice(["http://", "https://", "HTTP://", "ftp://"]) + rng.choice(hosts) + rng.choice(ports)
-               + "/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))))
+        scheme = rng.choice(["http://", "https://", "HTTP://", "ftp://"])
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10)))
+        url = scheme + rng.choice(hosts) + rng.choice(ports) + "/" + path
         if _canonical_url(url):
             accepted += 1
             assert prepared(url) == url, url
@@ -379,7 +384,8 @@ def test_response_headers_of_a_parsed_head_behave_as_urllib3s():
     names = ["Content-Type", "content-type", "Set-Cookie", "X-A", "x-b", "Vary"]
     tuple_heads = 0
     for _ in range(300):
-        fields = [(rng.choice(names), rng.choice(["1", "a b", "text/plain"])) for _ in range(rng.randint(0, 5))]
+        values = ["1", "a b", "text/plain"]
+        fields = [(rng.choice(names), rng.choice(values)) for _ in range(rng.randint(0, 5))]
         ours, theirs = _headers(_head_of(fields)), HTTPHeaderDict(fields)
         tuple_heads += any(type(entry) is tuple for entry in ours._container.values())
         for step in range(3):
@@ -419,8 +425,9 @@ def test_raw_responses_come_from_urllib3s_init_once_it_sets_other_attributes(mon
 
 
 @pytest.mark.parametrize("content_type", [
-    None, "", "text/html", "text/html; charset=UTF-8", "application/json", "application/json; charset='latin-1'",
-    'text/plain; charset="utf-16"', "image/png", "application/vnd.api+json", "TEXT/HTML", "text/html;charset=x",
+    None, "", "text/html", "text/html; charset=UTF-8", "application/json",
+    "application/json; charset='latin-1'", 'text/plain; charset="utf-16"', "image/png",
+    "application/vnd.api+json", "TEXT/HTML", "text/html;charset=x",
 ])
 def test_response_encoding_is_requests_answer_for_its_content_type(content_type):
     from requests.structures import CaseInsensitiveDict
@@ -496,7 +503,8 @@ BODIES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Encoding: identity\r\n\r\nhello",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\nContent-Encoding: gzip\r\n\r\n" + __import__("gzip").compress(b"hi", mtime=0)[:25].ljust(25, b"\0"),
+    b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\nContent-Encoding: gzip\r\n\r\n"
+    + __import__("gzip").compress(b"hi", mtime=0)[:25].ljust(25, b"\0"),
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",  # the rest never comes: read as urllib3 does
 ]
@@ -506,7 +514,8 @@ def _state(response):
     """What reading a body leaves, of a Response and its raw response (objects by type)."""
 
     def plain(value):
-        return value if isinstance(value, (bytes, str, int, float, bool, type(None))) else type(value).__name__
+        plain_types = (bytes, str, int, float, bool, type(None))
+        return value if isinstance(value, plain_types) else type(value).__name__
 
     raw = response.raw
     return ({name: plain(value) for name, value in vars(response).items()

@@ -168,7 +168,8 @@ class DroppingOrigin:
             statuses = [glet.get(timeout=BOUND).status_code for glet in glets]
         else:
             with ThreadPoolExecutor(self._warm) as threads:
-                statuses = [r.status_code for r in threads.map(lambda url: session.get(url, timeout=TIMEOUT), urls)]
+                responses = threads.map(lambda url: session.get(url, timeout=TIMEOUT), urls)
+                statuses = [r.status_code for r in responses]
         assert statuses == [200] * self._warm
 
 

@@ -2,7 +2,7 @@
 
 docs/internals.md lists each seam with the behavioural tests that exercise it;
 this file fails first, and by name, when an upgrade (or the oldest version
-pyproject allows, ``tox -e oldest``) lacks one.
+pyproject allows, ``bash scripts/dev oldest``) lacks one.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def unanswered_url():
         probe.settimeout(0.2)
         try:
             probe.connect(("127.0.0.1", port))
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             reproducible = True
         else:
             reproducible = False
@@ -368,7 +368,7 @@ def test_connect_timeout_mapping_without_a_network(session, server, monkeypatch)
     """Deterministic: the connect wait itself expires."""
 
     def expired(hub, fd, event, timeout=None, owned=False):
-        raise socket.timeout("timed out")
+        raise TimeoutError("timed out")
 
     monkeypatch.setattr(Hub, "wait_fd", expired)
     monkeypatch.setattr(gfetch.io.sockets.GreenSocket, "connect_ex", lambda self, addr: 115)  # EINPROGRESS

@@ -67,7 +67,8 @@ def _frame_bytes(frame: Any) -> int:
     total = 0
     while frame is not None:
         code = frame.f_code
-        words = FRAME_SPECIALS + code.co_nlocals + len(code.co_cellvars) + len(code.co_freevars) + code.co_stacksize
+        cells = len(code.co_cellvars) + len(code.co_freevars)
+        words = FRAME_SPECIALS + code.co_nlocals + cells + code.co_stacksize
         total += 8 * words
         frame = frame.f_back
     return total

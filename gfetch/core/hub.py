@@ -673,7 +673,8 @@ class Hub(greenlet):
                         self._run_once()
                     else:
                         self._raise_in_root([LoopExit(
-                            "this operation would block forever: no greenlet, timer or I/O can wake it"
+                            "this operation would block forever: "
+                            "no greenlet, timer or I/O can wake it"
                         )])
             except GreenletExit:
                 raise  # the hub itself is being collected

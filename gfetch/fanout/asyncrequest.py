@@ -206,7 +206,7 @@ class BodyDeadline:
     def bind(cls, response: requests.Response, expires: float, message: str) -> None:
         """Bound the reads of ``response``'s body, if some of it is still unread."""
         raw = response.raw
-        if response._content_consumed or not isinstance(raw, HTTPResponse) or raw.closed:
+        if response._content_consumed or not isinstance(raw, HTTPResponse) or raw.closed:  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
             return
         bound = _BOUND_CLASSES.get(type(raw))
         if bound is None:

@@ -171,8 +171,8 @@ class Connection:
             sock, cert_reqs=tls.cert_reqs, ssl_version=None, ssl_minimum_version=None,
             ssl_maximum_version=None, ca_certs=tls.ca_certs, ca_cert_dir=tls.ca_cert_dir,
             ca_cert_data=None, cert_file=None, key_file=None, key_password=None, server_hostname=host,
-            ssl_context=green_context(tls), tls_in_tls=False, assert_hostname=None,  # type: ignore[arg-type]
-            assert_fingerprint=None,
+            ssl_context=green_context(tls),  # type: ignore[arg-type]  # an SSLContext's stand-in (gfetch.io.tls)
+            tls_in_tls=False, assert_hostname=None, assert_fingerprint=None,
         )
 
     # -- state --------------------------------------------------------------
@@ -448,7 +448,7 @@ class HeadResponse(http.client.HTTPResponse):
                 seen = store.get(key)
                 store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)  # no store made
-        headers._store = store
+        headers._store = store  # type: ignore[attr-defined]  # requests' private store, not in its stubs
         return headers
 
     def holds_body(self) -> bool:

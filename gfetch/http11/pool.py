@@ -140,7 +140,8 @@ class LeanPool:
             except queue.Empty:
                 if self.block:
                     raise EmptyPoolError(
-                        self, "Pool is empty and a new connection can't be opened due to blocking mode."  # type: ignore[arg-type]
+                        self,  # type: ignore[arg-type]  # a pool, not one of urllib3's
+                        "Pool is empty and a new connection can't be opened due to blocking mode.",
                     ) from None
                 return None  # beyond maxsize: a connection that will not be kept
             if conn is None:

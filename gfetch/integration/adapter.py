@@ -75,6 +75,10 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
     """
 
     __attrs__ = [*requests.adapters.HTTPAdapter.__attrs__, "transport"]
+    # requests' __init__ and __setstate__ set these; its stubs leave them out.
+    _pool_connections: int
+    _pool_maxsize: int
+    _pool_block: bool
 
     def __init__(
         self,
@@ -89,7 +93,7 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         self.max_retries = GreenRetry.from_retry(self.max_retries)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+        super().__setstate__(state)  # type: ignore[misc]  # requests defines it; its stubs do not
         self.transport = _transport(state.get("transport"))
         self.max_retries = GreenRetry.from_retry(self.max_retries)
 
@@ -322,7 +326,7 @@ _MAX_CONTENT_TYPES = 1000
 
 def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
     """requests' ``get_encoding_from_headers(headers)``, remembered per Content-Type value."""
-    field = headers._store.get("content-type")
+    field = headers._store.get("content-type")  # type: ignore[attr-defined]  # requests' private store, not in its stubs
     content_type = None if field is None else field[1]
     try:
         return _encodings[content_type]
@@ -354,9 +358,9 @@ def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
     CPython keeps them in the class's shared-key layout.
     """
     response = requests.Response.__new__(requests.Response)
-    response._content = False
-    response._content_consumed = False
-    response._next = None
+    response._content = False  # type: ignore[assignment]  # requests' "not read yet"; its stubs say bytes | None
+    response._content_consumed = False  # type: ignore[attr-defined]  # private, not in requests' stubs
+    response._next = None  # type: ignore[attr-defined]  # private, not in requests' stubs
     response.status_code = None  # type: ignore[assignment]  # as __init__ sets it
     response.headers = headers
     response.raw = None

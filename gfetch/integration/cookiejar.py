@@ -47,7 +47,7 @@ class RequestsCookieJar(_RequestsCookieJar):
         self._cookies  # noqa: B018
         self._policy  # noqa: B018
         self._cookies_lock  # noqa: B018
-        return super().__getstate__()
+        return super().__getstate__()  # type: ignore[misc]  # requests defines it; its stubs do not
 
 
 empty_jar: type[_RequestsCookieJar] = RequestsCookieJar

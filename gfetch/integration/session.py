@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import timedelta
 from http.cookiejar import CookieJar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import requests.adapters
@@ -35,6 +35,9 @@ from gfetch.integration.cookiejar import empty_jar
 from gfetch.integration.environment import EnvironmentSnapshot
 from gfetch.integration.patched import adapter_send_is_own, own_function, requests_send_is_own
 from gfetch.integration.urls import is_canonical
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # the TypedDict of requests' stubs
 
 __all__ = ["DefaultTimeout", "Session"]
 
@@ -115,7 +118,7 @@ class Session(requests.Session):
                 ),
             )
 
-    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+    def mount(self, prefix: str | bytes, adapter: requests.adapters.BaseAdapter) -> None:
         """requests' ``mount``; a requests ``HTTPAdapter`` of another kind than gfetch's is
         made to send cooperatively first (see :func:`gfetch.integration.adapter.make_cooperative`)."""
         make_cooperative(adapter)
@@ -160,12 +163,12 @@ class Session(requests.Session):
                                 allow_redirects, proxies, hooks, stream, verify, cert, json)
         if timeout is None:
             timeout = self.timeout
-        if type(url) is bytes:
+        if isinstance(url, bytes):
             url = url.decode("utf-8")
         if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
             # What prepare_request reads from the Request requests would build here.
             prepared = self._prepare(
-                method.upper(), url, {} if headers is None else headers, [] if files is None else files,  # type: ignore[arg-type]  # requests takes bytes methods
+                method.upper(), url, {} if headers is None else headers, [] if files is None else files,
                 data or {}, json, params or {}, auth, cookies, None)
         else:
             prepared = self.prepare_request(requests.Request(
@@ -175,10 +178,10 @@ class Session(requests.Session):
             ))
         if hook is not None:
             CURRENT.get().emit("request.started", headers=prepared.headers, prepared=prepared)  # type: ignore[union-attr]  # set here
-        if (type(timeout) is DefaultTimeout and self._own_default_timeouts
-                and _sets_own_timeout(self.get_adapter(prepared.url))):  # type: ignore[arg-type]
-            timeout = None  # the adapter applies its own default, as it would under requests
-        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)  # type: ignore[arg-type]
+        if type(timeout) is DefaultTimeout and self._own_default_timeouts:
+            if _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]  # prepared: a str
+                timeout = None  # the adapter applies its own default, as it would under requests
+        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
         if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
@@ -242,7 +245,7 @@ class Session(requests.Session):
                                                verify=verify, cert=cert, proxies=proxies,
                                                yield_requests=not allow_redirects)
             if not allow_redirects:  # the next request, for Response.next
-                response._next = next(redirects, None)  # type: ignore[assignment]  # as requests stores it
+                response._next = next(redirects, None)  # type: ignore[attr-defined]  # requests' private attribute, not in its stubs
             elif history := list(redirects):
                 history.insert(0, response)
                 response = history.pop()
@@ -254,7 +257,7 @@ class Session(requests.Session):
                 response.content  # noqa: B018 - reading it stores the body, as requests does
             else:  # what ``content`` stores, read in one step (GreenHTTPResponse.read_buffered)
                 response._content = body
-                response._content_consumed = True
+                response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
         return response
 
     def refresh_environment(self) -> None:
@@ -275,8 +278,9 @@ class Session(requests.Session):
                              request.data, request.json, request.params, request.auth, request.cookies,
                              request.hooks)
 
-    def _prepare(self, method: str, url: str, headers: Any, files: Any, data: Any, json: Any, params: Any,
-                 auth: Any, cookies: Any, hooks: dict[str, Any] | None) -> requests.PreparedRequest:
+    def _prepare(self, method: str | bytes, url: str, headers: Any, files: Any, data: Any, json: Any,
+                 params: Any, auth: Any, cookies: Any,
+                 hooks: dict[str, Any] | None) -> requests.PreparedRequest:
         """:meth:`prepare_request` of a Request with these attributes (``hooks``
         None: the Request's own, none registered)."""
         jar: CookieJar = empty_jar()
@@ -311,7 +315,7 @@ class Session(requests.Session):
         if not _holds_no_cookies(jar):
             prepared.prepare_cookies(jar)
         else:
-            prepared._cookies = jar
+            prepared._cookies = jar  # type: ignore[attr-defined]  # requests' private jar, not in its stubs
         prepared.prepare_body(data, files, json)
         if auth is not None or "@" in prepared.url:  # type: ignore[operator]
             prepared.prepare_auth(auth, url)
@@ -343,17 +347,18 @@ class Session(requests.Session):
         if cached[1] is None:
             return None
         copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
-        copy._store = OrderedDict(cached[1]._store)
+        copy._store = OrderedDict(cached[1]._store)  # type: ignore[attr-defined,union-attr]  # requests' private store, not in its stubs
         return copy
 
     def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
         """requests' merge, with the environment read from the snapshot."""
         if self.trust_env:
             environment = self._snapshot()
             if proxies is not None:
-                for scheme, proxy in environment.proxies_for(url, proxies.get("no_proxy")).items():
+                found = environment.proxies_for(_text(url or ""), proxies.get("no_proxy"))
+                for scheme, proxy in found.items():
                     proxies.setdefault(scheme, proxy)
             if verify is True or verify is None:
                 verify = environment.ca_bundle or verify

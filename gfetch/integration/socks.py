@@ -20,7 +20,6 @@ import struct
 import sys
 import time
 from typing import Any, NamedTuple
-from urllib.parse import unquote
 
 from requests.exceptions import InvalidProxyURL, InvalidSchema
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -73,17 +72,6 @@ _SOCKS5_ERRORS = {
 _SOCKS5_ADDRESS_SIZES = {1: 4, 4: 16}
 
 
-def _auth_decoded(parsed: Any) -> tuple[str | None, str | None]:
-    """The URL's user name and password, percent-decoded: urllib3's ``Url.auth_decoded``
-    (2.8+), or the same from ``Url.auth`` on the older urllib3 pyproject allows."""
-    if hasattr(parsed, "auth_decoded"):
-        return parsed.auth_decoded  # type: ignore[no-any-return]
-    if parsed.auth is None:
-        return None, None
-    username, colon, password = parsed.auth.partition(":")
-    return unquote(username), unquote(password) if colon else None
-
-
 def _hide_password(url: str) -> str:
     """``url`` with the password of its user info replaced by ``***``, for messages."""
     parsed = parse_url(url)
@@ -120,7 +108,7 @@ class SOCKSProxy(NamedTuple):
                 f"Unknown SOCKS proxy scheme in {_hide_password(url)}: use socks4, socks4a, socks5 or socks5h"
             )
         if username is None and password is None:
-            username, password = _auth_decoded(parsed)
+            username, password = parsed.auth_decoded
         if any(len((part or "").encode()) > 255 for part in (username, password)):
             raise InvalidProxyURL(
                 f"SOCKS username and password are at most 255 bytes each: {_hide_password(url)}"

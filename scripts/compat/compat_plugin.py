@@ -40,8 +40,10 @@ _current_test: list[str] = []
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gfetch compat")
-    group.addoption("--gfetch-session", action="store_true", help="replace requests.Session by gfetch.Session")
-    group.addoption("--compat-results", help="write {nodeid: outcome} and non-loopback attempts to this JSON file")
+    group.addoption("--gfetch-session", action="store_true",
+                    help="replace requests.Session by gfetch.Session")
+    group.addoption("--compat-results",
+                    help="write {nodeid: outcome} and non-loopback attempts to this JSON file")
     group.addoption("--compat-deselect", action="append", default=[],
                     help="deselect the tests this file names (and their parametrizations); may be repeated")
 
@@ -63,7 +65,9 @@ def _replace_session() -> None:
 
     def refuse_plain_session(self: Any, *args: Any, **kwargs: Any) -> None:
         if type(self) is original:
-            raise AssertionError("a plain requests.Session was created: the gfetch.Session replacement missed a path")
+            raise AssertionError(
+                "a plain requests.Session was created: the gfetch.Session replacement missed a path"
+            )
         original_init(self, *args, **kwargs)
 
     original.__init__ = refuse_plain_session
@@ -146,7 +150,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.failed:
         _outcomes[report.nodeid] = "failed"
         crash = getattr(report.longrepr, "reprcrash", None)
-        _reasons.setdefault(report.nodeid, f"{report.when}: {crash.message.splitlines()[0] if crash else 'failed'}")
+        reason = crash.message.splitlines()[0] if crash else "failed"
+        _reasons.setdefault(report.nodeid, f"{report.when}: {reason}")
     elif report.skipped:
         if previous != "failed":
             _outcomes[report.nodeid] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
@@ -158,4 +163,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("--compat-results")
     if path:
         with open(path, "w") as out:
-            json.dump({"outcomes": _outcomes, "reasons": _reasons, "reached_out": _reached_out}, out, indent=1, sort_keys=True)
+            results = {"outcomes": _outcomes, "reasons": _reasons, "reached_out": _reached_out}
+            json.dump(results, out, indent=1, sort_keys=True)
