@@ -60,8 +60,13 @@ def main() -> None:
         urls = [f"{base['static']}/small.json?n={n}" for n in range(args.urls)]
         print(f"{args.urls} GETs of a 200-byte file from {base['static_kind']}, {os.cpu_count()} cores")
         for workers in (1, 2):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address="127.0.0.1:0")
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
             with cluster, Client(cluster) as client:
                 rate = requests_per_second(client, urls, workers, args.repeat)
             print(f"{workers} worker process(es), 1 thread each: {rate:,.0f} requests/s")

@@ -42,8 +42,9 @@ def run_gfetch_session(urls: list[str], concurrency: int, timeout: float, ca: st
 
 CLIENTS = {
     "threads": compare.CLIENTS["threads"],
-    "gfetch.Session": Client("gfetch.Session", "gfetch", run_gfetch_session,
-                             "one gfetch.Session shared by `concurrency` greenlets"),
+    "gfetch.Session": Client(
+        "gfetch.Session", "gfetch", run_gfetch_session, "one gfetch.Session shared by `concurrency` greenlets"
+    ),
     "gfetch.map": compare.CLIENTS["gfetch"],
 }
 BASELINE = "threads"
@@ -51,19 +52,30 @@ BASELINE = "threads"
 
 def scenarios(concurrency: int) -> list[Scenario]:
     return [
-        Scenario("keepalive", "static", "/small.json", 5000, concurrency, 500, 0,
-                 "GETs of a 200-byte JSON file, keep-alive"),
-        Scenario("delay300", "delay", "/delay/300", 2000, concurrency, 400, 0,
-                 "GETs each answered after 300 ms"),
+        Scenario(
+            "keepalive",
+            "static",
+            "/small.json",
+            5000,
+            concurrency,
+            500,
+            0,
+            "GETs of a 200-byte JSON file, keep-alive",
+        ),
+        Scenario(
+            "delay300", "delay", "/delay/300", 2000, concurrency, 400, 0, "GETs each answered after 300 ms"
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="10x fewer requests: a smoke run")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each client x scenario; medians reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each client x scenario; medians reported"
+    )
     parser.add_argument("--concurrency", type=int, default=100, help="greenlets / threads (default 100)")
     parser.add_argument("--out", help="also write the figures as JSON to this path")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -72,22 +84,35 @@ def main(argv: list[str] | None = None) -> int:
         return compare.worker_main(args.worker, CLIENTS)
 
     info = compare.machine()
-    print(f"{info['date']}: Python {info['python']}, {info['nproc']} x {info['cpu']}, "
-          f"load {info['loadavg'][0]:.2f}, gfetch {info['gfetch_commit']}")
+    print(
+        f"{info['date']}: Python {info['python']}, {info['nproc']} x {info['cpu']}, "
+        f"load {info['loadavg'][0]:.2f}, gfetch {info['gfetch_commit']}"
+    )
     summary: dict[str, dict[str, Any]] = {}
     with servers() as urls:
         for scenario in scenarios(args.concurrency):
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CLIENTS}
             for round_index in range(args.repeat):
                 for name in compare.round_order(list(CLIENTS), round_index):
-                    runs[name].append(compare.run_one(os.path.abspath(__file__), name, scenario, urls,
-                                                      args.quick))
+                    runs[name].append(
+                        compare.run_one(os.path.abspath(__file__), name, scenario, urls, args.quick)
+                    )
             table = summary[scenario.name] = {name: compare.summarize(r) for name, r in runs.items()}
             compare.add_ratios(table, runs, [BASELINE])
-            print(compare.format_scenario(scenario, args.quick, server_label(urls, scenario.server), table,
-                                          {BASELINE: "x"}, "gfetch.Session"))
-    print(f"\nx: ratio to {BASELINE} (ThreadPoolExecutor({args.concurrency}) + one requests.Session) "
-          f"in the same round; medians of {args.repeat}.")
+            print(
+                compare.format_scenario(
+                    scenario,
+                    args.quick,
+                    server_label(urls, scenario.server),
+                    table,
+                    {BASELINE: "x"},
+                    "gfetch.Session",
+                )
+            )
+    print(
+        f"\nx: ratio to {BASELINE} (ThreadPoolExecutor({args.concurrency}) + one requests.Session) "
+        f"in the same round; medians of {args.repeat}."
+    )
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump({"machine": info, "python_executable": sys.executable, "summary": summary}, f, indent=2)

@@ -59,8 +59,10 @@ def main() -> None:
     if args.before:
         modes = {"before, no hook": ("none", args.before), **modes}
     runs: dict[str, list[float]] = {label: [] for label in modes}
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.requests} GETs a run, 50 in flight, "
-          f"{args.repeat} runs of each mode, interleaved")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {args.requests} GETs a run, 50 in flight, "
+        f"{args.repeat} runs of each mode, interleaved"
+    )
     for _ in range(args.repeat):
         for label, (mode, tree) in modes.items():
             env = {**os.environ, "PYTHONPATH": tree} if tree else None
@@ -68,8 +70,10 @@ def main() -> None:
             out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env, timeout=300)
             runs[label].append(json.loads(out.stdout)["cpu_us"])
     for label, values in runs.items():
-        print(f"{label:<16} CPU per request: median {statistics.median(values):6.1f} us "
-              f"(runs: {', '.join(f'{value:.0f}' for value in sorted(values))})")
+        print(
+            f"{label:<16} CPU per request: median {statistics.median(values):6.1f} us "
+            f"(runs: {', '.join(f'{value:.0f}' for value in sorted(values))})"
+        )
 
 
 if __name__ == "__main__":

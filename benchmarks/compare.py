@@ -55,6 +55,7 @@ PEERS = {"aiohttp": "×a", "grequests": "×g", "pycurl": "×c"}
 SHOWN = {peer: PEERS[peer] for peer in ("aiohttp", "pycurl")}
 HIGHLIGHTED = "gfetch"  # the client whose per-round ratios are printed below each table
 
+
 # -- scenarios and clients --------------------------------------------------
 @dataclass(frozen=True)
 class Scenario:
@@ -75,21 +76,72 @@ class Scenario:
         return n, min(n, self.concurrency or n)
 
 
-SCENARIOS = {s.name: s for s in [
-    Scenario("throughput", "static", "/small.json", 5000, 50, 500, 500,
-             "GETs of a 200-byte JSON file, keep-alive: CPU per request"),
-    Scenario("fanout", "delay", "/delay/200", 5000, None, 500, 10,
-             "GETs each answered after 200 ms, all in flight: wall ~ 0.2 s + N x CPU"),
-    Scenario("memory", "delay", "/delay/2000", 5000, None, 500, 0,
-             "GETs held 2 s by the server, all in flight, responses kept: peak RSS"),
-    Scenario("large", "static", "/large.bin", 500, 20, 100, 100,
-             "GETs of a 64 KiB file, keep-alive: body handling"),
-    Scenario("https", "https", "/small.json", 5000, 50, 500, 500,
-             "GETs of the 200-byte JSON file over HTTPS (TLS 1.3), keep-alive: CPU per request"),
-    Scenario("https_cold", "https_cold", "/small.json", 1000, None, 100, 100,
-             "HTTPS GETs of the 200-byte JSON file, all in flight, the server closing each connection: "
-             "a full TLS handshake per request"),
-]}
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario(
+            "throughput",
+            "static",
+            "/small.json",
+            5000,
+            50,
+            500,
+            500,
+            "GETs of a 200-byte JSON file, keep-alive: CPU per request",
+        ),
+        Scenario(
+            "fanout",
+            "delay",
+            "/delay/200",
+            5000,
+            None,
+            500,
+            10,
+            "GETs each answered after 200 ms, all in flight: wall ~ 0.2 s + N x CPU",
+        ),
+        Scenario(
+            "memory",
+            "delay",
+            "/delay/2000",
+            5000,
+            None,
+            500,
+            0,
+            "GETs held 2 s by the server, all in flight, responses kept: peak RSS",
+        ),
+        Scenario(
+            "large",
+            "static",
+            "/large.bin",
+            500,
+            20,
+            100,
+            100,
+            "GETs of a 64 KiB file, keep-alive: body handling",
+        ),
+        Scenario(
+            "https",
+            "https",
+            "/small.json",
+            5000,
+            50,
+            500,
+            500,
+            "GETs of the 200-byte JSON file over HTTPS (TLS 1.3), keep-alive: CPU per request",
+        ),
+        Scenario(
+            "https_cold",
+            "https_cold",
+            "/small.json",
+            1000,
+            None,
+            100,
+            100,
+            "HTTPS GETs of the 200-byte JSON file, all in flight, the server closing each connection: "
+            "a full TLS handshake per request",
+        ),
+    ]
+}
 
 # run(urls, concurrency, timeout, ca): ca is the CA file to verify an HTTPS server with (None over HTTP).
 Runner = Callable[[list[str], int, float, "str | None"], list[Any]]
@@ -138,17 +190,24 @@ def run_requests_futures(urls: list[str], concurrency: int, timeout: float, ca: 
         return [_safe(future.result) for future in futures]
 
 
-def run_grequests(urls: list[str], concurrency: int, timeout: float, ca: str | None,
-                  shared: bool = True) -> list[Any]:
+def run_grequests(
+    urls: list[str], concurrency: int, timeout: float, ca: str | None, shared: bool = True
+) -> list[Any]:
     import grequests  # runs gevent.monkey.patch_all()
 
     session = _requests_session(concurrency) if shared else None
-    return grequests.map([grequests.get(url, session=session, timeout=timeout, verify=ca or True)  # type: ignore[no-any-return]
-                          for url in urls], size=concurrency)
+    return grequests.map(
+        [
+            grequests.get(url, session=session, timeout=timeout, verify=ca or True)  # type: ignore[no-any-return]
+            for url in urls
+        ],
+        size=concurrency,
+    )
 
 
-def run_gfetch(urls: list[str], concurrency: int, timeout: float, ca: str | None,
-               transport: str | None = None) -> list[Any]:
+def run_gfetch(
+    urls: list[str], concurrency: int, timeout: float, ca: str | None, transport: str | None = None
+) -> list[Any]:
     import gfetch
 
     # The default Session, or one like it (1,000 keep-alive connections per host) on another transport.
@@ -202,8 +261,10 @@ def run_aiohttp(urls: list[str], concurrency: int, timeout: float, ca: str | Non
 
     async def main() -> list[Any]:
         connector = aiohttp.TCPConnector(limit=concurrency, ssl=_ssl_context(ca))
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as session:
+
             async def fetch(url: str) -> tuple[Any, bytes]:
                 async with session.get(url) as response:
                     return response, await response.read()
@@ -234,8 +295,11 @@ def run_pycurl(urls: list[str], concurrency: int, timeout: float, ca: str | None
     pending = iter(range(len(urls)))
     poller, registered = select.epoll(), set[int]()
     deadline: list[float | None] = [None]  # when libcurl's timer wants socket_action(SOCKET_TIMEOUT)
-    interest = {pycurl.POLL_IN: select.EPOLLIN, pycurl.POLL_OUT: select.EPOLLOUT,
-                pycurl.POLL_INOUT: select.EPOLLIN | select.EPOLLOUT}
+    interest = {
+        pycurl.POLL_IN: select.EPOLLIN,
+        pycurl.POLL_OUT: select.EPOLLOUT,
+        pycurl.POLL_INOUT: select.EPOLLIN | select.EPOLLOUT,
+    }
 
     def on_socket(what: int, fd: int, multi: Any, data: Any) -> None:
         if what == pycurl.POLL_REMOVE:
@@ -281,8 +345,11 @@ def run_pycurl(urls: list[str], concurrency: int, timeout: float, ca: str | None
         while active:
             wait = 1.0 if deadline[0] is None else min(1.0, max(0.0, deadline[0] - time.monotonic()))
             for fd, events in poller.poll(wait):
-                multi.socket_action(fd, (pycurl.CSELECT_IN if events & select.EPOLLIN else 0)
-                                    | (pycurl.CSELECT_OUT if events & select.EPOLLOUT else 0))
+                multi.socket_action(
+                    fd,
+                    (pycurl.CSELECT_IN if events & select.EPOLLIN else 0)
+                    | (pycurl.CSELECT_OUT if events & select.EPOLLOUT else 0),
+                )
             if deadline[0] is not None and time.monotonic() >= deadline[0]:
                 deadline[0] = None
                 multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
@@ -316,23 +383,48 @@ class Client:
     description: str
 
 
-CLIENTS = {c.name: c for c in [
-    Client("sequential", "requests", run_sequential, "requests.Session, one at a time (sampled)"),
-    Client("threads", "requests", run_threads, "ThreadPoolExecutor(concurrency) + one requests.Session"),
-    Client("grequests", "grequests", run_grequests, "grequests.map(size=concurrency), shared Session"),
-    Client("grequests-default", "grequests", functools.partial(run_grequests, shared=False),
-           "grequests.map(size=concurrency), a new Session per request (its default)"),
-    Client("requests-futures", "requests_futures", run_requests_futures,
-           "FuturesSession(max_workers=concurrency)"),
-    Client("httpx", "httpx", run_httpx, "httpx.AsyncClient, asyncio"),
-    Client("aiohttp", "aiohttp", run_aiohttp, "aiohttp.ClientSession, asyncio"),
-    Client("pycurl", "pycurl", run_pycurl, "pycurl.CurlMulti (libcurl), one thread"),
-    Client("gfetch", "gfetch", run_gfetch, "gfetch.map(size=concurrency)"),
-    Client("gfetch-urllib3", "gfetch", functools.partial(run_gfetch, transport="urllib3"),
-           "gfetch.map(size=concurrency) on the urllib3 transport (Session(transport='urllib3'))"),
-]}
-DEFAULT_CLIENTS = ["sequential", "threads", "grequests", "grequests-default", "requests-futures", "httpx",
-                   "aiohttp", "pycurl", "gfetch-urllib3", "gfetch"]
+CLIENTS = {
+    c.name: c
+    for c in [
+        Client("sequential", "requests", run_sequential, "requests.Session, one at a time (sampled)"),
+        Client("threads", "requests", run_threads, "ThreadPoolExecutor(concurrency) + one requests.Session"),
+        Client("grequests", "grequests", run_grequests, "grequests.map(size=concurrency), shared Session"),
+        Client(
+            "grequests-default",
+            "grequests",
+            functools.partial(run_grequests, shared=False),
+            "grequests.map(size=concurrency), a new Session per request (its default)",
+        ),
+        Client(
+            "requests-futures",
+            "requests_futures",
+            run_requests_futures,
+            "FuturesSession(max_workers=concurrency)",
+        ),
+        Client("httpx", "httpx", run_httpx, "httpx.AsyncClient, asyncio"),
+        Client("aiohttp", "aiohttp", run_aiohttp, "aiohttp.ClientSession, asyncio"),
+        Client("pycurl", "pycurl", run_pycurl, "pycurl.CurlMulti (libcurl), one thread"),
+        Client("gfetch", "gfetch", run_gfetch, "gfetch.map(size=concurrency)"),
+        Client(
+            "gfetch-urllib3",
+            "gfetch",
+            functools.partial(run_gfetch, transport="urllib3"),
+            "gfetch.map(size=concurrency) on the urllib3 transport (Session(transport='urllib3'))",
+        ),
+    ]
+}
+DEFAULT_CLIENTS = [
+    "sequential",
+    "threads",
+    "grequests",
+    "grequests-default",
+    "requests-futures",
+    "httpx",
+    "aiohttp",
+    "pycurl",
+    "gfetch-urllib3",
+    "gfetch",
+]
 
 
 # -- the worker (child) side ---------------------------------------------------
@@ -417,11 +509,19 @@ def measure(spec: dict[str, Any], clients: dict[str, Client]) -> dict[str, Any]:
     if profiler:
         profiler.dump_stats(spec["profile"])
     return {
-        "n": n, "concurrency": concurrency, "ok": ok, "errors": n - ok, "first_error": error,
-        "bytes": nbytes, "wall_s": wall,
-        "user_s": usage1.ru_utime - usage0.ru_utime, "sys_s": usage1.ru_stime - usage0.ru_stime,
-        "rss_before_mb": rss_before / 1024, "peak_rss_mb": _proc_status_kb("VmHWM") / 1024,
-        "gc_s": gc_timer.seconds, "gc_full_collections": gc_timer.full,
+        "n": n,
+        "concurrency": concurrency,
+        "ok": ok,
+        "errors": n - ok,
+        "first_error": error,
+        "bytes": nbytes,
+        "wall_s": wall,
+        "user_s": usage1.ru_utime - usage0.ru_utime,
+        "sys_s": usage1.ru_stime - usage0.ru_stime,
+        "rss_before_mb": rss_before / 1024,
+        "peak_rss_mb": _proc_status_kb("VmHWM") / 1024,
+        "gc_s": gc_timer.seconds,
+        "gc_full_collections": gc_timer.full,
     }
 
 
@@ -433,8 +533,9 @@ def worker_main(spec_json: str, clients: dict[str, Client]) -> int:
 
 def spawn_worker(script: str, spec: dict[str, Any], python: str = sys.executable) -> dict[str, Any]:
     """Run ``script --worker SPEC`` in a fresh interpreter; return its figures."""
-    proc = subprocess.run([python, script, "--worker", json.dumps(spec)], capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [python, script, "--worker", json.dumps(spec)], capture_output=True, text=True, timeout=900
+    )
     if proc.returncode != 0 or not proc.stdout.strip():
         tail = proc.stderr.strip().splitlines()[-3:]
         return {"failed": f"exit {proc.returncode}: " + " | ".join(tail)}
@@ -442,8 +543,14 @@ def spawn_worker(script: str, spec: dict[str, Any], python: str = sys.executable
 
 
 # -- the parent side -------------------------------------------------------------
-def run_one(script: str, client: str, scenario: Scenario, urls: dict[str, str], quick: bool,
-            profile: str | None = None) -> dict[str, Any]:
+def run_one(
+    script: str,
+    client: str,
+    scenario: Scenario,
+    urls: dict[str, str],
+    quick: bool,
+    profile: str | None = None,
+) -> dict[str, Any]:
     """One client x scenario in a fresh child (``urls``: servers.servers()'); figures per request,
     sequential extrapolated."""
     n, concurrency = scenario.sized(quick)
@@ -456,14 +563,21 @@ def run_one(script: str, client: str, scenario: Scenario, urls: dict[str, str], 
     if base_url is None:
         result: dict[str, Any] = {"skipped": "needs nginx and trustme (benchmarks/setup_peers.sh)"}
     else:
-        spec = {"client": client, "url": base_url + scenario.path, "n": sent, "concurrency": concurrency,
-                "ca": urls["ca"] if base_url.startswith("https:") else None, "profile": profile}
+        spec = {
+            "client": client,
+            "url": base_url + scenario.path,
+            "n": sent,
+            "concurrency": concurrency,
+            "ca": urls["ca"] if base_url.startswith("https:") else None,
+            "profile": profile,
+        }
         overflows, load = listen_overflows(), os.getloadavg()[0]
         result = spawn_worker(script, spec)
         time.sleep(0.5)  # let the server close the child's connections before the next run
     if "wall_s" not in result:
-        print(f"{scenario.name:10} {client:18} {result.get('skipped') or result.get('failed')}",
-              file=sys.stderr)
+        print(
+            f"{scenario.name:10} {client:18} {result.get('skipped') or result.get('failed')}", file=sys.stderr
+        )
         return result
     result["listen_overflows"] = listen_overflows() - overflows
     result["loadavg_before"] = load
@@ -474,8 +588,11 @@ def run_one(script: str, client: str, scenario: Scenario, urls: dict[str, str], 
         result["extrapolated_from"] = sent
         result["wall_s"] *= n / sent
         result["cpu_s"] *= n / sent
-    print(f"{scenario.name:10} {client:18} {result['rps']:7.0f} req/s {result['cpu_us_per_req']:6.0f} us/req "
-          f"{result['peak_rss_mb']:6.1f} MB {result['errors']} errors", file=sys.stderr)
+    print(
+        f"{scenario.name:10} {client:18} {result['rps']:7.0f} req/s {result['cpu_us_per_req']:6.0f} us/req "
+        f"{result['peak_rss_mb']:6.1f} MB {result['errors']} errors",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -502,36 +619,49 @@ def round_order(clients: list[str], round_index: int) -> list[str]:
 RATIOS = {"rps": "rps", "wall_s": "wall", "cpu_us_per_req": "cpu", "peak_rss_mb": "rss"}
 
 
-def add_ratios(table: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]],
-               peers: Sequence[str]) -> None:
+def add_ratios(
+    table: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]], peers: Sequence[str]
+) -> None:
     """Each client's ratios to each peer, in place: ``row["x_aiohttp"]`` maps rps, wall, cpu and rss to
     the median over rounds of the ratio between the two clients' runs in that round (rounds where both
     ran); ``row["x_aiohttp_rounds"]`` lists those per-round ratios. ``runs``: each client's runs, by round.
     """
     for client, row in table.items():
         for peer in (p for p in peers if p in runs):
-            rounds = [{name: own[key] / theirs[key] for key, name in RATIOS.items()}
-                      for own, theirs in zip(runs[client], runs[peer], strict=True)
-                      if "wall_s" in own and "wall_s" in theirs]
+            rounds = [
+                {name: own[key] / theirs[key] for key, name in RATIOS.items()}
+                for own, theirs in zip(runs[client], runs[peer], strict=True)
+                if "wall_s" in own and "wall_s" in theirs
+            ]
             if rounds:
-                row[f"x_{peer}"] = {name: statistics.median(r[name] for r in rounds)
-                                    for name in RATIOS.values()}
+                row[f"x_{peer}"] = {
+                    name: statistics.median(r[name] for r in rounds) for name in RATIOS.values()
+                }
                 row[f"x_{peer}_rounds"] = rounds
 
 
-def format_scenario(scenario: Scenario, quick: bool, server: str, table: dict[str, dict[str, Any]],
-                    peers: dict[str, str] = SHOWN, highlighted: str = HIGHLIGHTED) -> str:
+def format_scenario(
+    scenario: Scenario,
+    quick: bool,
+    server: str,
+    table: dict[str, dict[str, Any]],
+    peers: dict[str, str] = SHOWN,
+    highlighted: str = HIGHLIGHTED,
+) -> str:
     """The printed table of one scenario: each figure with its ratios to ``peers`` (name: column mark)."""
     n, concurrency = scenario.sized(quick)
     marks = "".join(f" {mark:>5}" for mark in peers.values())
-    lines = [f"\n{scenario.name}: {n:,} {scenario.description}; {concurrency:,} in flight; server {server}",
-             f"{'client':18} {'wall s':>7} {'req/s':>7}{marks} {'CPU us/req':>10}{marks} "
-             f"{'peak RSS MB':>11}{marks} {'errors':>6}"]
+    lines = [
+        f"\n{scenario.name}: {n:,} {scenario.description}; {concurrency:,} in flight; server {server}",
+        f"{'client':18} {'wall s':>7} {'req/s':>7}{marks} {'CPU us/req':>10}{marks} "
+        f"{'peak RSS MB':>11}{marks} {'errors':>6}",
+    ]
     lines.append("-" * len(lines[-1]))
 
     def ratios(row: dict[str, Any], figure: str) -> str:
-        return "".join(f" {row[f'x_{peer}'][figure]:5.2f}" if f"x_{peer}" in row else "     -"
-                       for peer in peers)
+        return "".join(
+            f" {row[f'x_{peer}'][figure]:5.2f}" if f"x_{peer}" in row else "     -" for peer in peers
+        )
 
     notes = []
     for name, row in table.items():
@@ -539,23 +669,32 @@ def format_scenario(scenario: Scenario, quick: bool, server: str, table: dict[st
             lines.append(f"{name:18} {row.get('skipped') or row.get('failed')}")
             continue
         mark = "*" if "extrapolated_from" in row else " "
-        lines.append(f"{name + mark:18} {row['wall_s']:7.2f} {row['rps']:7.0f}{ratios(row, 'rps')} "
-                     f"{row['cpu_us_per_req']:10.0f}{ratios(row, 'cpu')} {row['peak_rss_mb']:11.1f}"
-                     f"{ratios(row, 'rss')} {row['errors']:6d}")
+        lines.append(
+            f"{name + mark:18} {row['wall_s']:7.2f} {row['rps']:7.0f}{ratios(row, 'rps')} "
+            f"{row['cpu_us_per_req']:10.0f}{ratios(row, 'cpu')} {row['peak_rss_mb']:11.1f}"
+            f"{ratios(row, 'rss')} {row['errors']:6d}"
+        )
         if name == highlighted:
             for peer in peers:
                 rounds = row.get(f"x_{peer}_rounds", [])
                 if len(rounds) > 1:
-                    notes.append(f"{name} / {peer}, per round: " + ", ".join(
-                        f"{figure} {min(r[figure] for r in rounds):.2f}-"
-                        f"{max(r[figure] for r in rounds):.2f}"
-                        for figure in ("wall", "cpu", "rss")))
+                    notes.append(
+                        f"{name} / {peer}, per round: "
+                        + ", ".join(
+                            f"{figure} {min(r[figure] for r in rounds):.2f}-"
+                            f"{max(r[figure] for r in rounds):.2f}"
+                            for figure in ("wall", "cpu", "rss")
+                        )
+                    )
         if mark == "*":
-            notes.append(f"* measured on {row['extrapolated_from']:,} requests one at a time, "
-                         f"wall time and CPU extrapolated to {n:,}")
+            notes.append(
+                f"* measured on {row['extrapolated_from']:,} requests one at a time, "
+                f"wall time and CPU extrapolated to {n:,}"
+            )
         if row["listen_overflows"]:
-            notes.append(f"! {name}: {row['listen_overflows']} connections overflowed the server's "
-                         "accept queue")
+            notes.append(
+                f"! {name}: {row['listen_overflows']} connections overflowed the server's accept queue"
+            )
         if row["errors"]:
             notes.append(f"! {name}: {row['errors']} failed, e.g. {row['first_error']}")
     return "\n".join(lines + notes)
@@ -590,8 +729,18 @@ def versions() -> dict[str, str]:
     import importlib.metadata as md
 
     found = {}
-    for name in ["gfetch", "requests", "urllib3", "greenlet", "gevent", "grequests", "requests-futures",
-                 "httpx", "aiohttp", "pycurl"]:
+    for name in [
+        "gfetch",
+        "requests",
+        "urllib3",
+        "greenlet",
+        "gevent",
+        "grequests",
+        "requests-futures",
+        "httpx",
+        "aiohttp",
+        "pycurl",
+    ]:
         with contextlib.suppress(md.PackageNotFoundError):
             found[name] = md.version(name)
     with contextlib.suppress(ImportError):
@@ -612,8 +761,12 @@ def machine() -> dict[str, Any]:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     git = functools.partial(subprocess.run, capture_output=True, text=True, cwd=REPO)
     return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"), "nproc": os.cpu_count(), "cpu": cpu,
-        "python": platform.python_version(), "platform": platform.platform(), "loadavg": os.getloadavg(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg": os.getloadavg(),
         "gfetch_commit": git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip(),
         "gfetch_dirty": git(["git", "status", "--porcelain", "gfetch"]).stdout.split()[1::2],
     }
@@ -636,25 +789,41 @@ def _names(value: str, known: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=lambda v: _names(v, CLIENTS), default=DEFAULT_CLIENTS,
-                        help=f"comma-separated, from: {', '.join(CLIENTS)}")
-    parser.add_argument("--scenarios", type=lambda v: _names(v, SCENARIOS), default=list(SCENARIOS),
-                        help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--clients",
+        type=lambda v: _names(v, CLIENTS),
+        default=DEFAULT_CLIENTS,
+        help=f"comma-separated, from: {', '.join(CLIENTS)}",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda v: _names(v, SCENARIOS),
+        default=list(SCENARIOS),
+        help=f"comma-separated, from: {', '.join(SCENARIOS)}",
+    )
     parser.add_argument("--quick", action="store_true", help="10x fewer requests: a smoke run")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of each client x scenario; medians reported")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each client x scenario; medians reported"
+    )
     parser.add_argument("--out", help="JSON path (default benchmarks/results/<date>[-quick].json)")
-    parser.add_argument("--no-nginx", action="store_true",
-                        help="use the built-in static server even if nginx exists")
-    parser.add_argument("--profile", action="store_true",
-                        help="cProfile each run; write benchmarks/results/<client>-<scenario>.prof, "
-                             "print the top 15")
-    parser.add_argument("--publish", action="store_true",
-                        help="also write benchmarks/published.json, the figures README.md and CHANGELOG.md "
-                             "quote (tests/test_published_figures.py holds them to it): a full run of a "
-                             "committed gfetch")
+    parser.add_argument(
+        "--no-nginx", action="store_true", help="use the built-in static server even if nginx exists"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile each run; write benchmarks/results/<client>-<scenario>.prof, print the top 15",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write benchmarks/published.json, the figures README.md and CHANGELOG.md "
+        "quote (tests/test_published_figures.py holds them to it): a full run of a "
+        "committed gfetch",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -662,37 +831,53 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     if args.publish and (args.quick or info["gfetch_dirty"]):
-        parser.error("--publish: published figures come from a full run (no --quick) of a committed gfetch "
-                     f"(uncommitted: {', '.join(info['gfetch_dirty']) or 'nothing'})")
+        parser.error(
+            "--publish: published figures come from a full run (no --quick) of a committed gfetch "
+            f"(uncommitted: {', '.join(info['gfetch_dirty']) or 'nothing'})"
+        )
     results_dir = os.path.join(HERE, "results")
     os.makedirs(results_dir, exist_ok=True)
-    print(f"{info['date']}: Python {info['python']}, {info['nproc']} x {info['cpu']}, "
-          f"load {info['loadavg'][0]:.2f}, gfetch {info['gfetch_commit']}"
-          + (f" + uncommitted {', '.join(info['gfetch_dirty'])}" if info["gfetch_dirty"] else ""))
+    print(
+        f"{info['date']}: Python {info['python']}, {info['nproc']} x {info['cpu']}, "
+        f"load {info['loadavg'][0]:.2f}, gfetch {info['gfetch_commit']}"
+        + (f" + uncommitted {', '.join(info['gfetch_dirty'])}" if info["gfetch_dirty"] else "")
+    )
     print(f"Python: {sys.executable}; {', '.join(f'{k} {v}' for k, v in versions().items())}")
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        s: {c: [] for c in args.clients} for s in args.scenarios}
+        s: {c: [] for c in args.clients} for s in args.scenarios
+    }
     with servers(not args.no_nginx) as urls:
         for round_index in range(args.repeat):
             for scenario_name in args.scenarios:
                 scenario = SCENARIOS[scenario_name]
                 for client in round_order(args.clients, round_index):
                     profile = os.path.join(results_dir, f"{client}-{scenario_name}.prof")
-                    runs[scenario_name][client].append(run_one(
-                        os.path.abspath(__file__), client, scenario, urls, args.quick,
-                        profile if args.profile else None))
+                    runs[scenario_name][client].append(
+                        run_one(
+                            os.path.abspath(__file__),
+                            client,
+                            scenario,
+                            urls,
+                            args.quick,
+                            profile if args.profile else None,
+                        )
+                    )
         summary = {}
         for scenario_name, by_client in runs.items():
             table = summary[scenario_name] = {c: summarize(r) for c, r in by_client.items()}
             add_ratios(table, by_client, list(PEERS))
             scenario = SCENARIOS[scenario_name]
             print(format_scenario(scenario, args.quick, server_label(urls, scenario.server), table))
-    print(f"\n×a, ×c: ratio to aiohttp, to pycurl (libcurl); per round, then the median over {args.repeat} "
-          "round(s). req/s: higher is better; CPU and RSS: lower is better.")
+    print(
+        f"\n×a, ×c: ratio to aiohttp, to pycurl (libcurl); per round, then the median over {args.repeat} "
+        "round(s). req/s: higher is better; CPU and RSS: lower is better."
+    )
 
     imports = {name: import_time(sys.executable, statement) for name, statement in IMPORTS.items()}
-    print("\nimport time, fresh interpreter, best of 7: " + ", ".join(
-        f"{name} {t * 1000:.0f} ms" for name, t in imports.items() if t is not None))
+    print(
+        "\nimport time, fresh interpreter, best of 7: "
+        + ", ".join(f"{name} {t * 1000:.0f} ms" for name, t in imports.items() if t is not None)
+    )
     grequests_import = imports.get("grequests")
     for name in ("gfetch", "gfetch + map"):
         own = imports.get(name)
@@ -701,18 +886,28 @@ def main(argv: list[str] | None = None) -> int:
 
     suffix = "-quick" if args.quick else ""
     out = args.out or os.path.join(results_dir, f"{datetime.date.today()}{suffix}.json")
-    report = {"machine": info, "versions": versions(), "python_executable": sys.executable,
-              "static_server": urls["static_kind"], "quick": args.quick, "repeat": args.repeat,
-              "scenarios": {s: asdict(SCENARIOS[s]) for s in args.scenarios},
-              "summary": summary, "runs": runs, "import_times_s": imports}
+    report = {
+        "machine": info,
+        "versions": versions(),
+        "python_executable": sys.executable,
+        "static_server": urls["static_kind"],
+        "quick": args.quick,
+        "repeat": args.repeat,
+        "scenarios": {s: asdict(SCENARIOS[s]) for s in args.scenarios},
+        "summary": summary,
+        "runs": runs,
+        "import_times_s": imports,
+    }
     with open(out, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     print(f"wrote {out}")
     if args.publish:
         figures = published.from_report(report)
         published.write(figures)
-        print(f"wrote {published.PATH}: update README.md's run line, table and quoted figures from it "
-              "(tests/test_published_figures.py says which)\n")
+        print(
+            f"wrote {published.PATH}: update README.md's run line, table and quoted figures from it "
+            "(tests/test_published_figures.py says which)\n"
+        )
         print(published.provenance(figures) + "\n\n" + published.markdown_table(figures))
     if args.profile:
         for scenario_name in args.scenarios:

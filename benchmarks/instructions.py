@@ -41,9 +41,19 @@ KEEPALIVE = {name: s for name, s in SCENARIOS.items() if s.concurrency and s.ser
 def count(python: str, spec: dict[str, object]) -> int:
     """Instructions callgrind counted for compare.py's worker running ``spec`` (every response checked)."""
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, COMPARE, "--worker",
-         json.dumps(spec)],
-        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONHASHSEED": "0"},
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            python,
+            COMPARE,
+            "--worker",
+            json.dumps(spec),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     match = re.search(r"Collected : (\d+)", result.stderr)
     figures = json.loads(result.stdout.splitlines()[-1]) if result.stdout.strip() else {}
@@ -54,13 +64,21 @@ def count(python: str, spec: dict[str, object]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=lambda v: _names(v, CLIENTS),
-                        default=["gfetch", "aiohttp", "pycurl"],
-                        help=f"comma-separated, from: {', '.join(CLIENTS)}")
-    parser.add_argument("--scenarios", type=lambda v: _names(v, KEEPALIVE), default=["throughput", "https"],
-                        help=f"comma-separated, from: {', '.join(KEEPALIVE)}")
-    parser.add_argument("--python", default=sys.executable,
-                        help="the interpreter whose packages are measured")
+    parser.add_argument(
+        "--clients",
+        type=lambda v: _names(v, CLIENTS),
+        default=["gfetch", "aiohttp", "pycurl"],
+        help=f"comma-separated, from: {', '.join(CLIENTS)}",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=lambda v: _names(v, KEEPALIVE),
+        default=["throughput", "https"],
+        help=f"comma-separated, from: {', '.join(KEEPALIVE)}",
+    )
+    parser.add_argument(
+        "--python", default=sys.executable, help="the interpreter whose packages are measured"
+    )
     parser.add_argument("--small", type=int, default=500)
     parser.add_argument("--large", type=int, default=2500)
     parser.add_argument("--out", help="also write the counts as JSON to this path")
@@ -76,27 +94,44 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{name} needs trustme in this interpreter (pip install trustme)")
             table = counts[name] = {}
             for client in args.clients:
-                spec = {"client": client, "url": urls[scenario.server] + scenario.path,
-                        "concurrency": scenario.concurrency,
-                        "ca": urls["ca"] if scenario.server == "https" else None}
+                spec = {
+                    "client": client,
+                    "url": urls[scenario.server] + scenario.path,
+                    "concurrency": scenario.concurrency,
+                    "ca": urls["ca"] if scenario.server == "https" else None,
+                }
                 small, large = (count(args.python, {**spec, "n": n}) for n in (args.small, args.large))
-                table[client] = {"per_request": (large - small) / (args.large - args.small),
-                                 "small": small, "large": large}
-                print(f"{name:10} {client:16} {table[client]['per_request']:12,.0f} instructions per request "
-                      f"({small:,} for {args.small}, {large:,} for {args.large})", file=sys.stderr)
-    print(f"\ninstructions per request (callgrind, PYTHONHASHSEED=0): runs of {args.large:,} less runs of "
-          f"{args.small:,}; ×a, ×c: ratio to aiohttp, to pycurl")
-    print(f"{'scenario':10} {'client':16} {'instr/req':>12}"
-          + "".join(f" {mark:>6}" for mark in SHOWN.values()))
+                table[client] = {
+                    "per_request": (large - small) / (args.large - args.small),
+                    "small": small,
+                    "large": large,
+                }
+                print(
+                    f"{name:10} {client:16} {table[client]['per_request']:12,.0f} instructions per request "
+                    f"({small:,} for {args.small}, {large:,} for {args.large})",
+                    file=sys.stderr,
+                )
+    print(
+        f"\ninstructions per request (callgrind, PYTHONHASHSEED=0): runs of {args.large:,} less runs of "
+        f"{args.small:,}; ×a, ×c: ratio to aiohttp, to pycurl"
+    )
+    print(
+        f"{'scenario':10} {'client':16} {'instr/req':>12}" + "".join(f" {mark:>6}" for mark in SHOWN.values())
+    )
     for name, table in counts.items():
         for client, row in table.items():
-            ratios = "".join(f" {row['per_request'] / table[peer]['per_request']:6.2f}" if peer in table
-                             else f" {'-':>6}" for peer in SHOWN)
+            ratios = "".join(
+                f" {row['per_request'] / table[peer]['per_request']:6.2f}" if peer in table else f" {'-':>6}"
+                for peer in SHOWN
+            )
             print(f"{name:10} {client:16} {row['per_request']:12,.0f}{ratios}")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
-            json.dump({"python": args.python, "small": args.small, "large": args.large, "counts": counts}, f,
-                      indent=2)
+            json.dump(
+                {"python": args.python, "small": args.small, "large": args.large, "counts": counts},
+                f,
+                indent=2,
+            )
         print(f"wrote {args.out}")
     return 0
 

@@ -79,8 +79,11 @@ def _row(table: dict[str, dict[str, Any]], client: str) -> dict[str, Any]:
     rounded as the table shows them."""
     own = table[client]
     row: dict[str, Any] = {
-        "rps": round(own["rps"]), "wall_s": round(own["wall_s"], 2), "cpu_us": round(own["cpu_us_per_req"]),
-        "rss_mb": round(own["peak_rss_mb"], 1), "extrapolated": "extrapolated_from" in own,
+        "rps": round(own["rps"]),
+        "wall_s": round(own["wall_s"], 2),
+        "cpu_us": round(own["cpu_us_per_req"]),
+        "rss_mb": round(own["peak_rss_mb"], 1),
+        "extrapolated": "extrapolated_from" in own,
     }
     for key in PEERS.values():
         if key in own:
@@ -97,23 +100,31 @@ def write(published: dict[str, Any], path: str = PATH) -> None:
 def provenance(published: dict[str, Any]) -> str:
     """What was measured where, as the README names the run."""
     versions = "".join(f", {name} {version}" for name, version in published["versions"].items())
-    return (f"Measured {published['date']} on a {published['machine']}, Python {published['python']}, "
-            f"{published['static_server']}{versions}, gfetch {published['commit']}, "
-            f"medians of {published['repeat']}")
+    return (
+        f"Measured {published['date']} on a {published['machine']}, Python {published['python']}, "
+        f"{published['static_server']}{versions}, gfetch {published['commit']}, "
+        f"medians of {published['repeat']}"
+    )
 
 
 def markdown_table(published: dict[str, Any]) -> str:
     """README.md's benchmark table."""
-    lines = ["| scenario | client | req/s | ×a | ×g | ×c | CPU µs/req | ×a | ×g | ×c "
-             "| peak RSS MB | ×a | ×c |",
-             "|---" * 13 + "|"]
+    lines = [
+        "| scenario | client | req/s | ×a | ×g | ×c | CPU µs/req | ×a | ×g | ×c | peak RSS MB | ×a | ×c |",
+        "|---" * 13 + "|",
+    ]
     for name, scenario in published["scenarios"].items():
         title = TITLES[name].format(n=f"{scenario['n']:,}", concurrency=scenario["concurrency"])
         for client, row in scenario["rows"].items():
             rps = f"{row['rps']} ({row['wall_s']:.2f} s)" if name in WALL_TIME_SHOWN else str(row["rps"])
             label = CLIENTS[client] + ("*" if row["extrapolated"] else "")
-            speed = [label, rps, *[_ratio(row, key, "rps") for key in PEERS.values()],
-                     str(row["cpu_us"]), *[_ratio(row, key, "cpu") for key in PEERS.values()]]
+            speed = [
+                label,
+                rps,
+                *[_ratio(row, key, "rps") for key in PEERS.values()],
+                str(row["cpu_us"]),
+                *[_ratio(row, key, "cpu") for key in PEERS.values()],
+            ]
             if client == HIGHLIGHTED:
                 speed = [f"**{cell}**" for cell in speed]
             cells = [title, *speed, f"{row['rss_mb']:.1f}", *[_ratio(row, key, "rss") for key in RSS_PEERS]]

@@ -29,8 +29,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-SMALL_BODY = (b'{"id": 12345, "name": "gfetch benchmark", "ok": true, "tags": ["a", "b", "c"], "pad": "'
-              + b"x" * 200)[:198] + b'"}'
+SMALL_BODY = (
+    b'{"id": 12345, "name": "gfetch benchmark", "ok": true, "tags": ["a", "b", "c"], "pad": "' + b"x" * 200
+)[:198] + b'"}'
 LARGE_BODY = b"x" * 65536
 
 
@@ -54,8 +55,10 @@ def serve_builtin(port: int) -> None:
     raise_fd_limit()
 
     def response(body: bytes, kind: str) -> bytes:
-        head = (f"HTTP/1.1 200 OK\r\nServer: gfetch-bench\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"HTTP/1.1 200 OK\r\nServer: gfetch-bench\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
         return head.encode() + body
 
     small, large = response(SMALL_BODY, "application/json"), response(LARGE_BODY, "application/octet-stream")
@@ -68,7 +71,7 @@ def serve_builtin(port: int) -> None:
         def data_received(self, data: bytes) -> None:
             self.buffer += data
             while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-                head, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+                head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
                 close = b"connection: close" in head.lower()
                 path = head.split(b" ", 2)[1].split(b"?")[0]
                 if path.startswith(b"/delay/"):
@@ -84,8 +87,9 @@ def serve_builtin(port: int) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
-        threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)),
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True
+        ).start()
         server = await loop.create_server(Protocol, "127.0.0.1", port, backlog=8192)
         async with server:
             await stop.wait()
@@ -206,8 +210,11 @@ def nginx_server(binary: str) -> Iterator[dict[str, str]]:
         urls = {}
         tls = ""
         if importlib.util.find_spec("trustme") is not None:
-            urls = {"https": f"https://127.0.0.1:{https_port}", "https_cold": f"https://127.0.0.1:{cold_port}",
-                    "ca": _throwaway_ca(root)}
+            urls = {
+                "https": f"https://127.0.0.1:{https_port}",
+                "https_cold": f"https://127.0.0.1:{cold_port}",
+                "ca": _throwaway_ca(root),
+            }
             tls = NGINX_TLS.format(root=root, https_port=https_port, cold_port=cold_port)
         with open(f"{root}/nginx.conf", "w") as f:
             f.write(NGINX_CONF.format(root=root, port=port, tls=tls))
@@ -228,8 +235,9 @@ def _throwaway_ca(root: str) -> str:
 def nginx_binary() -> str | None:
     import shutil
 
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
-                                         if os.access(p, os.X_OK)), None)
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 @contextlib.contextmanager
@@ -256,9 +264,11 @@ def listen_overflows() -> int:
 
 def server_label(urls: dict[str, str], server: str) -> str:
     """What answers a scenario's ``server`` (a key of :func:`servers`' urls), for a table's title."""
-    return {"delay": "built-in (asyncio)", "https": f"{urls['static_kind']}, TLS 1.3",
-            "https_cold": f"{urls['static_kind']}, TLS 1.3, one connection per request"}.get(
-        server, urls["static_kind"])
+    return {
+        "delay": "built-in (asyncio)",
+        "https": f"{urls['static_kind']}, TLS 1.3",
+        "https_cold": f"{urls['static_kind']}, TLS 1.3, one connection per request",
+    }.get(server, urls["static_kind"])
 
 
 if __name__ == "__main__":

@@ -129,11 +129,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="fetch_list.py",
         description="Fetch the URLs listed in a file (one a line, # comments) and save each body. "
-                    "Without arguments: a demo list against a local test server.",
+        "Without arguments: a demo list against a local test server.",
     )
     parser.add_argument("urls_file", nargs="?", type=Path, help="the file of URLs (UTF-8)")
-    parser.add_argument("outdir", nargs="?", type=Path, help="where to save the bodies (default: a temporary "
-                                                              "directory, removed at the end)")
+    parser.add_argument(
+        "outdir",
+        nargs="?",
+        type=Path,
+        help="where to save the bodies (default: a temporary directory, removed at the end)",
+    )
     args = parser.parse_args(argv)
     if args.urls_file is not None:
         try:

@@ -95,6 +95,11 @@ def main(scheduler: str) -> None:
 
 if __name__ == "__main__":  # required: the processes scheduler re-imports this file in each worker
     parser = argparse.ArgumentParser(description="Fetch 2,000 URLs with gfetch.map in dask workers.")
-    parser.add_argument("scheduler", nargs="?", choices=["processes", "threads"], default="processes",
-                        help="dask's local scheduler (default processes)")
+    parser.add_argument(
+        "scheduler",
+        nargs="?",
+        choices=["processes", "threads"],
+        default="processes",
+        help="dask's local scheduler (default processes)",
+    )
     main(parser.parse_args().scheduler)

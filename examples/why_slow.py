@@ -99,8 +99,10 @@ def main() -> None:
         print("\nthe trace events of one request to slow (ms since it was queued):")
         print_trace(traced)
 
-        print(f"\nthe same with: gfetch --per-host {PER_HOST} --summary URL... "
-              f"(api is {api.base_url}, slow {slow.base_url}, bulk {bulk.base_url})")
+        print(
+            f"\nthe same with: gfetch --per-host {PER_HOST} --summary URL... "
+            f"(api is {api.base_url}, slow {slow.base_url}, bulk {bulk.base_url})"
+        )
         argv = [sys.executable, "-m", "gfetch", "--per-host", str(PER_HOST), "--summary", *urls]
         cli = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         print(cli.stderr, end="")

@@ -57,8 +57,20 @@ if _typing.TYPE_CHECKING:
 # do not need them.
 _HTTP_NAMES = {
     "gfetch.fanout.api": (
-        "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "delete", "get", "head", "imap", "imap_enumerated",
-        "map", "options", "patch", "post", "put", "request", "send",
+        "DEFAULT_SIZE",
+        "DEFAULT_TIMEOUT",
+        "delete",
+        "get",
+        "head",
+        "imap",
+        "imap_enumerated",
+        "map",
+        "options",
+        "patch",
+        "post",
+        "put",
+        "request",
+        "send",
     ),
     "gfetch.fanout.asyncrequest": ("AsyncRequest",),
     "gfetch.fanout.crawler": ("crawl",),

@@ -71,8 +71,9 @@ from gfetch.core.timings import TraceHook
 
 __all__ = ["tracing"]
 
-_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY",
-                      "TRACE"})
+_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _VERSIONS = {10: "1.0", 11: "1.1"}
 # Query parameters whose values are secrets (signed URLs), redacted in url.full as the conventions ask.
@@ -125,15 +126,18 @@ class _Spans:
 
     def _begin(self, record: dict[str, Any]) -> tuple[trace.Span, Any, Any] | None:
         """The request's span, made current; None where it must have none of ours."""
-        if (getattr(requests.Session.send, "opentelemetry_instrumentation_requests_applied", False)
-                or otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY)
-                or otel_context.get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY)):
+        if (
+            getattr(requests.Session.send, "opentelemetry_instrumentation_requests_applied", False)
+            or otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY)
+            or otel_context.get_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY)
+        ):
             return None
         method = record["method"]
         prepared = record.get("prepared")
         attributes = _request_attributes(method, record["url"] if prepared is None else prepared.url)
-        span = self.tracer.start_span("HTTP" if method not in _METHODS else method,
-                                      kind=trace.SpanKind.CLIENT, attributes=attributes)
+        span = self.tracer.start_span(
+            "HTTP" if method not in _METHODS else method, kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
         context = trace.set_span_in_context(span)
         # Discussion: made current in the sending greenlet's context, where the last event comes too
         # (the fan-out's worker, or the Session.request call): urllib3's instrumentor then makes no
@@ -194,8 +198,11 @@ def _redacted(url: str) -> str:
 
 
 def _event_attributes(record: dict[str, Any]) -> dict[str, Any]:
-    attributes = {name: value for name, value in record.items()
-                  if name not in _NOT_ATTRIBUTES and isinstance(value, (bool, int, float, str))}
+    attributes = {
+        name: value
+        for name, value in record.items()
+        if name not in _NOT_ATTRIBUTES and isinstance(value, (bool, int, float, str))
+    }
     if record.get("error") is not None:  # a retry's cause
         attributes["error.type"] = type(record["error"]).__qualname__
     return attributes

@@ -45,8 +45,11 @@ def require(module: str, extra: str) -> ModuleType:
         if not _missing(e, module):
             _fail_broken(module, extra, e)
         if installed_on_purpose(extra):
-            pytest.fail(f"{module} is not installed, but this environment installs gfetch[{extra}] "
-                        "(GFETCH_DEV_EXTRAS): remove the venv and run scripts/dev again", pytrace=False)
+            pytest.fail(
+                f"{module} is not installed, but this environment installs gfetch[{extra}] "
+                "(GFETCH_DEV_EXTRAS): remove the venv and run scripts/dev again",
+                pytrace=False,
+            )
         pytest.skip(f"{module} is not installed (pip install 'gfetch[{extra}]')")
     except Exception as e:  # installed, but its import fails: the finding to report
         _fail_broken(module, extra, e)

@@ -53,8 +53,12 @@ _ATTRIBUTE_FUNCTIONS = {"getattr", "hasattr", "setattr", "delattr"}
 
 def is_private(name: str) -> bool:
     """Whether ``name`` is private and could be upstream's (``_gfetch...`` is gfetch's own)."""
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__")) \
-        and name not in _PUBLIC_ANYWAY and not name.startswith("_gfetch")
+    return (
+        name.startswith("_")
+        and not (name.startswith("__") and name.endswith("__"))
+        and name not in _PUBLIC_ANYWAY
+        and not name.startswith("_gfetch")
+    )
 
 
 def package_of(qualified: str) -> str:
@@ -110,8 +114,12 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
                     else:
                         top = alias.name.split(".")[0]
                         bound[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level \
-                and package_of(node.module) in UPSTREAM:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and not node.level
+            and package_of(node.module) in UPSTREAM
+        ):
             for alias in node.names:
                 bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return bound
@@ -153,16 +161,27 @@ def _defined_in(nodes: Iterable[ast.AST]) -> set[str]:
             names.add(node.arg)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)) \
-                and _is_self(node.value):
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, (ast.Store, ast.Del))
+            and _is_self(node.value)
+        ):
             names.add(node.attr)
-        elif isinstance(node, ast.Call) and (found := _attribute_string(node)) and _is_self(found[0]) \
-                and not (isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}):
+        elif (
+            isinstance(node, ast.Call)
+            and (found := _attribute_string(node))
+            and _is_self(found[0])
+            and not (isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"})
+        ):
             names.add(found[1])
         elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets):
-            names.update(c.value for c in ast.walk(node.value)
-                         if isinstance(c, ast.Constant) and isinstance(c.value, str))
+            isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets
+        ):
+            names.update(
+                c.value
+                for c in ast.walk(node.value)
+                if isinstance(c, ast.Constant) and isinstance(c.value, str)
+            )
     return names
 
 
@@ -176,8 +195,12 @@ class _Classes:
     """gfetch's classes across the package, grouped into families with their upstream bases."""
 
     def __init__(self, trees: Mapping[str, ast.Module], aliases: Mapping[str, Mapping[str, str]]) -> None:
-        nodes = {node.name: (path, node) for path, tree in trees.items()
-                 for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+        nodes = {
+            node.name: (path, node)
+            for path, tree in trees.items()
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+        }
         parent = {name: name for name in nodes}
 
         def root(name: str) -> str:
@@ -220,8 +243,14 @@ def _owner(upstream: list[str], name: str) -> str:
 class _FileWalker(ast.NodeVisitor):
     """Rules 2-6 over one file (rule 1 is :func:`_imports`)."""
 
-    def __init__(self, path: str, aliases: Mapping[str, str], classes: _Classes, defined: set[str],
-                 parameters: Mapping[str, set[str]]) -> None:
+    def __init__(
+        self,
+        path: str,
+        aliases: Mapping[str, str],
+        classes: _Classes,
+        defined: set[str],
+        parameters: Mapping[str, set[str]],
+    ) -> None:
         self.path, self.aliases, self.classes = path, aliases, classes
         self.defined, self.parameters = defined, parameters
         self.uses: list[Use] = []
@@ -242,8 +271,11 @@ class _FileWalker(ast.NodeVisitor):
         qualified = _qualify(annotation, self.aliases)
         if qualified:
             return [qualified], set()
-        if isinstance(annotation, ast.Name) and (family := self.classes.family(annotation.id)) \
-                and family.upstream:
+        if (
+            isinstance(annotation, ast.Name)
+            and (family := self.classes.family(annotation.id))
+            and family.upstream
+        ):
             return family.upstream, family.defines
         return None
 
@@ -279,9 +311,15 @@ class _FileWalker(ast.NodeVisitor):
         family = self.classes.family(node.name)
         if family and family.upstream:  # rule 4: what the class body defines may override
             for item in node.body:
-                targets = [item.name] if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) else [
-                    t.id for t in getattr(item, "targets", [getattr(item, "target", None)])
-                    if isinstance(t, ast.Name)]
+                targets = (
+                    [item.name]
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    else [
+                        t.id
+                        for t in getattr(item, "targets", [getattr(item, "target", None)])
+                        if isinstance(t, ast.Name)
+                    ]
+                )
                 for name in targets:
                     if is_private(name) and _upstream_has(family.upstream, name):
                         self._use(item, name, _owner(family.upstream, name))
@@ -297,8 +335,12 @@ class _FileWalker(ast.NodeVisitor):
         for inner in ast.walk(node):
             if isinstance(inner, ast.AnnAssign) and isinstance(inner.target, ast.Name):
                 target, kind = inner.target, self._kind(inner.annotation)
-            elif isinstance(inner, ast.Assign) and len(inner.targets) == 1 \
-                    and isinstance(inner.targets[0], ast.Name) and isinstance(inner.value, ast.Call):
+            elif (
+                isinstance(inner, ast.Assign)
+                and len(inner.targets) == 1
+                and isinstance(inner.targets[0], ast.Name)
+                and isinstance(inner.value, ast.Call)
+            ):
                 func = inner.value.func
                 if isinstance(func, ast.Attribute) and func.attr == "__new__":
                     func = func.value
@@ -349,8 +391,11 @@ def _imports(path: str, tree: ast.Module) -> Iterator[Use]:
                 if is_private(part):
                     yield Use(part, ".".join(parts[:index]) or package_of(part), path, node.lineno)
             if isinstance(node, ast.ImportFrom):
-                yield from (Use(alias.name, module, path, node.lineno)
-                            for alias in node.names if is_private(alias.name))
+                yield from (
+                    Use(alias.name, module, path, node.lineno)
+                    for alias in node.names
+                    if is_private(alias.name)
+                )
 
 
 def find_uses(sources: Mapping[str, str]) -> list[Use]:
@@ -362,8 +407,9 @@ def find_uses(sources: Mapping[str, str]) -> list[Use]:
     for tree in trees.values():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                parameters.setdefault(node.name, set()).update(a.arg for a in ast.walk(node.args)
-                                                                if isinstance(a, ast.arg))
+                parameters.setdefault(node.name, set()).update(
+                    a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)
+                )
     classes = _Classes(trees, aliases)
     uses: list[Use] = []
     for path, tree in trees.items():
@@ -376,8 +422,12 @@ def find_uses(sources: Mapping[str, str]) -> list[Use]:
 
 def package_uses(root: Path) -> list[Use]:
     """:func:`find_uses` over every module of the package at ``root`` (subpackages too)."""
-    return find_uses({path.relative_to(root.parent).as_posix(): path.read_text(encoding="utf-8")
-                      for path in sorted(root.rglob("*.py"))})
+    return find_uses(
+        {
+            path.relative_to(root.parent).as_posix(): path.read_text(encoding="utf-8")
+            for path in sorted(root.rglob("*.py"))
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -403,8 +453,11 @@ _GUARD = re.compile(r"`(tests/[\w/]+\.py)::(\w+)(?:\[[^\]]*\])?`")
 def listed(doc: str, heading: str = "## Private names") -> list[Entry]:
     """The rows of the table under ``heading`` in ``doc``."""
     section = doc.partition(heading + "\n")[2].partition("\n## ")[0]
-    return [Entry(match[1], tuple(f"{file}::{test}" for file, test in _GUARD.findall(match[2])))
-            for line in section.splitlines() if (match := _ROW.match(line))]
+    return [
+        Entry(match[1], tuple(f"{file}::{test}" for file, test in _GUARD.findall(match[2])))
+        for line in section.splitlines()
+        if (match := _ROW.match(line))
+    ]
 
 
 def unlisted(uses: Iterable[Use], entries: list[Entry]) -> list[Use]:
@@ -426,9 +479,15 @@ def missing_guards(entries: Iterable[Entry], repo: Path) -> list[str]:
             file, _, test = guard.partition("::")
             if file not in found:
                 path = repo / file
-                found[file] = {node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-                               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                               } if path.is_file() else set()
+                found[file] = (
+                    {
+                        node.name
+                        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    }
+                    if path.is_file()
+                    else set()
+                )
             if test not in found[file]:
                 missing.append(f"{entry.qualified}: {guard} does not exist")
     return missing

@@ -62,8 +62,15 @@ class _HTTPSHandler(BaseHTTPRequestHandler):
             time.sleep(float(parts[1]))
         peer = self.request.getpeercert()
         subject = dict(item[0] for item in peer["subject"]) if peer and peer.get("subject") else None
-        self._reply(200, {"path": self.path, "tls": self.request.version(), "client_cert": subject,
-                          "headers": {k.lower(): v for k, v in self.headers.items()}})
+        self._reply(
+            200,
+            {
+                "path": self.path,
+                "tls": self.request.version(),
+                "client_cert": subject,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+            },
+        )
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         length = int(self.headers.get("Content-Length", "0"))

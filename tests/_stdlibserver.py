@@ -47,7 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(length)
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, reply_headers, reply = self.server.owner.routes.dispatch(
-            Request(self.command, self.path, headers, body))
+            Request(self.command, self.path, headers, body)
+        )
         # Counted before the reply: a client may read the whole reply (an empty body) and
         # look at the count before this thread would have got past end_headers.
         self.server.owner._count_request()
@@ -111,8 +112,12 @@ class StdlibServer:
     def __enter__(self) -> StdlibServer:
         self._httpd = _Server((self.host, 0), _Handler)
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="stdlib-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="stdlib-test-server",
+            daemon=True,
+        )
         self._thread.start()
         return self
 

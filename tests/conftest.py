@@ -44,7 +44,8 @@ def own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)")
+        "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)"
+    )
 
 
 def open_fds() -> int:

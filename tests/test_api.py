@@ -87,8 +87,15 @@ def test_send_returns_greenlet_and_accepts_pool(server: StdlibServer) -> None:
 
 
 def test_all_verbs(server: StdlibServer) -> None:
-    verbs = {"get": "GET", "options": "OPTIONS", "head": "HEAD", "post": "POST", "put": "PUT",
-             "patch": "PATCH", "delete": "DELETE"}
+    verbs = {
+        "get": "GET",
+        "options": "OPTIONS",
+        "head": "HEAD",
+        "post": "POST",
+        "put": "PUT",
+        "patch": "PATCH",
+        "delete": "DELETE",
+    }
     reqs = [getattr(grequests, name)(server.url("/echo")) for name in verbs]
     responses_ = grequests.map(reqs)
     for (name, method), response in zip(verbs.items(), responses_, strict=True):
@@ -172,7 +179,9 @@ def test_imap_failures_are_logged_or_returned(server: StdlibServer, caplog: pyte
     assert list(gfetch.imap_enumerated([REFUSED])) == [(0, None)]
 
 
-def test_map_logs_each_failure_it_reports_as_none(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_map_logs_each_failure_it_reports_as_none(
+    server: StdlibServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert gfetch.map([server.url("/json"), REFUSED])[1] is None
     failures = [record for record in caplog.records if record.name == "gfetch"]
@@ -184,7 +193,8 @@ def test_map_logs_each_failure_it_reports_as_none(server: StdlibServer, caplog: 
 @pytest.mark.parametrize("taken_by", ["exception_handler", "return_exceptions"])
 def test_map_does_not_log_failures_the_caller_takes(taken_by: str, caplog: pytest.LogCaptureFixture) -> None:
     options: dict[str, Any] = (
-        {"exception_handler": lambda request, exception: None} if taken_by == "exception_handler"
+        {"exception_handler": lambda request, exception: None}
+        if taken_by == "exception_handler"
         else {"return_exceptions": True}
     )
     with caplog.at_level(logging.WARNING, logger="gfetch"):
@@ -282,8 +292,10 @@ def test_every_fanout_checks_the_options_it_is_given(name: str, option: str, val
         _FANOUTS[name](**{option: value})
 
 
-_OPTIONS = {name: hint.__metadata__[0].value
-            for name, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()}
+_OPTIONS = {
+    name: hint.__metadata__[0].value
+    for name, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()
+}
 # Where a function keeps grequests' own default rather than the list's.
 _OWN_DEFAULTS = {"imap": {"size": 2}, "imap_enumerated": {"size": 2}}
 
@@ -293,14 +305,25 @@ def test_every_fanout_takes_the_one_list_of_options(name: str) -> None:
     """The signatures' options are the list's keys with the list's defaults (but imap's size, 2)."""
     function = getattr(gfetch, name)
     parameters = inspect.signature(function).parameters
-    assert {option: parameters[option].default for option in _OPTIONS} == {**_OPTIONS, **_OWN_DEFAULTS.get(name, {})}
+    assert {option: parameters[option].default for option in _OPTIONS} == {
+        **_OPTIONS,
+        **_OWN_DEFAULTS.get(name, {}),
+    }
     hints = typing.get_type_hints(function)
     assert {option: hints[option] for option in _OPTIONS} == {
-        option: hint.__origin__ for option, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()
+        option: hint.__origin__
+        for option, hint in typing.get_type_hints(FanOutOptions, include_extras=True).items()
     }
     for option in set(parameters) - set(_OPTIONS):  # the rest: the function's own (items, results)
-        assert option in {"requests", "exception_handler", "return_exceptions", "seeds", "follow", "max_requests",
-                          "key"}
+        assert option in {
+            "requests",
+            "exception_handler",
+            "return_exceptions",
+            "seeds",
+            "follow",
+            "max_requests",
+            "key",
+        }
     with pytest.raises(TypeError, match=r"^\w+\(\) got an unexpected keyword argument 'sise'$"):
         _FANOUTS[name](sise=3)
 
@@ -326,8 +349,15 @@ def test_an_option_added_to_the_list_is_taken_by_name_and_shown() -> None:
 def test_crawl_takes_stream_and_pool_as_map_does(server: StdlibServer) -> None:
     pool = gfetch.Pool(1)
     with gfetch.Session() as session:
-        responses_ = list(gfetch.crawl([server.url("/json"), server.url("/")], lambda response: None,
-                                       stream=True, pool=pool, session=session))
+        responses_ = list(
+            gfetch.crawl(
+                [server.url("/json"), server.url("/")],
+                lambda response: None,
+                stream=True,
+                pool=pool,
+                session=session,
+            )
+        )
         assert len(responses_) == 2
         assert all(not response._content_consumed for response in responses_)  # stream: bodies left unread
         for response in responses_:
@@ -409,8 +439,9 @@ def test_retries_accept_a_urllib3_retry(fresh_server: StdlibServer) -> None:
 
 
 @pytest.mark.parametrize("raise_on_status", [True, False])
-def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: StdlibServer,
-                                                           raise_on_status: bool) -> None:
+def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(
+    fresh_server: StdlibServer, raise_on_status: bool
+) -> None:
     """Two 503s outlast Retry(total=1): plain requests with the Retry mounted raises RetryError
     (raise_on_status, urllib3's default) or returns the last 503; the fan-out ends alike, after
     as many sends."""
@@ -429,8 +460,9 @@ def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: StdlibS
             expected: Any = plain.get(fresh_server.url(f"/flaky/2?key=plain{raise_on_status}"), timeout=10)
         except requests.RequestException as exc:
             expected = exc
-    got = gfetch.map([fresh_server.url(f"/flaky/2?key=gfetch{raise_on_status}")], retries=retry,
-                     return_exceptions=True)[0]
+    got = gfetch.map(
+        [fresh_server.url(f"/flaky/2?key=gfetch{raise_on_status}")], retries=retry, return_exceptions=True
+    )[0]
     assert sends(f"plain{raise_on_status}") == sends(f"gfetch{raise_on_status}") == 2
     if raise_on_status:
         assert type(got) is type(expected) is requests.exceptions.RetryError
@@ -442,12 +474,15 @@ def test_a_urllib3_retry_that_runs_out_ends_as_in_requests(fresh_server: StdlibS
         assert isinstance(got, requests.Response) and got.status_code == 503
 
 
-@pytest.mark.parametrize(("retry", "method", "sent"), [
-    (Retry(total=5, read=2), "GET", 3),
-    (Retry(total=1, read=2), "GET", 2),
-    (Retry(total=5, read=0), "GET", 1),
-    (Retry(total=5), "POST", 1),
-])
+@pytest.mark.parametrize(
+    ("retry", "method", "sent"),
+    [
+        (Retry(total=5, read=2), "GET", 3),
+        (Retry(total=1, read=2), "GET", 2),
+        (Retry(total=5, read=0), "GET", 1),
+        (Retry(total=5), "POST", 1),
+    ],
+)
 def test_urllib3_retry_read_failures(retry: Retry, method: str, sent: int) -> None:
     with RawServer(raw_send(b"")) as dropping:  # closes without answering: a read error
         result = gfetch.map([gfetch.request(method, dropping.url())], retries=retry, return_exceptions=True)
@@ -479,12 +514,16 @@ def test_both_retry_systems_read_retry_after_alike(value: str) -> None:
     assert transport_wait is not None and abs(policy_wait - transport_wait) < 1.0
 
 
-@pytest.mark.parametrize("fan_out", [
-    gfetch.map,
-    lambda items: list(gfetch.imap(items)),
-    lambda items: list(gfetch.imap_enumerated(items)),
-    lambda items: list(gfetch.crawl(items, lambda response: None)),
-], ids=["map", "imap", "imap_enumerated", "crawl"])
+@pytest.mark.parametrize(
+    "fan_out",
+    [
+        gfetch.map,
+        lambda items: list(gfetch.imap(items)),
+        lambda items: list(gfetch.imap_enumerated(items)),
+        lambda items: list(gfetch.crawl(items, lambda response: None)),
+    ],
+    ids=["map", "imap", "imap_enumerated", "crawl"],
+)
 @pytest.mark.parametrize("one_url", [REFUSED, REFUSED.encode()], ids=["str", "bytes"])
 def test_one_url_instead_of_a_list_is_a_type_error_saying_what_to_pass(
     fan_out: Any, one_url: str | bytes, caplog: pytest.LogCaptureFixture
@@ -493,14 +532,18 @@ def test_one_url_instead_of_a_list_is_a_type_error_saying_what_to_pass(
     with caplog.at_level(logging.WARNING, logger="gfetch"), pytest.raises(TypeError) as raised:
         fan_out(one_url)
     kind = type(one_url).__name__
-    assert str(raised.value) == (f"expected an iterable of requests, got a single {kind} {one_url!r}: "
-                                 f"pass a list, e.g. [{one_url!r}]")
+    assert str(raised.value) == (
+        f"expected an iterable of requests, got a single {kind} {one_url!r}: pass a list, e.g. [{one_url!r}]"
+    )
     assert not caplog.records  # nothing was sent, nothing failed
 
 
 def test_crawl_follow_returning_one_url_is_a_type_error(server: StdlibServer) -> None:
-    with pytest.raises(TypeError, match=r"^follow\(response\) must return an iterable of requests or None, "
-                                        r"got a single str 'http://.*/json': pass a list"):
+    with pytest.raises(
+        TypeError,
+        match=r"^follow\(response\) must return an iterable of requests or None, "
+        r"got a single str 'http://.*/json': pass a list",
+    ):
         list(gfetch.crawl([server.url("/")], lambda response: server.url("/json")))
 
 

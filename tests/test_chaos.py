@@ -198,12 +198,12 @@ def _check(name: str, index: int, value: Any, expected: dict[str, type]) -> None
         body = value.content
         assert value.headers.get("X-Id") == ident, f"{ident} got the response to {value.headers.get('X-Id')}"
         assert (body[: len(ident)], len(body)) == (ident.encode(), len(ident) + length), (
-            f"{ident}: a body of {len(body)} bytes starting {body[:40]!r}")
+            f"{ident}: a body of {len(body)} bytes starting {body[:40]!r}"
+        )
         value.close()
 
 
-def _run(api: str, mix: list[str], server: RawServer, size: int,
-         expected: dict[str, type]) -> dict[str, Any]:
+def _run(api: str, mix: list[str], server: RawServer, size: int, expected: dict[str, type]) -> dict[str, Any]:
     """One chaos run; every result is checked as it arrives and dropped."""
     items = [
         gfetch.get(_url(server, name, i), deadline=DEADLINE if name in ONLY_A_DEADLINE_ENDS else None)
@@ -213,8 +213,12 @@ def _run(api: str, mix: list[str], server: RawServer, size: int,
     with gfetch.Session() as session:
         session.trust_env = False
         session.max_redirects = MAX_REDIRECTS
-        options: dict[str, Any] = {"size": size, "session": session, "timeout": TIMEOUT,
-                                   "return_exceptions": True}
+        options: dict[str, Any] = {
+            "size": size,
+            "session": session,
+            "timeout": TIMEOUT,
+            "return_exceptions": True,
+        }
         started = time.monotonic()
         results: Iterator[tuple[int, Any]]
         if api == "map":
@@ -231,8 +235,14 @@ def _run(api: str, mix: list[str], server: RawServer, size: int,
     return {"api": api, "items": len(mix), "seconds": round(elapsed, 2), "bound": round(bound, 2)}
 
 
-def _chaos(count: int, size: int, apis: list[str], server: RawServer, expected: dict[str, type],
-           report: Callable[[str], None]) -> None:
+def _chaos(
+    count: int,
+    size: int,
+    apis: list[str],
+    server: RawServer,
+    expected: dict[str, type],
+    report: Callable[[str], None],
+) -> None:
     baseline = open_fds()
     rss = []
     for run, api in enumerate(apis):

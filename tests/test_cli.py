@@ -1,6 +1,7 @@
 """The ``gfetch`` command, run as a user runs it: the installed script, in a subprocess.
 
-Every server is local and none runs on gfetch (tests/_stdlibserver.py, tests/_servers.py, gfetch/testing/raw.py).
+Every server is local and none runs on gfetch (tests/_stdlibserver.py, tests/_servers.py,
+gfetch/testing/raw.py).
 The subprocesses inherit conftest's cleaned environment (no proxy or CA-bundle
 variables) unless a test sets them on purpose.
 """
@@ -30,8 +31,18 @@ from gfetch.testing.raw import Peer, RawServer, head, hold, reset, send, trickle
 
 GFETCH = str(Path(sys.executable).with_name("gfetch"))
 BOUND = 60  # seconds: a backstop, never reached when things work
-RECORD_FIELDS = {"url", "final_url", "status", "elapsed_ms", "attempts", "bytes", "content_type", "file",
-                 "error", "error_kind"}
+RECORD_FIELDS = {
+    "url",
+    "final_url",
+    "status",
+    "elapsed_ms",
+    "attempts",
+    "bytes",
+    "content_type",
+    "file",
+    "error",
+    "error_kind",
+}
 
 
 class Result(NamedTuple):
@@ -44,8 +55,14 @@ class Result(NamedTuple):
 
 
 def gfetch(*argv: str | bytes, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Result:
-    result = subprocess.run([GFETCH, *argv], capture_output=True, timeout=BOUND, env=env, input=stdin,
-                            stdin=None if stdin is not None else subprocess.DEVNULL)
+    result = subprocess.run(
+        [GFETCH, *argv],
+        capture_output=True,
+        timeout=BOUND,
+        env=env,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
     assert "Traceback" not in stderr, stderr
     return Result(result.returncode, [json.loads(line) for line in stdout.splitlines()], stderr)
@@ -100,10 +117,34 @@ def test_exit_status(server: StdlibServer) -> None:
 def test_help_documents_exit_status_kinds_and_options() -> None:
     result = subprocess.run([GFETCH, "--help"], capture_output=True, text=True, timeout=BOUND)
     assert result.returncode == 0
-    for text in ("--concurrency", "--per-host", "--rate", "--timeout", "--retries", "--method", "--header",
-                 "--data", "--output", "--output-dir", "--progress", "--fail", "--ordered", "--proxy",
-                 "--timings", "--summary", "examples:", "exit status:", "130", "141", "error_kind", "refused",
-                 "final_url", "attempts", "file", "timings_ms"):
+    for text in (
+        "--concurrency",
+        "--per-host",
+        "--rate",
+        "--timeout",
+        "--retries",
+        "--method",
+        "--header",
+        "--data",
+        "--output",
+        "--output-dir",
+        "--progress",
+        "--fail",
+        "--ordered",
+        "--proxy",
+        "--timings",
+        "--summary",
+        "examples:",
+        "exit status:",
+        "130",
+        "141",
+        "error_kind",
+        "refused",
+        "final_url",
+        "attempts",
+        "file",
+        "timings_ms",
+    ):
         assert text in result.stdout, text
 
 
@@ -121,8 +162,10 @@ def test_help_documents_exit_status_kinds_and_options() -> None:
         (["--proxy", "nonsense", "http://x"], "expected a proxy URL"),
         ([], "no URLs given: pass URLs, or -i FILE (-i - reads them from stdin)"),
         (["-o", "x", "http://a/", "http://b/"], "-o takes one URL, got 2: for many, use --output-dir DIR"),
-        (["-o", "x", "--output-dir", "d", "http://a/"],
-         "argument --output-dir: not allowed with argument -o"),
+        (
+            ["-o", "x", "--output-dir", "d", "http://a/"],
+            "argument --output-dir: not allowed with argument -o",
+        ),
         (["-i", "/nonexistent/urls.txt"], "cannot read /nonexistent/urls.txt"),
         (["--bogus"], "unrecognized arguments"),
     ],
@@ -149,8 +192,10 @@ def test_url_arguments_that_are_not_utf8_are_a_usage_error_as_in_files(server: S
     url = server.url("/json")
     result = gfetch(url, url.encode() + b"?q=\xe9")
     assert result.status == 2 and result.records == []
-    assert result.stderr == (f"gfetch: error: URL argument 2 is not UTF-8 text: byte 0xe9 at offset "
-                             f"{len(url) + 3} (see gfetch --help)\n")
+    assert result.stderr == (
+        f"gfetch: error: URL argument 2 is not UTF-8 text: byte 0xe9 at offset "
+        f"{len(url) + 3} (see gfetch --help)\n"
+    )
     assert gfetch(url + "?q=\u00e9").records[0]["status"] == 200  # UTF-8 is fine
 
 
@@ -171,8 +216,12 @@ def test_unusable_output_dir_is_a_usage_error(tmp_path: Path) -> None:
 def test_closed_output_ends_quietly(server: StdlibServer, tmp_path: Path) -> None:
     urls = tmp_path / "urls.txt"
     urls.write_text("".join(server.url(f"/bytes/{i}") + "\n" for i in range(300)))
-    with subprocess.Popen([GFETCH, "-i", str(urls), "-c", "5"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [GFETCH, "-i", str(urls), "-c", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert json.loads(proc.stdout.readline())["status"] == 200
         proc.stdout.close()  # as `| head -1` does
@@ -183,8 +232,12 @@ def test_closed_output_ends_quietly(server: StdlibServer, tmp_path: Path) -> Non
 
 def test_closed_output_of_a_body_ends_quietly(server: StdlibServer) -> None:
     """-o - into `| head -c 10`: the body is larger than a pipe holds, so the write meets the closed end."""
-    with subprocess.Popen([GFETCH, "-o", "-", server.url("/bytes/2000000")], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [GFETCH, "-o", "-", server.url("/bytes/2000000")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.read(10) == b"x" * 10
         proc.stdout.close()
@@ -193,11 +246,16 @@ def test_closed_output_of_a_body_ends_quietly(server: StdlibServer) -> None:
     assert stderr == ""
 
 
-@pytest.mark.keeps_fds  # the server's ends of the cancelled /delay/30 requests stay open until their delay ends
+# The server's ends of the cancelled /delay/30 requests stay open until their delay ends.
+@pytest.mark.keeps_fds
 def test_ctrl_c_cancels_flushes_and_exits_130(server: StdlibServer) -> None:
     slow = [server.url(f"/delay/30?i={i}") for i in range(5)]
-    with subprocess.Popen([GFETCH, server.url("/json"), *slow, "-c", "10"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [GFETCH, server.url("/json"), *slow, "-c", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = json.loads(proc.stdout.readline())  # printed and flushed before the interrupt
         proc.send_signal(signal.SIGINT)
@@ -219,8 +277,11 @@ def _slow_503_then_200(peer: Peer) -> None:
 def test_error_text_and_kind(ca: trustme.CA, https_server: HTTPSServer) -> None:
     refused = f"http://127.0.0.1:{closed_port()}/"
     tls_untrusted = https_server.url("/")  # the test CA is not in certifi's bundle
-    with RawServer(hold) as stalled, RawServer(reset) as resetting, \
-            RawServer(send(b"garbage\r\n\r\n")) as garbage:
+    with (
+        RawServer(hold) as stalled,
+        RawServer(reset) as resetting,
+        RawServer(send(b"garbage\r\n\r\n")) as garbage,
+    ):
         expected = {
             refused: ("refused", "ConnectionError: [Errno 111] Connection refused"),
             "http://no-such-host.invalid/": ("dns", "ConnectionError: [Errno -2] Name or service not known"),
@@ -313,14 +374,16 @@ def test_output_writes_one_body_to_a_file_or_stdout(server: StdlibServer, tmp_pa
     assert to_file.status == 0 and path.read_bytes() == expected
     assert to_file.records[0]["file"] == str(path) and to_file.records[0]["bytes"] == len(expected)
 
-    to_stdout = subprocess.run([GFETCH, "-o", "-", url], capture_output=True, timeout=BOUND,
-                               stdin=subprocess.DEVNULL)
+    to_stdout = subprocess.run(
+        [GFETCH, "-o", "-", url], capture_output=True, timeout=BOUND, stdin=subprocess.DEVNULL
+    )
     assert to_stdout.returncode == 0 and to_stdout.stdout == expected
     (record,) = [json.loads(line) for line in to_stdout.stderr.decode().splitlines()]
     assert record["status"] == 200 and record["file"] == "-"
 
-    failed = subprocess.run([GFETCH, "-o", "-", REFUSED_URL], capture_output=True, timeout=BOUND,
-                            stdin=subprocess.DEVNULL)
+    failed = subprocess.run(
+        [GFETCH, "-o", "-", REFUSED_URL], capture_output=True, timeout=BOUND, stdin=subprocess.DEVNULL
+    )
     assert failed.returncode == 1 and failed.stdout == b""
     (record,) = [json.loads(line) for line in failed.stderr.decode().splitlines()]
     assert record["error_kind"] == "refused" and record["file"] is None
@@ -330,8 +393,9 @@ def test_method_headers_data(server: StdlibServer, tmp_path: Path) -> None:
     body = tmp_path / "body.json"
     body.write_text('{"q": 1}')
     out = tmp_path / "out"
-    result = gfetch("-X", "post", "-H", "X-Test: yes", "--data", f"@{body}", "--output-dir", str(out),
-                    server.url("/echo"))
+    result = gfetch(
+        "-X", "post", "-H", "X-Test: yes", "--data", f"@{body}", "--output-dir", str(out), server.url("/echo")
+    )
     echoed = json.loads(next(out.iterdir()).read_text())
     assert result.status == 0
     assert echoed["method"] == "POST" and echoed["headers"]["x-test"] == "yes"
@@ -396,21 +460,31 @@ def test_timings_of_a_redirected_request_add_up_its_hops(server: StdlibServer) -
 def summary_tables(stderr: str) -> tuple[dict[str, list[float | None]], dict[str, dict[str, Any]]]:
     """The percentile rows ({"total": [p50, p90, p99], "wait": ...}) and the host rows of a summary."""
     lines = stderr.splitlines()
-    start, header = lines.index("  ms              p50      p90      p99"), lines.index(next(
-        line for line in lines if line.lstrip().startswith("host ")))
+    start, header = (
+        lines.index("  ms              p50      p90      p99"),
+        lines.index(next(line for line in lines if line.lstrip().startswith("host "))),
+    )
     number = lambda cell: None if cell == "-" else float(cell)  # noqa: E731
-    percentiles = {cells[0]: [number(cell) for cell in cells[1:4]]
-                   for cells in (line.split() for line in lines[start + 1:start + 2 + len(PHASES)])}
+    percentiles = {
+        cells[0]: [number(cell) for cell in cells[1:4]]
+        for cells in (line.split() for line in lines[start + 1 : start + 2 + len(PHASES)])
+    }
     names = lines[header].split()
-    hosts = {cells[0]: dict(zip(names[1:], map(number, cells[1:]), strict=True)) for cells in
-             (line.split() for line in lines[header + 1:])}
+    hosts = {
+        cells[0]: dict(zip(names[1:], map(number, cells[1:]), strict=True))
+        for cells in (line.split() for line in lines[header + 1 :])
+    }
     return percentiles, hosts
 
 
 def test_summary_shows_which_host_is_slow_and_why(server: StdlibServer) -> None:
     with StdlibServer() as slow, StdlibServer() as queued:
-        urls = ([server.url(f"/bytes/1000?n={n}") for n in range(4)] + [slow.url("/delay/0.8")] * 2
-                + [queued.url(f"/delay/0.15?n={n}") for n in range(6)] + [REFUSED_URL])
+        urls = (
+            [server.url(f"/bytes/1000?n={n}") for n in range(4)]
+            + [slow.url("/delay/0.8")] * 2
+            + [queued.url(f"/delay/0.15?n={n}") for n in range(6)]
+            + [REFUSED_URL]
+        )
         result = gfetch("--summary", "--per-host", "2", "-c", "20", *urls)
     assert result.status == 1 and len(result.records) == 13
     assert result.stderr.startswith("gfetch: 13 requests in ")
@@ -450,14 +524,19 @@ def test_percentile_is_nearest_rank() -> None:
 @pytest.mark.keeps_fds  # as test_ctrl_c_cancels_flushes_and_exits_130
 def test_ctrl_c_prints_the_summary_of_what_finished(server: StdlibServer) -> None:
     slow = [server.url(f"/delay/30?summary={i}") for i in range(2)]
-    with subprocess.Popen([GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [GFETCH, "--summary", server.url("/json"), *slow, "-c", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         json.loads(proc.stdout.readline())
         proc.send_signal(signal.SIGINT)
         status = proc.wait(10)
         stderr = proc.stderr.read().decode()
     assert status == 130
-    assert stderr.startswith("gfetch: interrupted: 1 of 3 results printed, the rest cancelled\n"
-                             "gfetch: 1 of 3 requests in "), stderr
+    assert stderr.startswith(
+        "gfetch: interrupted: 1 of 3 results printed, the rest cancelled\ngfetch: 1 of 3 requests in "
+    ), stderr
     assert ": 1 answered (200: 1), 0 failed\n" in stderr

@@ -16,7 +16,9 @@ GFETCH = str(Path(sys.executable).with_name("gfetch"))
 def test_demo_runs_offline_at_equal_concurrency() -> None:
     result = subprocess.run(
         [GFETCH, "demo", "-n", "40", "--delay", "0.05", "--sample", "3", "-c", "20", "--no-progress"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -49,8 +51,9 @@ def test_demo_help_is_plain_text() -> None:
 def test_ctrl_c_stops_the_demo_and_its_children_quietly() -> None:
     # A terminal's Ctrl-C goes to the whole process group: the demo, its server, its method child.
     argv = [GFETCH, "demo", "-n", "50", "--delay", "5", "--no-progress"]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                          start_new_session=True) as proc:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+    ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.readline().startswith(b"Fetching 50 URLs")
         os.killpg(proc.pid, signal.SIGINT)

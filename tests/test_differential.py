@@ -552,8 +552,12 @@ def test_redirects_not_followed_leave_the_next_request(path: str, corpus: RawSer
     def call(session: requests.Session) -> Any:
         response = session.post(corpus.url(path), data=b"payload", allow_redirects=False, timeout=TIMEOUT)
         following = response.next
-        return (response.status_code, response.is_redirect, [r.url for r in response.history],
-                None if following is None else (following.method, following.url, following.body))
+        return (
+            response.status_code,
+            response.is_redirect,
+            [r.url for r in response.history],
+            None if following is None else (following.method, following.url, following.body),
+        )
 
     results = through_each(TRANSPORTS, call)
     assert_all_equal(results)

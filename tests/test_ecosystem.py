@@ -64,7 +64,8 @@ HOOK_POINTS = {
 
 @pytest.mark.parametrize("hook", HOOK_POINTS, ids=str)
 def test_a_wrapped_hook_point_sees_gfetchs_requests(
-        hook: str, server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook: str, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """While a tracer wraps what gfetch's own pool skips, requests go where it can see them
     (urllib3's path, cooperatively); once it unwraps, gfetch's pool again."""
     owner, name = HOOK_POINTS[hook]
@@ -81,7 +82,8 @@ def test_a_wrapped_hook_point_sees_gfetchs_requests(
 
 
 def test_a_recorders_connection_class_is_used_by_gfetchs_pools(
-        server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As vcrpy does in a cassette: urllib3's ConnectionCls swapped for a class of its own."""
     made: list[object] = []
     own = urllib3.connectionpool.HTTPConnectionPool.ConnectionCls
@@ -119,13 +121,15 @@ def test_what_counts_as_the_librarys_own() -> None:
     assert not patched.is_own(_recording([], "x", putrequest), http.client, "")
     assert not patched.is_own(Proxy(putrequest), http.client, "")
     assert patched.is_own(http.client.HTTPConnection, http.client, "HTTPConnection")
-    assert not patched.is_own(type("HTTPConnection", (http.client.HTTPConnection,), {}), http.client,
-                              "HTTPConnection")
+    assert not patched.is_own(
+        type("HTTPConnection", (http.client.HTTPConnection,), {}), http.client, "HTTPConnection"
+    )
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -142,16 +146,18 @@ def test_a_send_wrapped_before_or_after_import_sees_every_request(when: str, ser
             return original(self, request, **kwargs)
         requests.Session.send = send
     """)
-    code = "\n".join([
-        wrap if when == "before" else "",
-        "import gfetch",
-        "from gfetch.integration.session import Session",
-        wrap if when == "after" else "",
-        f"url = {server.url('/json')!r}",
-        "with gfetch.Session() as s: assert s.get(url).status_code == 200",
-        "assert [r.status_code for r in gfetch.map([url, url])] == [200, 200]",
-        "assert calls == [url] * 3, calls",
-    ])
+    code = "\n".join(
+        [
+            wrap if when == "before" else "",
+            "import gfetch",
+            "from gfetch.integration.session import Session",
+            wrap if when == "after" else "",
+            f"url = {server.url('/json')!r}",
+            "with gfetch.Session() as s: assert s.get(url).status_code == 200",
+            "assert [r.status_code for r in gfetch.map([url, url])] == [200, 200]",
+            "assert calls == [url] * 3, calls",
+        ]
+    )
     result = _run(code)
     assert result.returncode == 0, result.stderr
 
@@ -202,7 +208,8 @@ def test_urllib3s_new_connection_records(
             session.get(server.url("/json"), timeout=5)
     port = server.url("/").split(":")[2].rstrip("/")
     assert _records(caplog, "urllib3.connectionpool", logging.DEBUG)[0] == (
-        f"Starting new HTTP connection (1): 127.0.0.1:{port}")
+        f"Starting new HTTP connection (1): 127.0.0.1:{port}"
+    )
     assert sum("Starting new" in m for m in _records(caplog, "urllib3.connectionpool", logging.DEBUG)) == 1
 
 
@@ -219,7 +226,8 @@ def broken_header_server() -> Iterator[RawServer]:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_urllib3s_warning_for_headers_it_cannot_parse(
-        transport: str, broken_header_server: RawServer, caplog: pytest.LogCaptureFixture) -> None:
+    transport: str, broken_header_server: RawServer, caplog: pytest.LogCaptureFixture
+) -> None:
     url = broken_header_server.url("/path?q=1")
     with caplog.at_level(logging.WARNING, logger="urllib3"), _session(transport) as session:
         response = session.get(url, timeout=5)
@@ -258,8 +266,10 @@ class _OddAdapter(requests.adapters.HTTPAdapter):
 
 def test_an_adapter_gfetch_cannot_make_cooperative_is_named_once() -> None:
     with gfetch.Session() as session:
-        with pytest.warns(RuntimeWarning,
-                          match=r"_OddAdapter mounted on a gfetch.Session uses a _OddManager.*"
-                                r"Derive the adapter from gfetch.HTTPAdapter"):
+        with pytest.warns(
+            RuntimeWarning,
+            match=r"_OddAdapter mounted on a gfetch.Session uses a _OddManager.*"
+            r"Derive the adapter from gfetch.HTTPAdapter",
+        ):
             session.mount("http://", _OddAdapter())
         session.mount("https://", _OddAdapter())  # once per class: no second warning (filterwarnings=error)

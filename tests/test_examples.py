@@ -180,11 +180,16 @@ def test_why_slow_summary_names_the_same_causes() -> None:
     assert servers, result.stdout
     lines = result.stdout.splitlines()
     header = next(line.split() for line in lines if line.startswith("  host "))
-    rows = {line.split()[0]: dict(zip(header, line.split(), strict=True))
-            for line in lines if line.startswith("  127.0.0.1:")}
-    phases = header[header.index("blocked"):]
-    dominant = {host: max(phases, key=lambda phase: float(row[phase]) if row[phase] != "-" else 0.0)
-                for host, row in rows.items()}
+    rows = {
+        line.split()[0]: dict(zip(header, line.split(), strict=True))
+        for line in lines
+        if line.startswith("  127.0.0.1:")
+    }
+    phases = header[header.index("blocked") :]
+    dominant = {
+        host: max(phases, key=lambda phase: float(row[phase]) if row[phase] != "-" else 0.0)
+        for host, row in rows.items()
+    }
     assert [dominant[host] for host in servers.groups()] == ["blocked", "wait", "receive"], result.stdout
 
 

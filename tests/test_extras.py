@@ -35,7 +35,10 @@ def test_the_check_names_what_fails_to_import(tmp_path: Path) -> None:
     (tmp_path / "socksio").mkdir()
     (tmp_path / "socksio" / "__init__.py").write_text("from nowhere import something\n")
     result = subprocess.run(
-        [sys.executable, str(CHECK), "socks"], capture_output=True, text=True, timeout=60,
+        [sys.executable, str(CHECK), "socks"],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 1
@@ -54,8 +57,11 @@ def test_require_fails_a_broken_module_and_skips_a_missing_one(tmp_path: Path, m
     (tmp_path / "brokenextra.py").write_text("raise ImportError('cannot import name x from y')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("GFETCH_DEV_EXTRAS", "test")
-    with pytest.raises(pytest.fail.Exception, match=r"brokenextra is installed but cannot be imported "
-                       r"\(ImportError: cannot import name x from y\): the packages of gfetch\[demo\]"):
+    with pytest.raises(
+        pytest.fail.Exception,
+        match=r"brokenextra is installed but cannot be imported "
+        r"\(ImportError: cannot import name x from y\): the packages of gfetch\[demo\]",
+    ):
         require("brokenextra", "demo")
     with pytest.raises(pytest.skip.Exception, match=r"no_such_module\.sub is not installed"):
         require("no_such_module.sub", "demo")

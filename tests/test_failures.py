@@ -15,7 +15,7 @@ def test_cancelled_and_redirect_loops(server: StdlibServer) -> None:
         [server.url("/delay/5"), server.url("/redirect/40")], gtimeout=0.5, return_exceptions=True
     )
     assert describe_failure(cancelled) == (
-        f"RequestCancelled: gtimeout=0.5 s expired before GET {server.url('/delay/5')} finished", "cancelled"
+        f"RequestCancelled: gtimeout=0.5 s expired before GET {server.url('/delay/5')} finished",
+        "cancelled",
     )
     assert describe_failure(looping) == ("TooManyRedirects: Exceeded 30 redirects.", "redirects")
-

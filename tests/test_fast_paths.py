@@ -241,7 +241,9 @@ def test_netrc_lookup_replaced_in_requests_sessions_is_obeyed(monkeypatch, serve
 def test_environ_proxies_lookup_replaced_in_requests_sessions_is_obeyed(monkeypatch):
     sess = gfetch.Session()
     assert sess.merge_environment_settings("http://example.test/", {}, None, None, None)["proxies"] == {}
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda url, no_proxy: {"http": "http://p.test:1"})
+    monkeypatch.setattr(
+        requests.sessions, "get_environ_proxies", lambda url, no_proxy: {"http": "http://p.test:1"}
+    )
     settings = sess.merge_environment_settings("http://example.test/", {}, None, None, None)
     assert settings["proxies"] == {"http": "http://p.test:1"}
 
@@ -287,8 +289,11 @@ def test_response_heads_match_requests(reply, transport, original_class):
             [r.status_code for r in response.history],
         )
 
-    with RawServer(send(reply)) as server, requests.Session() as plain, \
-            gfetch.Session(transport=transport) as green:
+    with (
+        RawServer(send(reply)) as server,
+        requests.Session() as plain,
+        gfetch.Session(transport=transport) as green,
+    ):
         url = server.url("/")
         expected = plain.get(url, timeout=5, allow_redirects=False)
         got = green.get(url, timeout=5, allow_redirects=False)
@@ -327,8 +332,18 @@ def test_canonical_urls_are_exactly_what_prepare_url_returns():
     assert accepted > 2_000
     for plain in ("http://127.0.0.1:8080/json", "https://api.example.org/items/42?page=2&sort=name"):
         assert _canonical_url(plain)
-    for odd in ("http://Example.com/", "http://h/a/../b", "http://h/%7e", "http://h/a#frag", "http://h/a b",
-                "http://h:0/", "http://user@h/", "http://[::1]/", "http://h/?", "http://h"):
+    for odd in (
+        "http://Example.com/",
+        "http://h/a/../b",
+        "http://h/%7e",
+        "http://h/a#frag",
+        "http://h/a b",
+        "http://h:0/",
+        "http://user@h/",
+        "http://[::1]/",
+        "http://h/?",
+        "http://h",
+    ):
         assert not _canonical_url(odd), odd
 
 
@@ -341,8 +356,9 @@ def test_responses_have_exactly_requests_attributes(server):
         ours, theirs = sess.get(url), plain.get(url)
     assert type(ours.raw._original_response) is HeadResponse  # the lean pool answered
     assert list(vars(ours)) == [*vars(theirs), "timings"]
-    assert all(isinstance(value, type(vars(theirs)[name])) for name, value in vars(ours).items()
-               if name != "timings")
+    assert all(
+        isinstance(value, type(vars(theirs)[name])) for name, value in vars(ours).items() if name != "timings"
+    )
     assert list(vars(ours.raw)) == list(vars(theirs.raw))  # r.raw too: urllib3's attributes, in order
     restored = pickle.loads(pickle.dumps(ours))
     assert (restored.status_code, restored.headers, restored.content) == (200, ours.headers, ours.content)
@@ -424,11 +440,22 @@ def test_raw_responses_come_from_urllib3s_init_once_it_sets_other_attributes(mon
     assert not built_as_init()
 
 
-@pytest.mark.parametrize("content_type", [
-    None, "", "text/html", "text/html; charset=UTF-8", "application/json",
-    "application/json; charset='latin-1'", 'text/plain; charset="utf-16"', "image/png",
-    "application/vnd.api+json", "TEXT/HTML", "text/html;charset=x",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "text/html",
+        "text/html; charset=UTF-8",
+        "application/json",
+        "application/json; charset='latin-1'",
+        'text/plain; charset="utf-16"',
+        "image/png",
+        "application/vnd.api+json",
+        "TEXT/HTML",
+        "text/html;charset=x",
+    ],
+)
 def test_response_encoding_is_requests_answer_for_its_content_type(content_type):
     from requests.structures import CaseInsensitiveDict
     from requests.utils import get_encoding_from_headers
@@ -466,7 +493,8 @@ def test_environment_netloc_is_urlsplits():
     alphabet = "ab:/?#@[]%.-_~ \t\n\x00\x7f\xe9\\1"
     for _ in range(30_000):
         url = rng.choice(["http://", "https://", "HTTP://", "http:/", "ftp://", " http://", ""]) + "".join(
-            rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            rng.choice(alphabet) for _ in range(rng.randint(0, 12))
+        )
         try:
             expected = urlsplit(url).netloc
         except ValueError:
@@ -518,10 +546,17 @@ def _state(response):
         return value if isinstance(value, plain_types) else type(value).__name__
 
     raw = response.raw
-    return ({name: plain(value) for name, value in vars(response).items()
-             if name not in ("elapsed", "timings", "url")},  # the url names each run's server
-            {name: plain(value) for name, value in vars(raw).items()},
-            raw.closed, raw.tell(), raw.length_remaining)
+    return (
+        {
+            name: plain(value)
+            for name, value in vars(response).items()
+            if name not in ("elapsed", "timings", "url")
+        },  # the url names each run's server
+        {name: plain(value) for name, value in vars(raw).items()},
+        raw.closed,
+        raw.tell(),
+        raw.length_remaining,
+    )
 
 
 @pytest.mark.parametrize("reply", BODIES, ids=range(len(BODIES)))

@@ -156,42 +156,92 @@ LOOP = head(302, "Location: /fault", "Content-Length: 0", "Connection: close")  
 FAULTS = [
     Fault("connection refused", Lab.refused, ConnectionError_, "Connection refused"),
     Fault("reset during connect", _raw(reset, read_head=False), ConnectionError_, "reset by peer"),
-    Fault("reset during headers", _raw(script(send(b"HTTP/1.1 200 OK\r\nContent-Le"), reset)),
-          ConnectionError_, "reset by peer"),
-    Fault("reset mid-body", _raw(script(send(head(200, "Content-Length: 100000") + b"x" * 1000), reset)),
-          Chunked, "reset by peer"),
+    Fault(
+        "reset during headers",
+        _raw(script(send(b"HTTP/1.1 200 OK\r\nContent-Le"), reset)),
+        ConnectionError_,
+        "reset by peer",
+    ),
+    Fault(
+        "reset mid-body",
+        _raw(script(send(head(200, "Content-Length: 100000") + b"x" * 1000), reset)),
+        Chunked,
+        "reset by peer",
+    ),
     Fault("closed before replying", _raw(script()), ConnectionError_, "RemoteDisconnected"),
-    Fault("garbage status line", _raw(send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")), ConnectionError_,
-          "BadStatusLine"),
-    Fault("header line over 64 KiB", _raw(send(head(200, "X-Big: " + "a" * 70_000, "Content-Length: 0"))),
-          ConnectionError_, "LineTooLong"),
-    Fault("10,000 headers", _raw(send(head(200, *[f"X-{i}: {i}" for i in range(10_000)]))),
-          ConnectionError_, "more than 100 headers"),
+    Fault(
+        "garbage status line", _raw(send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")), ConnectionError_, "BadStatusLine"
+    ),
+    Fault(
+        "header line over 64 KiB",
+        _raw(send(head(200, "X-Big: " + "a" * 70_000, "Content-Length: 0"))),
+        ConnectionError_,
+        "LineTooLong",
+    ),
+    Fault(
+        "10,000 headers",
+        _raw(send(head(200, *[f"X-{i}: {i}" for i in range(10_000)]))),
+        ConnectionError_,
+        "more than 100 headers",
+    ),
     Fault("invalid chunked encoding", _raw(send(CHUNK + b"zz\r\nhello\r\n")), Chunked, "InvalidChunkLength"),
     Fault("body shorter than Content-Length", _raw(SHORT_BODY), Chunked, INCOMPLETE),
-    Fault("body never ends (stream)", _raw(script(send(CHUNK + b"5\r\nhello\r\n"), hold)),
-          ConnectionError_, "Read timed out", stream=True),
+    Fault(
+        "body never ends (stream)",
+        _raw(script(send(CHUNK + b"5\r\nhello\r\n"), hold)),
+        ConnectionError_,
+        "Read timed out",
+        stream=True,
+    ),
     Fault("never answers", _raw(hold), ReadTimeout, TIMED_OUT),
     # A byte every 0.1 s never trips a 0.5 s read timeout, which bounds each
     # socket read as in requests: only a deadline on the whole call ends it.
-    Fault("slowloris", _raw(trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.1)),
-          gfetch.Timeout, r"1\.5 s", total=1.5, map_error=gfetch.RequestCancelled),
+    Fault(
+        "slowloris",
+        _raw(trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000, 0.1)),
+        gfetch.Timeout,
+        r"1\.5 s",
+        total=1.5,
+        map_error=gfetch.RequestCancelled,
+    ),
     Fault("TLS body shorter than Content-Length (ragged EOF)", _tls(SHORT_BODY), Chunked, INCOMPLETE),
     Fault("TLS never answers", _tls(hold), ReadTimeout, TIMED_OUT),
-    Fault("TLS unknown CA", lambda lab: lab.tls(trustme.CA().issue_cert("127.0.0.1")),
-          SSLError, "CERTIFICATE_VERIFY_FAILED.*unable to get local issuer"),
-    Fault("TLS expired certificate", lambda lab: lab.tls(_expired(lab.ca)),
-          SSLError, "certificate has expired"),
-    Fault("TLS hostname mismatch", lambda lab: lab.tls(lab.ca.issue_cert("other.example")),
-          SSLError, "CERTIFICATE_VERIFY_FAILED.*mismatch"),
-    Fault("plain HTTP on the TLS port", _raw(_read_hello_then_answer_http, read_head=False, scheme="https"),
-          SSLError, "(?i)wrong.version.number|record.layer|packet.length"),
+    Fault(
+        "TLS unknown CA",
+        lambda lab: lab.tls(trustme.CA().issue_cert("127.0.0.1")),
+        SSLError,
+        "CERTIFICATE_VERIFY_FAILED.*unable to get local issuer",
+    ),
+    Fault(
+        "TLS expired certificate", lambda lab: lab.tls(_expired(lab.ca)), SSLError, "certificate has expired"
+    ),
+    Fault(
+        "TLS hostname mismatch",
+        lambda lab: lab.tls(lab.ca.issue_cert("other.example")),
+        SSLError,
+        "CERTIFICATE_VERIFY_FAILED.*mismatch",
+    ),
+    Fault(
+        "plain HTTP on the TLS port",
+        _raw(_read_hello_then_answer_http, read_head=False, scheme="https"),
+        SSLError,
+        "(?i)wrong.version.number|record.layer|packet.length",
+    ),
     # The handshake runs under the connect timeout (0.5 s here, not the 30 s
     # read timeout) and, as in requests, fails as a ReadTimeout.
-    Fault("TLS handshake stalls", _raw(hold, read_head=False, scheme="https"),
-          ReadTimeout, "Read timed out", timeout=(SHORT, 30.0)),
-    Fault("DNS failure", lambda lab: "http://gfetch-fault.invalid/", ConnectionError_,
-          "Failed to resolve 'gfetch-fault.invalid'"),
+    Fault(
+        "TLS handshake stalls",
+        _raw(hold, read_head=False, scheme="https"),
+        ReadTimeout,
+        "Read timed out",
+        timeout=(SHORT, 30.0),
+    ),
+    Fault(
+        "DNS failure",
+        lambda lab: "http://gfetch-fault.invalid/",
+        ConnectionError_,
+        "Failed to resolve 'gfetch-fault.invalid'",
+    ),
     Fault("redirect loop", _raw(send(LOOP)), requests.TooManyRedirects, "Exceeded 30 redirects"),
 ]
 
@@ -216,7 +266,9 @@ def _check_healthy(responses: list[Any]) -> None:
         assert response.json()["query"] == {"i": str(i)}
 
 
-def _alongside(bad: gfetch.AsyncRequest, server: StdlibServer, **options: Any) -> tuple[Any, list[Any], float]:
+def _alongside(
+    bad: gfetch.AsyncRequest, server: StdlibServer, **options: Any
+) -> tuple[Any, list[Any], float]:
     """map ``bad`` amid HEALTHY good requests; (bad's result, failures, seconds).
 
     The healthy requests must all succeed. ``failures`` lists what reached
@@ -229,8 +281,13 @@ def _alongside(bad: gfetch.AsyncRequest, server: StdlibServer, **options: Any) -
     with gfetch.Session() as session:
         session.trust_env = False  # the healthy requests never go through a proxy
         started = time.monotonic()
-        results = gfetch.map(items, session=session, timeout=BOUND,
-                             exception_handler=lambda req, exc: failures.append((req, exc)), **options)
+        results = gfetch.map(
+            items,
+            session=session,
+            timeout=BOUND,
+            exception_handler=lambda req, exc: failures.append((req, exc)),
+            **options,
+        )
         elapsed = time.monotonic() - started
     result = results.pop(HEALTHY // 2)
     _check_healthy(results)
@@ -280,16 +337,24 @@ def test_map_fails_only_the_faulty_item(fault: Fault, lab: Lab, server: StdlibSe
     ],
 )
 def test_imap_streams_past_a_stalled_request(
-    name: str, timeout: float, gtimeout: float | None, error: type[BaseException], match: str,
-    lab: Lab, server: StdlibServer,
+    name: str,
+    timeout: float,
+    gtimeout: float | None,
+    error: type[BaseException],
+    match: str,
+    lab: Lab,
+    server: StdlibServer,
 ) -> None:
     """A stalled request holds one slot of ten; the 100 others stream past it."""
     bad = gfetch.get(_by_name(name).serve(lab), timeout=timeout)
     items: list[Any] = [bad, *_healthy(server)]
     with gfetch.Session() as session:
         started = time.monotonic()
-        got = list(gfetch.imap_enumerated(items, size=10, session=session, timeout=BOUND,
-                                          gtimeout=gtimeout, return_exceptions=True))
+        got = list(
+            gfetch.imap_enumerated(
+                items, size=10, session=session, timeout=BOUND, gtimeout=gtimeout, return_exceptions=True
+            )
+        )
         elapsed = time.monotonic() - started
     assert [index for index, _ in got][-1] == 0, "the stalled request finished before the healthy ones"
     assert sorted(index for index, _ in got) == list(range(HEALTHY + 1))
@@ -345,7 +410,12 @@ def test_redirect_drops_authorization_for_another_host(
 
 @pytest.mark.parametrize("via", ["session", "map"])
 def test_proxy_credentials_never_reach_the_target_on_redirect(
-    via: str, settled: None, server: StdlibServer, fresh_server: StdlibServer, ca: trustme.CA, ca_file: str,
+    via: str,
+    settled: None,
+    server: StdlibServer,
+    fresh_server: StdlibServer,
+    ca: trustme.CA,
+    ca_file: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The first hop goes through an authenticating proxy; the redirect to an
@@ -450,7 +520,9 @@ def _cancel_by_kill(session: gfetch.Session, url: str, server: StdlibServer, sen
     assert isinstance(glet.value, gfetch.GreenletExit)
 
 
-def _cancel_by_gtimeout(session: gfetch.Session, url: str, server: StdlibServer, sent: threading.Event) -> None:
+def _cancel_by_gtimeout(
+    session: gfetch.Session, url: str, server: StdlibServer, sent: threading.Event
+) -> None:
     result, failures, _ = _alongside(gfetch.get(url, session=session, timeout=BOUND), server, gtimeout=1.0)
     assert result is None and sent.is_set()
     _check(failures[0][1], gfetch.RequestCancelled, "gtimeout=1.0 s")

@@ -37,7 +37,9 @@ from gfetch.http11 import connection
 from gfetch.http11 import parser as http1
 from gfetch.http11.pool import LeanPool, _send_body
 
-http1_httptools = optional("gfetch.http11.parser_httptools")  # None without httptools (test_extras.py: broken)
+http1_httptools = optional(
+    "gfetch.http11.parser_httptools"
+)  # None without httptools (test_extras.py: broken)
 
 MAXLINE = http.client._MAXLINE  # type: ignore[attr-defined]
 GET_NAMES = ("content-length", "transfer-encoding", "connection", "content-type", "x-missing")
@@ -279,7 +281,10 @@ def test_interim_responses_dropped_as_they_arrive_change_nothing(case: tuple) ->
             skipped, count = http1.interim_end(raw[:cut])
         except Exception as exc:  # the parse raises the same, for the same bytes
             assert by_gfetch(http1.parse_response_head, raw[:cut], method, eof=False) == (
-                "raised", type(exc), str(exc))
+                "raised",
+                type(exc),
+                str(exc),
+            )
             continue
         assert (skipped == 0) == (count == 0)
         for parse in PARSERS:

@@ -93,7 +93,10 @@ LATE_BYTES = {
     "a body longer than its Content-Length": ("GET", ok(b"first"), b"-and-more"),
     "data after a 101 without Upgrade": ("GET", head(101), ok(b"SMUGGLED")),
     "bytes after the last chunk": (
-        "GET", head(200, "Transfer-Encoding: chunked") + b"5\r\nfirst\r\n0\r\n\r\n", b"hello"),
+        "GET",
+        head(200, "Transfer-Encoding: chunked") + b"5\r\nfirst\r\n0\r\n\r\n",
+        b"hello",
+    ),
 }
 
 
@@ -129,8 +132,9 @@ def test_a_408_written_on_an_idle_connection_is_not_the_next_reply(
     """Servers write 408 on an idle connection before closing it: the next request must
     still reach the server (on a new connection) and get its own answer."""
     timeout_reply = head(408, "Connection: close", "Content-Length: 0")
-    origin = Origin(_late(ok(b"first"), timeout_reply, close=True),
-                    tls=ca.issue_cert("127.0.0.1") if tls else None)
+    origin = Origin(
+        _late(ok(b"first"), timeout_reply, close=True), tls=ca.issue_cert("127.0.0.1") if tls else None
+    )
     with origin.server, _session(transport) as session:
         session.verify = ca_file
         assert session.get(origin.url("/1"), timeout=TIMEOUT).content == b"first"
@@ -184,16 +188,17 @@ def test_a_request_the_server_read_is_never_sent_again(
     origin = DroppingOrigin(warm=5)
     with origin.server, _session(transport) as session:
         if retries is not None:
-            adapter = (requests.adapters.HTTPAdapter(max_retries=retries) if transport == "requests"
-                       else gfetch.HTTPAdapter(max_retries=retries, transport=transport))
+            adapter = (
+                requests.adapters.HTTPAdapter(max_retries=retries)
+                if transport == "requests"
+                else gfetch.HTTPAdapter(max_retries=retries, transport=transport)
+            )
             session.mount("http://", adapter)
         origin.fill(session)
         with pytest.raises(requests.ConnectionError, match="Connection aborted"):
             session.request(method, origin.server.url("/transfer"), data=b"transfer $100", timeout=TIMEOUT)
     assert origin.arrivals.count("/transfer") == 1
     assert origin.server.connections == 5
-
-
 
 
 def test_a_retry_after_the_request_was_written_goes_on_a_new_connection(no_fd_leak: None) -> None:
@@ -203,11 +208,18 @@ def test_a_retry_after_the_request_was_written_goes_on_a_new_connection(no_fd_le
     with origin.server, gfetch.Session() as session:
         origin.fill(session)
         pool = session.get_adapter(origin.server.url("/")).lean_pool_for(
-            requests.Request("GET", origin.server.url("/")).prepare(), True, {}, None)
+            requests.Request("GET", origin.server.url("/")).prepare(), True, {}, None
+        )
         assert isinstance(pool, LeanPool)
         with pytest.raises(Exception, match="Max retries exceeded"):
-            pool.urlopen("PUT", "/transfer", body=b"transfer $100", retries=Retry(total=1, read=1),
-                         redirect=False, timeout=TIMEOUT)
+            pool.urlopen(
+                "PUT",
+                "/transfer",
+                body=b"transfer $100",
+                retries=Retry(total=1, read=1),
+                redirect=False,
+                timeout=TIMEOUT,
+            )
     assert origin.arrivals.count("/transfer") == 2  # once, then once as the Retry allows
     assert origin.server.connections == 4  # the second on a connection of its own
 
@@ -238,8 +250,13 @@ def test_a_flood_of_interim_responses_holds_no_one_else_up(no_fd_leak: None) -> 
     healthy = Origin(lambda peer, request: (peer.send(ok(b"h")), False)[1])
     with RawServer(_flood, read_head=False) as flooding, healthy.server, gfetch.Session() as session:
         started = time.monotonic()
-        results = gfetch.map([flooding.url("/"), *(healthy.url(f"/{i}") for i in range(20))],
-                             size=21, gtimeout=2.0, return_exceptions=True, session=session)
+        results = gfetch.map(
+            [flooding.url("/"), *(healthy.url(f"/{i}") for i in range(20))],
+            size=21,
+            gtimeout=2.0,
+            return_exceptions=True,
+            session=session,
+        )
         elapsed = time.monotonic() - started
     assert isinstance(results[0], Exception)
     assert [r.status_code for r in results[1:]] == [200] * 20

@@ -30,30 +30,71 @@ PACKAGE = ROOT / "gfetch"
 # (folder, or "" for the package's root; its modules bottom-up; what it is).
 # A folder's own __init__.py (and __main__.py) come after its modules: it may re-export them.
 FLOORS: list[tuple[str, tuple[str, ...], str]] = [
-    ("core", ("errors", "resources", "timings", "hub", "greenlets", "sync", "threads"),
-     "the event loop (`hub.py`), its primitives (`greenlets.py`, `sync.py`), calls in worker threads, "
-     "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events."),
-    ("io", ("dns", "sockets", "tls", "tlscontext"),
-     "cooperative I/O: sockets, name resolution in the thread pool, TLS and its contexts."),
-    ("testing", ("raw", "server"),
-     "the loopback servers of the demo, the examples and users' tests (`gfetch.testing`; not on the client they "
-     "serve): `raw.py`'s scripted faults, standard library only, and `server.py`'s routes."),
-    ("http11", ("framing", "parser", "parser_httptools", "httpparse", "rawresponse", "poolqueue", "connection",
-                "pool"),
-     "the HTTP/1.1 engine: request and response heads and where a body ends (sans-IO), urllib3 responses, "
-     "connections and gfetch's own pool."),
-    ("integration", ("urls", "patched", "cookiejar", "urllib3_pools", "socks", "adapter", "environment", "session",
-                     "defaultsession"),
-     "the requests integration: `gfetch.Session`, the adapter, the urllib3 path's pools, SOCKS, and what keeps "
-     "plugins seeing the traffic."),
-    ("fanout", ("progress", "requesterrors", "retry", "asyncrequest", "limits", "runner", "api", "crawler"),
-     "the fan-out API: map, imap, imap_enumerated, crawl, with limits, rates, retries and deadlines."),
-    ("", ("__init__", "otel"),
-     "the package: `__init__.py` exports the public API; `otel.py` is the `gfetch[otel]` extra's OpenTelemetry "
-     "spans (nothing imports it)."),
-    ("app", ("failures", "summary", "demo", "cli"),
-     "the product: the command line and its demo (`failures.py` words the records' `error` and `error_kind`, "
-     "`summary.py` sums a run up)."),
+    (
+        "core",
+        ("errors", "resources", "timings", "hub", "greenlets", "sync", "threads"),
+        "the event loop (`hub.py`), its primitives (`greenlets.py`, `sync.py`), calls in worker threads, "
+        "gfetch's exceptions, file-descriptor limits, per-phase timings and trace events.",
+    ),
+    (
+        "io",
+        ("dns", "sockets", "tls", "tlscontext"),
+        "cooperative I/O: sockets, name resolution in the thread pool, TLS and its contexts.",
+    ),
+    (
+        "testing",
+        ("raw", "server"),
+        "the loopback servers of the demo, the examples and users' tests (`gfetch.testing`; not on the "
+        "client they serve): `raw.py`'s scripted faults, standard library only, and `server.py`'s routes.",
+    ),
+    (
+        "http11",
+        (
+            "framing",
+            "parser",
+            "parser_httptools",
+            "httpparse",
+            "rawresponse",
+            "poolqueue",
+            "connection",
+            "pool",
+        ),
+        "the HTTP/1.1 engine: request and response heads and where a body ends (sans-IO), urllib3 "
+        "responses, connections and gfetch's own pool.",
+    ),
+    (
+        "integration",
+        (
+            "urls",
+            "patched",
+            "cookiejar",
+            "urllib3_pools",
+            "socks",
+            "adapter",
+            "environment",
+            "session",
+            "defaultsession",
+        ),
+        "the requests integration: `gfetch.Session`, the adapter, the urllib3 path's pools, SOCKS, and "
+        "what keeps plugins seeing the traffic.",
+    ),
+    (
+        "fanout",
+        ("progress", "requesterrors", "retry", "asyncrequest", "limits", "runner", "api", "crawler"),
+        "the fan-out API: map, imap, imap_enumerated, crawl, with limits, rates, retries and deadlines.",
+    ),
+    (
+        "",
+        ("__init__", "otel"),
+        "the package: `__init__.py` exports the public API; `otel.py` is the `gfetch[otel]` extra's "
+        "OpenTelemetry spans (nothing imports it).",
+    ),
+    (
+        "app",
+        ("failures", "summary", "demo", "cli"),
+        "the product: the command line and its demo (`failures.py` words the records' `error` and "
+        "`error_kind`, `summary.py` sums a run up).",
+    ),
     ("", ("__main__",), "`python -m gfetch`."),
 ]
 # Third-party packages a folder never imports (its __init__ docstring says so).
@@ -71,8 +112,11 @@ FOLDER_OF: dict[str, str] = {}
 for _folder, _modules, _ in FLOORS:
     _paths = [rel(_folder, module) for module in _modules]
     if _folder:  # its __init__.py, then its __main__.py if it has one
-        _paths += [f"{_folder}/{name}" for name in ("__init__.py", "__main__.py")
-                   if (PACKAGE / _folder / name).exists()]
+        _paths += [
+            f"{_folder}/{name}"
+            for name in ("__init__.py", "__main__.py")
+            if (PACKAGE / _folder / name).exists()
+        ]
     ORDER += _paths
     FOLDER_OF.update(dict.fromkeys(_paths, _folder))
 FOLDERS = [folder for folder, _, _ in FLOORS if folder]
@@ -104,8 +148,10 @@ def gfetch_imports(tree: ast.Module) -> list[str]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # ``from gfetch.http11 import parser`` names the submodule; ``from gfetch import map`` the package
-            targets = [f"{node.module}.{alias.name}" if module_file(f"{node.module}.{alias.name}") else node.module
-                       for alias in node.names]
+            targets = [
+                f"{node.module}.{alias.name}" if module_file(f"{node.module}.{alias.name}") else node.module
+                for alias in node.names
+            ]
         else:
             assert not (isinstance(node, ast.ImportFrom) and node.level), "use absolute imports"
             continue
@@ -194,7 +240,9 @@ def test_docstring_claims_match_the_code(path):
     if "public API" in sentence:
         named.add("__init__.py")
     imported = set(gfetch_imports(tree))
-    assert named == imported, f"gfetch/{path}'s docstring names {sorted(map(str, named))}, imports {sorted(imported)}"
+    assert named == imported, (
+        f"gfetch/{path}'s docstring names {sorted(map(str, named))}, imports {sorted(imported)}"
+    )
     named_third_party = {name for name in THIRD_PARTY if re.search(rf"\b{name}\b", sentence)}
     # Third-party packages need not all be named, but those named must be imported.
     assert named_third_party <= third_party_imports(tree), f"gfetch/{path}: {sentence!r}"

@@ -36,15 +36,21 @@ _WITHOUT_OPENTELEMETRY = textwrap.dedent(
 
 
 def test_gfetch_runs_without_opentelemetry_and_gfetch_otel_names_the_extra(server: Any) -> None:
-    done = subprocess.run([sys.executable, "-c", _WITHOUT_OPENTELEMETRY, server.url("/json")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_OPENTELEMETRY, server.url("/json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
-        "opentelemetry | gfetch.otel needs OpenTelemetry's API: pip install 'gfetch[otel]'")
+        "opentelemetry | gfetch.otel needs OpenTelemetry's API: pip install 'gfetch[otel]'"
+    )
 
 
 def test_importing_gfetch_otel_without_opentelemetry_says_what_to_install(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     monkeypatch.delitem(sys.modules, "gfetch.otel", raising=False)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'gfetch\[otel\]'") as raised:

@@ -42,8 +42,12 @@ def test_classifiers_say_what_is_tested() -> None:
     python = "Programming Language :: Python :: "
     assert [c.removeprefix(python) for c in classifiers if c.startswith(python + "3.")] == tested
     assert importlib.metadata.metadata("gfetch").get("Requires-Python") == f">={tested[0]}"
-    for expected in ("Typing :: Typed", "Topic :: Internet :: WWW/HTTP", python + "3 :: Only",
-                     "Intended Audience :: Developers"):
+    for expected in (
+        "Typing :: Typed",
+        "Topic :: Internet :: WWW/HTTP",
+        python + "3 :: Only",
+        "Intended Audience :: Developers",
+    ):
         assert expected in classifiers
     assert not [c for c in classifiers if c.startswith("License ::")]
 

@@ -109,11 +109,17 @@ def run(seed: int, count: int) -> None:
                 whole = check(parser, raw, method)
             except Exception as exc:
                 raise AssertionError(
-                    f"seed {seed}, input {i}, {parser.__module__}, {method} {raw!r}: {exc!r}") from exc
+                    f"seed {seed}, input {i}, {parser.__module__}, {method} {raw!r}: {exc!r}"
+                ) from exc
             outcomes.add(None if whole is None else whole[0] if whole[0] == "head" else whole[1])
     # The mutations reach every documented error, complete heads, and incomplete ones.
-    assert outcomes >= {"head", None, http.client.BadStatusLine, http.client.UnknownProtocol,
-                        http.client.HTTPException}, outcomes
+    assert outcomes >= {
+        "head",
+        None,
+        http.client.BadStatusLine,
+        http.client.UnknownProtocol,
+        http.client.HTTPException,
+    }, outcomes
 
 
 def test_valid_heads_byte_by_byte() -> None:

@@ -447,7 +447,10 @@ def test_ca_bundle_replaced_in_place_takes_effect_for_new_sessions(
                 os.utime(bundle, ns=(before.st_atime_ns, before.st_mtime_ns))
                 after = bundle.stat()
                 assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
-                    before.st_ino, before.st_size, before.st_mtime_ns)
+                    before.st_ino,
+                    before.st_size,
+                    before.st_mtime_ns,
+                )
             outcomes.append(fetch())
     assert outcomes == [200, "SSLError", 200]
 

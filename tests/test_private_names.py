@@ -31,39 +31,51 @@ def test_every_listed_guard_exists() -> None:
     assert not missing_guards(ENTRIES, REPO)
 
 
-@pytest.mark.parametrize("name, owner", [
-    ("_dns_host", None),
-    ("_pool_connections", "requests.adapters.HTTPAdapter"),
-    ("_pool_maxsize", "requests.adapters.HTTPAdapter"),
-    ("_pool_block", "requests.adapters.HTTPAdapter"),
-    ("_accept", "socket.socket"),
-    ("_init", "queue.LifoQueue"),
-    ("_put", "queue.LifoQueue"),
-    ("_get", "queue.LifoQueue"),
-    ("_qsize", "queue.LifoQueue"),
-    ("_method", "http.client.HTTPResponse"),
-])
+@pytest.mark.parametrize(
+    "name, owner",
+    [
+        ("_dns_host", None),
+        ("_pool_connections", "requests.adapters.HTTPAdapter"),
+        ("_pool_maxsize", "requests.adapters.HTTPAdapter"),
+        ("_pool_block", "requests.adapters.HTTPAdapter"),
+        ("_accept", "socket.socket"),
+        ("_init", "queue.LifoQueue"),
+        ("_put", "queue.LifoQueue"),
+        ("_get", "queue.LifoQueue"),
+        ("_qsize", "queue.LifoQueue"),
+        ("_method", "http.client.HTTPResponse"),
+    ],
+)
 def test_the_issues_examples_are_found(name: str, owner: str | None) -> None:
     """The names issue 26 found missing from the list are found in the package today."""
     assert any(use.name == name and use.owner == owner for use in USES)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from urllib3.util.url import _new_private\n", ("_new_private", "urllib3.util.url")),
-    ("from urllib3._private_module import Thing\n", ("_private_module", "urllib3")),
-    ("import urllib3\nurllib3.util._new_private\n", ("_new_private", "urllib3.util")),
-    ("import http.client as hc\nhc._LIMIT\n", ("_LIMIT", "http.client")),
-    ("from requests import Session as S\nS._hook\n", ("_hook", "requests.Session")),
-    ("def f(obj):\n    return obj._never_defined_by_gfetch\n", ("_never_defined_by_gfetch", None)),
-    ("def f(obj):\n    return getattr(obj, '_never_defined', None)\n", ("_never_defined", None)),
-    ("def f(retry):\n    retry.increment(_private_keyword=1)\n", ("_private_keyword", None)),
-    ("import socket\nclass S(socket.socket):\n    def accept(self):\n        return self._accept()\n",
-     ("_accept", "socket.socket")),
-    ("import queue\nclass Q(queue.Queue):\n    def _init(self, n):\n        super()._init(n)\n",
-     ("_init", "queue.Queue")),
-    ("import requests\ndef f():\n    r = requests.Response()\n    r._content = b''\n",
-     ("_content", "requests.models.Response")),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from urllib3.util.url import _new_private\n", ("_new_private", "urllib3.util.url")),
+        ("from urllib3._private_module import Thing\n", ("_private_module", "urllib3")),
+        ("import urllib3\nurllib3.util._new_private\n", ("_new_private", "urllib3.util")),
+        ("import http.client as hc\nhc._LIMIT\n", ("_LIMIT", "http.client")),
+        ("from requests import Session as S\nS._hook\n", ("_hook", "requests.Session")),
+        ("def f(obj):\n    return obj._never_defined_by_gfetch\n", ("_never_defined_by_gfetch", None)),
+        ("def f(obj):\n    return getattr(obj, '_never_defined', None)\n", ("_never_defined", None)),
+        ("def f(retry):\n    retry.increment(_private_keyword=1)\n", ("_private_keyword", None)),
+        (
+            "import socket\nclass S(socket.socket):\n    def accept(self):\n        return self._accept()\n",
+            ("_accept", "socket.socket"),
+        ),
+        (
+            "import queue\nclass Q(queue.Queue):\n    def _init(self, n):\n        super()._init(n)\n",
+            ("_init", "queue.Queue"),
+        ),
+        (
+            "import requests\ndef f():\n    r = requests.Response()\n    r._content = b''\n",
+            ("_content", "requests.models.Response"),
+        ),
+    ],
+)
 def test_the_checker_finds_a_new_use(source: str, expected: tuple[str, str | None]) -> None:
     """Fed a synthetic module (not the package), the checker reports the use."""
     assert expected in _found(source)
@@ -72,8 +84,12 @@ def test_the_checker_finds_a_new_use(source: str, expected: tuple[str, str | Non
 def test_a_new_use_fails_the_fence() -> None:
     new = find_uses({"gfetch/m.py": "import urllib3\nurllib3.util._new_private\n"})
     assert [str(use) for use in unlisted(new, ENTRIES)] == ["gfetch/m.py:2: urllib3.util._new_private"]
-    accept = find_uses({"gfetch/m.py": "import socket\nclass S(socket.socket):\n    def f(self):\n"
-                                       "        return self._accept()\n"})
+    accept = find_uses(
+        {
+            "gfetch/m.py": "import socket\nclass S(socket.socket):\n    def f(self):\n"
+            "        return self._accept()\n"
+        }
+    )
     without_accept = [entry for entry in ENTRIES if entry.name != "_accept"]
     assert [str(use) for use in unlisted(accept, without_accept)] == ["gfetch/m.py:4: socket.socket._accept"]
 
@@ -81,16 +97,22 @@ def test_a_new_use_fails_the_fence() -> None:
 def test_a_name_gfetch_defines_is_its_own_unless_the_object_is_upstreams() -> None:
     """``self._state`` of a plain class is gfetch's; the same name on a socket subclass that the
     socket has (``_closed``) is the socket's; a mixin counts with the upstream class it is mixed into."""
-    own = ("class A:\n    def __init__(self):\n        self._state = 1\n"
-           "    def f(self):\n        return self._state\n")
+    own = (
+        "class A:\n    def __init__(self):\n        self._state = 1\n"
+        "    def f(self):\n        return self._state\n"
+    )
     assert _found(own) == set()
-    upstream = ("import socket\nclass S(socket.socket):\n    def f(self):\n        self._closed = True\n"
-                "        self._mine = 1\n        return self._mine\n")
+    upstream = (
+        "import socket\nclass S(socket.socket):\n    def f(self):\n        self._closed = True\n"
+        "        self._mine = 1\n        return self._mine\n"
+    )
     assert _found(upstream) == {("_closed", "socket.socket")}
-    mixin = ("import urllib3.connection\nclass M:\n"
-             "    def f(self):\n        return self._dns_host, self._own\n"
-             "    def g(self):\n        self._own = 1\n"
-             "class C(M, urllib3.connection.HTTPConnection):\n    pass\n")
+    mixin = (
+        "import urllib3.connection\nclass M:\n"
+        "    def f(self):\n        return self._dns_host, self._own\n"
+        "    def g(self):\n        self._own = 1\n"
+        "class C(M, urllib3.connection.HTTPConnection):\n    pass\n"
+    )
     assert ("_dns_host", "urllib3.connection.HTTPConnection") in _found(mixin)
     assert ("_own", "urllib3.connection.HTTPConnection") not in _found(mixin)
 
@@ -99,7 +121,8 @@ def test_a_stale_entry_and_a_missing_guard_fail() -> None:
     entry = Entry("urllib3.util.url._gone", ("tests/test_seams.py::test_no_such_test",))
     assert stale(USES, [entry]) == [entry]
     assert missing_guards([entry], REPO) == [
-        "urllib3.util.url._gone: tests/test_seams.py::test_no_such_test does not exist"]
+        "urllib3.util.url._gone: tests/test_seams.py::test_no_such_test does not exist"
+    ]
     listed_guard = Entry("urllib3.util.url._encode_target", ("tests/test_seams.py::test_seam_exists",))
     assert missing_guards([listed_guard], REPO) == []
 

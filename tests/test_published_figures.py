@@ -40,12 +40,15 @@ def _x(ratio: float) -> str:
 def _quotes() -> dict[str, list[str]]:
     """Per document, the phrases that quote the published figures, computed from them."""
     scenarios = FIGURES["scenarios"]
-    throughput, fanout, memory, large = (scenarios[name]["rows"]
-                                         for name in ("throughput", "fanout", "memory", "large"))
+    throughput, fanout, memory, large = (
+        scenarios[name]["rows"] for name in ("throughput", "fanout", "memory", "large")
+    )
     gfetch, urllib3_path = throughput["gfetch"], throughput["gfetch-urllib3"]
     cut = round(100 * (1 - gfetch["cpu_us"] / urllib3_path["cpu_us"]))
-    threads_cpu = [rows["threads"]["cpu_us"] / rows["gfetch"]["cpu_us"]
-                   for rows in (scenario["rows"] for scenario in scenarios.values())]
+    threads_cpu = [
+        rows["threads"]["cpu_us"] / rows["gfetch"]["cpu_us"]
+        for rows in (scenario["rows"] for scenario in scenarios.values())
+    ]
     fanout_time = _x(fanout["gfetch"]["wall_s"] / fanout["aiohttp"]["wall_s"])
     small_cpu = _x(gfetch["x_aiohttp"]["cpu"])
     kept_rss = _x(memory["gfetch"]["x_aiohttp"]["rss"])
@@ -89,8 +92,9 @@ def test_readme_names_the_published_run() -> None:
     assert published.provenance(FIGURES) in _text("README.md")
 
 
-@pytest.mark.parametrize(("document", "quote"), [(document, quote) for document, quotes in QUOTES.items()
-                                                 for quote in quotes])
+@pytest.mark.parametrize(
+    ("document", "quote"), [(document, quote) for document, quotes in QUOTES.items() for quote in quotes]
+)
 def test_quoted_figures_are_the_published_ones(document: str, quote: str) -> None:
     assert quote in _text(document), f"{document} should say: {quote!r}"
 
@@ -116,26 +120,48 @@ def compare() -> Any:
 
 def _figures(rps: float, cpu_us: float, rss: float, **extra: Any) -> dict[str, Any]:
     """One run's figures, as compare.run_one returns them for 5,000 requests."""
-    return {"wall_s": 5000 / rps, "cpu_s": cpu_us * 5000e-6, "rps": rps, "cpu_us_per_req": cpu_us,
-            "peak_rss_mb": rss, "rss_before_mb": 30.0, "gc_s": 0.0, "errors": 0, "listen_overflows": 0,
-            **extra}
+    return {
+        "wall_s": 5000 / rps,
+        "cpu_s": cpu_us * 5000e-6,
+        "rps": rps,
+        "cpu_us_per_req": cpu_us,
+        "peak_rss_mb": rss,
+        "rss_before_mb": 30.0,
+        "gc_s": 0.0,
+        "errors": 0,
+        "listen_overflows": 0,
+        **extra,
+    }
 
 
 def _report(compare: Any) -> dict[str, Any]:
     """A compare.py report, as three rounds of five clients in one scenario write it."""
-    runs = {client: [figures] * 3 for client, figures in {
-        "sequential": _figures(1000, 1000, 36, extrapolated_from=500),
-        "grequests": _figures(900, 1100, 100), "aiohttp": _figures(4900, 200, 66.4),
-        "pycurl": _figures(30000, 20, 30), "gfetch": _figures(4400, 227.4, 75.9),
-        "httpx": {"skipped": "httpx not installed"},
-    }.items()}
+    runs = {
+        client: [figures] * 3
+        for client, figures in {
+            "sequential": _figures(1000, 1000, 36, extrapolated_from=500),
+            "grequests": _figures(900, 1100, 100),
+            "aiohttp": _figures(4900, 200, 66.4),
+            "pycurl": _figures(30000, 20, 30),
+            "gfetch": _figures(4400, 227.4, 75.9),
+            "httpx": {"skipped": "httpx not installed"},
+        }.items()
+    }
     table = {client: compare.summarize(rounds) for client, rounds in runs.items()}
     compare.add_ratios(table, runs, list(compare.PEERS))
     return {
-        "machine": {"date": "2027-01-02T03:04:05", "gfetch_commit": "abc1234", "nproc": 2, "cpu": "Some CPU",
-                    "python": "3.12.1", "gfetch_dirty": []},
+        "machine": {
+            "date": "2027-01-02T03:04:05",
+            "gfetch_commit": "abc1234",
+            "nproc": 2,
+            "cpu": "Some CPU",
+            "python": "3.12.1",
+            "gfetch_dirty": [],
+        },
         "versions": {"requests": "2.34.2", "urllib3": "2.8.0", "aiohttp": "3.14.5", "gevent": "25.1"},
-        "static_server": "nginx/1.22.1", "quick": False, "repeat": 3,
+        "static_server": "nginx/1.22.1",
+        "quick": False,
+        "repeat": 3,
         "scenarios": {"throughput": {"n": 5000, "concurrency": 50}},
         "summary": {"throughput": table},
     }
@@ -147,7 +173,8 @@ def test_compare_publish_turns_a_run_into_the_file_the_docs_quote(compare: Any) 
     figures = published.from_report(_report(compare))
     assert published.provenance(figures) == (
         "Measured 2027-01-02 on a 2-core Some CPU, Python 3.12.1, nginx 1.22.1, requests 2.34.2, "
-        "urllib3 2.8.0, aiohttp 3.14.5, gfetch abc1234, medians of 3")
+        "urllib3 2.8.0, aiohttp 3.14.5, gfetch abc1234, medians of 3"
+    )
     assert published.markdown_table(figures).splitlines()[2:] == [
         "| throughput: 5,000 × 200 B, 50 in flight | sequential* | 1000 | 0.20 | 1.11 | 0.03 | 1000 | 5.00 "
         "| 0.91 | 50.00 | 36.0 | 0.54 | 1.20 |",
@@ -164,8 +191,10 @@ def test_compare_publish_turns_a_run_into_the_file_the_docs_quote(compare: Any) 
 def test_ratios_are_medians_of_per_round_ratios(compare: Any) -> None:
     """A ratio is taken within each round, then the median over rounds; a round where either client
     failed does not count."""
-    runs = {"gfetch": [_figures(1000, cpu, 50) for cpu in (100, 300, 200, 100)],
-            "aiohttp": [*(_figures(1000, cpu, 50) for cpu in (50, 300, 400)), {"failed": "exit 1"}]}
+    runs = {
+        "gfetch": [_figures(1000, cpu, 50) for cpu in (100, 300, 200, 100)],
+        "aiohttp": [*(_figures(1000, cpu, 50) for cpu in (50, 300, 400)), {"failed": "exit 1"}],
+    }
     table = {client: compare.summarize(rounds) for client, rounds in runs.items()}
     compare.add_ratios(table, runs, ["aiohttp"])
     assert [r["cpu"] for r in table["gfetch"]["x_aiohttp_rounds"]] == [2.0, 1.0, 0.5]

@@ -167,16 +167,22 @@ def test_items_that_are_no_requests_fail_alone(server: StdlibServer, session: gf
 
 
 @pytest.mark.parametrize("value", ["²", "¹0", "1e309", "Wed, 99 Foo 2015 07:28:00 GMT", "-5"])
-def test_a_retry_after_nobody_can_read_falls_back_to_backoff(value: str, server: StdlibServer,
-                                                             session: gfetch.Session) -> None:
+def test_a_retry_after_nobody_can_read_falls_back_to_backoff(
+    value: str, server: StdlibServer, session: gfetch.Session
+) -> None:
     """A 503 whose Retry-After is no number nor date is retried after the
     backoff; 50 of them ahead of 350 healthy URLs, at size=50, end no worker."""
     answer = head(503, f"Retry-After: {value}", "Content-Length: 0", "Connection: close")
     with RawServer(send(answer)) as raw:
         healthy = [server.url(f"/json?i={i}") for i in range(350)]
         started = time.monotonic()
-        results = gfetch.map([raw.url(f"/r{i}") for i in range(50)] + healthy, size=50, session=session,
-                             retries=RetryPolicy(1, backoff=0.01), return_exceptions=True)
+        results = gfetch.map(
+            [raw.url(f"/r{i}") for i in range(50)] + healthy,
+            size=50,
+            session=session,
+            retries=RetryPolicy(1, backoff=0.01),
+            return_exceptions=True,
+        )
         assert time.monotonic() - started < 10
         assert raw.connections == 100  # each of the 50 sent twice
     assert [getattr(r, "status_code", r) for r in results[:50]] == [503] * 50
@@ -234,8 +240,13 @@ def _closed_by_client(raw: RawServer, path: str = "/") -> bool:
 def test_deadline_of_an_item_overrides_the_calls(server: StdlibServer, session: gfetch.Session) -> None:
     with RawServer(TRICKLE) as raw:
         started = time.monotonic()
-        slow, ok = gfetch.map([gfetch.get(raw.url("/slow"), deadline=DEADLINE), server.url("/json?i=0")],
-                              session=session, timeout=(2, 2), deadline=60, return_exceptions=True)
+        slow, ok = gfetch.map(
+            [gfetch.get(raw.url("/slow"), deadline=DEADLINE), server.url("/json?i=0")],
+            session=session,
+            timeout=(2, 2),
+            deadline=60,
+            return_exceptions=True,
+        )
         _check_deadline(slow, time.monotonic() - started)
     assert ok.status_code == 200
 
@@ -244,8 +255,13 @@ def test_deadline_counts_from_the_first_send_not_the_wait_for_a_slot(
     server: StdlibServer, session: gfetch.Session
 ) -> None:
     """per_host=1: the third request waits 1.2 s for its turn, then takes 0.6 s of its 1.0 s."""
-    results = gfetch.map([server.url(f"/delay/0.6?i={i}") for i in range(3)], per_host=1, deadline=DEADLINE,
-                         session=session, return_exceptions=True)
+    results = gfetch.map(
+        [server.url(f"/delay/0.6?i={i}") for i in range(3)],
+        per_host=1,
+        deadline=DEADLINE,
+        session=session,
+        return_exceptions=True,
+    )
     assert [getattr(r, "status_code", r) for r in results] == [200] * 3
 
 
@@ -254,8 +270,9 @@ def test_deadline_covers_retries_and_their_waits(session: gfetch.Session) -> Non
     answer = head(503, "Retry-After: 5", "Content-Length: 0", "Connection: close")
     with RawServer(send(answer)) as raw:
         started = time.monotonic()
-        (result,) = gfetch.map([raw.url("/slow")], session=session, retries=3, deadline=DEADLINE,
-                               return_exceptions=True)
+        (result,) = gfetch.map(
+            [raw.url("/slow")], session=session, retries=3, deadline=DEADLINE, return_exceptions=True
+        )
         _check_deadline(result, time.monotonic() - started)
         assert raw.connections == 1
 
@@ -263,8 +280,16 @@ def test_deadline_covers_retries_and_their_waits(session: gfetch.Session) -> Non
 def test_deadline_in_crawl(server: StdlibServer, session: gfetch.Session) -> None:
     with RawServer(TRICKLE) as raw:
         started = time.monotonic()
-        got = list(gfetch.crawl([raw.url("/slow"), server.url("/json")], lambda response: None,
-                                session=session, timeout=(2, 2), deadline=DEADLINE, return_exceptions=True))
+        got = list(
+            gfetch.crawl(
+                [raw.url("/slow"), server.url("/json")],
+                lambda response: None,
+                session=session,
+                timeout=(2, 2),
+                deadline=DEADLINE,
+                return_exceptions=True,
+            )
+        )
         elapsed = time.monotonic() - started
     failed = [item for item in got if not isinstance(item, requests.Response)]
     assert len(got) == 2 and len(failed) == 1
@@ -307,21 +332,29 @@ TRANSPORTS = ["auto", "urllib3"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize(("body", "read"), [(body, read) for body in ["content-length", "chunked"]
-                                            for read in BODY_READS] + [("pouring", "iter_content")])
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [(body, read) for body in ["content-length", "chunked"] for read in BODY_READS]
+    + [("pouring", "iter_content")],
+)
 def test_deadline_covers_reading_a_streamed_body(body: str, read: str, transport: str) -> None:
     """stream=True: map returns at once; reading the body past the deadline
     fails with RequestDeadlineExceeded within about 0.2 s of it, while bytes
     keep coming, and so does every later read; that connection is closed.
     A body read in time stays readable, and the session keeps working."""
-    with RawServer(route({"slow": SLOW_BODIES[body], "ok": OK_REPLY})) as raw, \
-            gfetch.Session(transport=transport) as session:
+    with (
+        RawServer(route({"slow": SLOW_BODIES[body], "ok": OK_REPLY})) as raw,
+        gfetch.Session(transport=transport) as session,
+    ):
         started = time.monotonic()
-        slow, ok = gfetch.map([raw.url("/slow"), raw.url("/ok")], session=session, stream=True,
-                              deadline=BODY_DEADLINE)
+        slow, ok = gfetch.map(
+            [raw.url("/slow"), raw.url("/ok")], session=session, stream=True, deadline=BODY_DEADLINE
+        )
         assert ok.content == b"ok"
-        with gfetch.Timeout(BACKSTOP), \
-                pytest.raises(gfetch.RequestDeadlineExceeded, match=r"deadline=0\.5 s expired before GET "):
+        with (
+            gfetch.Timeout(BACKSTOP),
+            pytest.raises(gfetch.RequestDeadlineExceeded, match=r"deadline=0\.5 s expired before GET "),
+        ):
             BODY_READS[read](slow)
         elapsed = time.monotonic() - started
         assert BODY_DEADLINE * 0.9 < elapsed < BODY_DEADLINE + OVERSHOOT, f"failed after {elapsed:.2f} s"
@@ -390,8 +423,9 @@ _FIRST_USE_WITHOUT_FDS = textwrap.dedent(
 
 def test_no_descriptors_for_a_threads_hub_gives_the_advice_error() -> None:
     env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper() and "CA_BUNDLE" not in k}
-    done = subprocess.run([sys.executable, "-c", _FIRST_USE_WITHOUT_FDS], capture_output=True, text=True,
-                          timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_USE_WITHOUT_FDS], capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
     assert lines["soft"] == "ok"
@@ -509,8 +543,10 @@ def test_a_second_ctrl_c_during_cleanup_leaves_nothing_running(api: str, process
     assert gfetch.map([process_server.url("/json")])[0].status_code == 200  # gfetch keeps working
 
 
-@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-                    reason="SIGINT is not Python's default KeyboardInterrupt handler here")
+@pytest.mark.skipif(
+    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="SIGINT is not Python's default KeyboardInterrupt handler here",
+)
 # A signal landing in a finalizer (urllib3's pool finalizer, say) is a
 # KeyboardInterrupt Python can only report as "unraisable" and drop.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -532,8 +568,11 @@ def test_two_real_sigints_leave_nothing_running(gap: float, process_server: Any)
     try:
         presser.start()
         try:
-            gfetch.map([process_server.url(f"/delay/2?i={i}") for i in range(IN_FLIGHT)], size=IN_FLIGHT,
-                       session=session)
+            gfetch.map(
+                [process_server.url(f"/delay/2?i={i}") for i in range(IN_FLIGHT)],
+                size=IN_FLIGHT,
+                session=session,
+            )
         except KeyboardInterrupt:
             interrupts += 1
         while presser.is_alive():  # a press may land after the call has returned
@@ -551,6 +590,7 @@ def test_two_real_sigints_leave_nothing_running(gap: float, process_server: Any)
 
 
 # -- a signal handler that raises (SIGALRM time limits) -------------------------------------------
+
 
 def _stalling_server() -> RawServer:
     """``/hold/...`` never answers (until the server stops); ``/ok`` answers at once."""

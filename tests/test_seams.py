@@ -56,55 +56,83 @@ def _cookie_store_fills() -> bool:
 
 SEAMS: dict[str, Callable[[], object]] = {
     "urllib3 HTTPConnection._new_conn": lambda: callable(urllib3.connection.HTTPConnection._new_conn),
-    "urllib3 HTTPConnection._dns_host": lambda: vars(urllib3.connection.HTTPConnection("example.com."))[
-        "_dns_host"] == "example.com.",
-    "urllib3 HTTPConnection._response_options": lambda: "_response_options" in vars(
-        urllib3.connection.HTTPConnection("127.0.0.1")),
+    "urllib3 HTTPConnection._dns_host": lambda: (
+        vars(urllib3.connection.HTTPConnection("example.com."))["_dns_host"] == "example.com."
+    ),
+    "urllib3 HTTPConnection._response_options": lambda: (
+        "_response_options" in vars(urllib3.connection.HTTPConnection("127.0.0.1"))
+    ),
     "urllib3 HTTPConnectionPool._validate_conn": lambda: callable(
-        urllib3.connectionpool.HTTPConnectionPool._validate_conn),
+        urllib3.connectionpool.HTTPConnectionPool._validate_conn
+    ),
     "urllib3 HTTPConnectionPool.QueueCls, placeholders": lambda: _placeholders(maxsize=2) == [None, None],
     "urllib3.connection._ssl_wrap_socket_and_match_hostname": lambda: _has_parameters(
-        urllib3.connection._ssl_wrap_socket_and_match_hostname, "sock", "cert_reqs", "ssl_context",
-        "server_hostname", "assert_hostname", "assert_fingerprint", "tls_in_tls"),
-    "urllib3.connection._get_default_user_agent": lambda: urllib3.connection._get_default_user_agent()
-    .startswith("python-urllib3/"),
-    "urllib3.util.url._normalize_host": lambda: urllib3.util.url._normalize_host("EXAMPLE.com", "http")
-    == "example.com",
+        urllib3.connection._ssl_wrap_socket_and_match_hostname,
+        "sock",
+        "cert_reqs",
+        "ssl_context",
+        "server_hostname",
+        "assert_hostname",
+        "assert_fingerprint",
+        "tls_in_tls",
+    ),
+    "urllib3.connection._get_default_user_agent": lambda: (
+        urllib3.connection._get_default_user_agent().startswith("python-urllib3/")
+    ),
+    "urllib3.util.url._normalize_host": lambda: (
+        urllib3.util.url._normalize_host("EXAMPLE.com", "http") == "example.com"
+    ),
     "urllib3.util.url._encode_target": lambda: urllib3.util.url._encode_target("/a b?c") == "/a%20b?c",
     "urllib3 HTTPHeaderDict._container": lambda: HTTPHeaderDict({"A": "1"})._container == {"a": ["A", "1"]},
     "urllib3 Retry._sleep_backoff": lambda: callable(Retry._sleep_backoff),
     "urllib3 Retry.increment(_pool=, _stacktrace=)": lambda: _has_parameters(
-        Retry.increment, "_pool", "_stacktrace"),
+        Retry.increment, "_pool", "_stacktrace"
+    ),
     "urllib3 HTTPResponse(version_string=, sock_shutdown=)": lambda: _has_parameters(
-        urllib3.response.HTTPResponse, "version_string", "sock_shutdown"),
-    "urllib3 HTTPResponse read internals": lambda: all(
-        hasattr(urllib3.response.HTTPResponse, name) for name in ("_init_decoder", "_raw_read")
-    ) and {"_decoder", "_decoded_buffer", "_original_response"} <= set(vars(urllib3.response.HTTPResponse())),
+        urllib3.response.HTTPResponse, "version_string", "sock_shutdown"
+    ),
+    "urllib3 HTTPResponse read internals": lambda: (
+        all(hasattr(urllib3.response.HTTPResponse, name) for name in ("_init_decoder", "_raw_read"))
+        and {"_decoder", "_decoded_buffer", "_original_response"}
+        <= set(vars(urllib3.response.HTTPResponse()))
+    ),
     "urllib3 PoolManager.pools": lambda: hasattr(urllib3.PoolManager().pools, "keys"),
     "http.client HTTPResponse._read_status": lambda: callable(http.client.HTTPResponse._read_status),
-    "http.client HTTPResponse._method": lambda: http.client.HTTPResponse(
-        types.SimpleNamespace(makefile=lambda mode: io.BytesIO()), method="HEAD")._method == "HEAD",
-    "http.client._MAXLINE, _MAXHEADERS": lambda: http.client._MAXLINE > 0  # type: ignore[attr-defined]
-    and http.client._MAXHEADERS > 0,  # type: ignore[attr-defined]
+    "http.client HTTPResponse._method": lambda: (
+        http.client.HTTPResponse(
+            types.SimpleNamespace(makefile=lambda mode: io.BytesIO()), method="HEAD"
+        )._method
+        == "HEAD"
+    ),
+    "http.client._MAXLINE, _MAXHEADERS": lambda: (
+        http.client._MAXLINE > 0  # type: ignore[attr-defined]
+        and http.client._MAXHEADERS > 0
+    ),  # type: ignore[attr-defined]
     "email Message._headers": lambda: email.message.Message()._headers == [],
     "email Parser(_class=)": lambda: _has_parameters(email.parser.Parser, "_class"),
-    "http.cookiejar CookieJar._cookies, _policy, _cookies_lock": lambda: _cookie_store_fills()
-    and {"_policy", "_cookies_lock"} <= set(vars(http.cookiejar.CookieJar())),
-    "requests HTTPAdapter._pool_connections, _pool_maxsize, _pool_block": lambda: {
-        "_pool_connections": 3, "_pool_maxsize": 4, "_pool_block": True}.items()
-    <= vars(requests.adapters.HTTPAdapter(3, 4, pool_block=True)).items(),
+    "http.cookiejar CookieJar._cookies, _policy, _cookies_lock": lambda: (
+        _cookie_store_fills() and {"_policy", "_cookies_lock"} <= set(vars(http.cookiejar.CookieJar()))
+    ),
+    "requests HTTPAdapter._pool_connections, _pool_maxsize, _pool_block": lambda: (
+        {"_pool_connections": 3, "_pool_maxsize": 4, "_pool_block": True}.items()
+        <= vars(requests.adapters.HTTPAdapter(3, 4, pool_block=True)).items()
+    ),
     "requests CaseInsensitiveDict._store": lambda: (
-        CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}),
+        CaseInsensitiveDict({"A": "1"})._store == {"a": ("A", "1")}
+    ),
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
     "requests Response._content_consumed": lambda: vars(requests.Response())["_content_consumed"] is False,
     "requests Response() attributes": gfetch.integration.adapter.built_as_init,
     "urllib3 HTTPResponse() attributes": gfetch.http11.rawresponse.built_as_init,
     "socket.socket._accept": lambda: callable(socket.socket._accept),  # type: ignore[attr-defined]
     "queue.Queue._init, _put, _get, _qsize": lambda: all(
-        callable(getattr(queue.LifoQueue, name)) for name in ("_init", "_put", "_get", "_qsize")),
-    "socket.socket._real_close, _io_refs, _decref_socketios": lambda: callable(socket.socket._real_close)
-    and callable(socket.socket._decref_socketios)
-    and "_io_refs" in inspect.getsource(socket.socket.makefile),
+        callable(getattr(queue.LifoQueue, name)) for name in ("_init", "_put", "_get", "_qsize")
+    ),
+    "socket.socket._real_close, _io_refs, _decref_socketios": lambda: (
+        callable(socket.socket._real_close)
+        and callable(socket.socket._decref_socketios)
+        and "_io_refs" in inspect.getsource(socket.socket.makefile)
+    ),
 }
 
 

@@ -117,8 +117,15 @@ def test_the_urllib3_path_measures_what_it_can(server: Any) -> None:
 # -- trace events ---------------------------------------------------------------------
 
 
-LIFECYCLE = ["request.queued", "request.started", "connection.acquired", "request.sent", "response.headers",
-             "response.complete", "request.returned"]
+LIFECYCLE = [
+    "request.queued",
+    "request.started",
+    "connection.acquired",
+    "request.sent",
+    "response.headers",
+    "response.complete",
+    "request.returned",
+]
 
 
 def test_events_arrive_in_order_for_each_request_under_map(server: Any) -> None:
@@ -149,9 +156,20 @@ def test_dns_and_tls_events_on_a_new_https_connection(tls_server: Any, ca_file: 
     with gfetch.Session(trace=lambda event, record: seen.append(event)) as session:
         session.verify = ca_file
         session.get(tls_server.url("/json", host="localhost"), timeout=10)
-    assert seen == ["request.started", "connection.acquired", "dns.started", "dns.complete",
-                    "connect.started", "connect.complete", "tls.started", "tls.complete", "request.sent",
-                    "response.headers", "response.complete", "request.returned"]
+    assert seen == [
+        "request.started",
+        "connection.acquired",
+        "dns.started",
+        "dns.complete",
+        "connect.started",
+        "connect.complete",
+        "tls.started",
+        "tls.complete",
+        "request.sent",
+        "response.headers",
+        "response.complete",
+        "request.returned",
+    ]
 
 
 def test_retries_failures_and_deadlines_are_events(server: Any) -> None:

@@ -105,7 +105,8 @@ class Script:
     def describe(self, token: str) -> str:
         """The script, its id written as ``{id}``: enough to write it down as a test."""
         steps = ", ".join(
-            f"pause {step * 1000:g} ms" if isinstance(step, float)
+            f"pause {step * 1000:g} ms"
+            if isinstance(step, float)
             else _short(step.replace(token.encode(), b"{id}"))
             for step in self.steps
         )
@@ -117,8 +118,9 @@ def _short(data: bytes) -> str:
     return repr(data) if len(data) <= 160 else f"{data[:100]!r}...({len(data)} bytes)...{data[-40:]!r}"
 
 
-def response(status: int, token: str | None, *lines: str, body: bytes = b"", version: str = "HTTP/1.1"
-             ) -> bytes:
+def response(
+    status: int, token: str | None, *lines: str, body: bytes = b"", version: str = "HTTP/1.1"
+) -> bytes:
     """A response with ``X-Id: token`` first (none if token is None)."""
     named = head(status, *([f"X-Id: {token}"] if token else []), *lines)
     return named.replace(b"HTTP/1.1", version.encode(), 1) + body
@@ -140,8 +142,11 @@ def chunked(rng: random.Random, token: str, body: bytes) -> bytes:
 
 def interim(rng: random.Random, token: str) -> bytes:
     """One to three interim responses; a 102 or 103 is named (the urllib3 path takes it for the response)."""
-    choices = (b"HTTP/1.1 100 Continue\r\n\r\n", response(102, token),
-               response(103, token, "Link: </s>; rel=preload"))
+    choices = (
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        response(102, token),
+        response(103, token, "Link: </s>; rel=preload"),
+    )
     return b"".join(rng.choice(choices) for _ in range(rng.randint(1, 3)))
 
 
@@ -177,24 +182,44 @@ FRAMINGS: dict[str, Framing] = {
     "HTTP/1.0": Framing(lambda rng, t, b: sized(t, b, version="HTTP/1.0"), keeps=False),
     "Connection: close": Framing(lambda rng, t, b: sized(t, b, "Connection: close"), keeps=False),
     "close-delimited": Framing(lambda rng, t, b: response(200, t, body=b), keeps=False, endings=CLOSED),
-    "HEAD": Framing(lambda rng, t, b: response(200, t, f"Content-Length: {len(b)}"), weight=3,
-                    method="HEAD", tail=b"", has_body=False),
-    "HEAD chunked": Framing(lambda rng, t, b: response(200, t, _CHUNKED), method="HEAD",
-                            tail=b"5\r\nhello\r\n0\r\n\r\n", has_body=False),
-    "204": Framing(lambda rng, t, b: response(204, t), weight=2, method="GET", status=204, tail=b"",
-                   has_body=False),
-    "304": Framing(lambda rng, t, b: response(304, t, 'ETag: "e"', f"Content-Length: {len(b)}"), weight=2,
-                   method="GET", status=304, tail=b"", has_body=False),
-    "101 without Upgrade": Framing(lambda rng, t, b: response(101, t), method="GET", status=101,
-                                   tail=b"\x81\x05hello", has_body=False),
+    "HEAD": Framing(
+        lambda rng, t, b: response(200, t, f"Content-Length: {len(b)}"),
+        weight=3,
+        method="HEAD",
+        tail=b"",
+        has_body=False,
+    ),
+    "HEAD chunked": Framing(
+        lambda rng, t, b: response(200, t, _CHUNKED),
+        method="HEAD",
+        tail=b"5\r\nhello\r\n0\r\n\r\n",
+        has_body=False,
+    ),
+    "204": Framing(
+        lambda rng, t, b: response(204, t), weight=2, method="GET", status=204, tail=b"", has_body=False
+    ),
+    "304": Framing(
+        lambda rng, t, b: response(304, t, 'ETag: "e"', f"Content-Length: {len(b)}"),
+        weight=2,
+        method="GET",
+        status=304,
+        tail=b"",
+        has_body=False,
+    ),
+    "101 without Upgrade": Framing(
+        lambda rng, t, b: response(101, t), method="GET", status=101, tail=b"\x81\x05hello", has_body=False
+    ),
     "no response": _failing(lambda rng, t, b: b"", CLOSED),
-    "truncated body": _failing(lambda rng, t, b: response(200, t, f"Content-Length: {len(b) + 50}", body=b),
-                               CLOSED),
+    "truncated body": _failing(
+        lambda rng, t, b: response(200, t, f"Content-Length: {len(b) + 50}", body=b), CLOSED
+    ),
     "garbage status line": _failing(
-        lambda rng, t, b: rng.choice((b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n"))),
+        lambda rng, t, b: rng.choice((b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n"))
+    ),
     "bad chunk size": _failing(lambda rng, t, b: response(200, t, _CHUNKED) + b"zz\r\nhello\r\n0\r\n\r\n"),
     "negative chunk size": _failing(
-        lambda rng, t, b: response(200, t, _CHUNKED) + b"-5\r\nhello\r\n0\r\n\r\n"),
+        lambda rng, t, b: response(200, t, _CHUNKED) + b"-5\r\nhello\r\n0\r\n\r\n"
+    ),
 }
 _408 = response(408, None, "Connection: close", "Content-Length: 0")
 
@@ -388,7 +413,8 @@ def client(transport: str, server: ScriptServer) -> Iterator[requests.Session]:
             patch = stack.enter_context(pytest.MonkeyPatch.context())
             patch.setattr(connection, "parse_response_head", http1_httptools.parse_response_head)
         session = stack.enter_context(
-            requests.Session() if transport == PLAIN else gfetch.Session(transport=transport.split("+")[0]))
+            requests.Session() if transport == PLAIN else gfetch.Session(transport=transport.split("+")[0])
+        )
         session.hooks["response"].append(server.wait_played)
         yield session
 
@@ -411,8 +437,9 @@ def one_by_one(session: requests.Session, server: ScriptServer, tokens: list[str
     for token in tokens:
         script = server.scripts[token]
         try:
-            result: Any = session.request(script.method, server.url(token), timeout=TIMEOUT,
-                                          **_options(script))
+            result: Any = session.request(
+                script.method, server.url(token), timeout=TIMEOUT, **_options(script)
+            )
         except Exception as exc:  # noqa: BLE001 - whatever its class, it is compared
             result = exc
         results.append(outcome(result))
@@ -420,8 +447,9 @@ def one_by_one(session: requests.Session, server: ScriptServer, tokens: list[str
 
 
 def mapped(session: requests.Session, server: ScriptServer, tokens: list[str], size: int) -> list[Outcome]:
-    items = [gfetch.request(server.scripts[t].method, server.url(t), **_options(server.scripts[t]))
-             for t in tokens]
+    items = [
+        gfetch.request(server.scripts[t].method, server.url(t), **_options(server.scripts[t])) for t in tokens
+    ]
     results = gfetch.map(items, size=size, session=session, timeout=TIMEOUT, return_exceptions=True)
     return [outcome(result) for result in results]
 
@@ -450,8 +478,10 @@ def problems(server: ScriptServer, token: str, got: Outcome, ref_token: str, ref
         if named != token:
             found.append(f"got another request's response: {status}, X-Id {named!r}, body {_short(body)}")
         elif (status, body) != (script.status, script.body) and got != _renamed(reference, ref_token, token):
-            found.append(f"got {status} {_short(body)}; the script sent {script.status} "
-                         f"{_short(script.body)}, urllib3 got {reference[:2]}")
+            found.append(
+                f"got {status} {_short(body)}; the script sent {script.status} "
+                f"{_short(script.body)}, urllib3 got {reference[:2]}"
+            )
     elif reference[0] != "raised":
         found.append(f"raised {got[1]}({got[2]}) where urllib3 delivered {reference[1]}")
     elif got[1] != reference[1]:
@@ -525,8 +555,14 @@ class Size:
         return self.scripts * self.variants * len(self.seeds)
 
 
-def fuzz_run(server: ScriptServer, transport: str, mode: str, plan: list[tuple[int, int, int]],
-             pauses: tuple[float, ...], findings: list[Finding]) -> Run:
+def fuzz_run(
+    server: ScriptServer,
+    transport: str,
+    mode: str,
+    plan: list[tuple[int, int, int]],
+    pauses: tuple[float, ...],
+    findings: list[Finding],
+) -> Run:
     """One transport's pass over ``plan`` in ``mode``.
 
     In a map, 0 to 2 healthy requests follow each scripted one; each must
@@ -545,21 +581,28 @@ def fuzz_run(server: ScriptServer, transport: str, mode: str, plan: list[tuple[i
         script = server.scripts[other]
         if results[other] != ("response", 200, other, script.body) or server.arrivals[other] != 1:
             found = f"got {results[other]}, reached the server {server.arrivals[other]} times"
-            findings.append(Finding(transport, mode, "a healthy request alongside", script.describe(other),
-                                    [found]))
+            findings.append(
+                Finding(transport, mode, "a healthy request alongside", script.describe(other), [found])
+            )
     return tokens, results
 
 
-def play(size: Size, transports: list[str], pauses: tuple[float, ...] = PAUSES,
-         only: tuple[int, int] | None = None) -> tuple[list[Finding], dict[str, float]]:
+def play(
+    size: Size, transports: list[str], pauses: tuple[float, ...] = PAUSES, only: tuple[int, int] | None = None
+) -> tuple[list[Finding], dict[str, float]]:
     """Run ``size`` through the reference and ``transports``: the findings, and the seconds of each run.
 
     ``only=(script, variant)`` plays just that one of each seed (a replay).
     """
     findings: list[Finding] = []
     seconds = {}
-    plan = [(seed, n, v) for seed in size.seeds for n in range(size.scripts) for v in range(size.variants)
-            if only is None or (n, v) == only]
+    plan = [
+        (seed, n, v)
+        for seed in size.seeds
+        for n in range(size.scripts)
+        for v in range(size.variants)
+        if only is None or (n, v) == only
+    ]
     for mode in ("sequence", "map"):
         runs = {}
         with ScriptServer() as server:
@@ -568,9 +611,11 @@ def play(size: Size, transports: list[str], pauses: tuple[float, ...] = PAUSES,
                 runs[transport] = fuzz_run(server, transport, mode, plan, pauses, findings)
                 seconds[f"{transport} {mode}"] = round(time.monotonic() - started, 2)
         names = [server.scripts[token].name for token in runs[REFERENCE][0]]
-        where = [f"seed {seed} script {n} variant {v}" + (f" (after {names[i - 1]!r})" if mode == "sequence"
-                                                          and i else "")
-                 for i, (seed, n, v) in enumerate(plan)]
+        where = [
+            f"seed {seed} script {n} variant {v}"
+            + (f" (after {names[i - 1]!r})" if mode == "sequence" and i else "")
+            for i, (seed, n, v) in enumerate(plan)
+        ]
         findings += compare(server, runs, mode, where)
     return findings, seconds
 
@@ -587,8 +632,10 @@ def fuzz(size: Size, transports: list[str], pauses: tuple[float, ...]) -> None:
         kinds = Counter(f"{f.transport}, {f.mode}: {f.script.split(':')[0]}" for f in findings)
         summary = "\n".join(f"  {count} x {kind}" for kind, count in kinds.most_common())
         listed = "\n".join(str(f) for f in findings[:40])
-        pytest.fail(f"{len(findings)} findings (replay a seed: GFETCH_FUZZ_SEED=<seed>)\n{summary}\n{listed}",
-                    pytrace=False)
+        pytest.fail(
+            f"{len(findings)} findings (replay a seed: GFETCH_FUZZ_SEED=<seed>)\n{summary}\n{listed}",
+            pytrace=False,
+        )
 
 
 def test_fuzz_small() -> None:
@@ -610,8 +657,16 @@ def test_fuzz_large() -> None:
 Builder = Callable[[str], Script]
 
 
-def late(name: str, first: Callable[[str, bytes], bytes], then: bytes, *, method: str = "GET",
-         status: int = 200, has_body: bool = True, ending: str = "keep") -> Builder:
+def late(
+    name: str,
+    first: Callable[[str, bytes], bytes],
+    then: bytes,
+    *,
+    method: str = "GET",
+    status: int = 200,
+    has_body: bool = True,
+    ending: str = "keep",
+) -> Builder:
     """A response at once, then ``then`` LATE seconds later (while the connection is idle)."""
 
     def build(token: str) -> Script:
@@ -637,8 +692,15 @@ def negative_chunk(token: str) -> Script:
 
 
 def chunked_request(token: str) -> Script:
-    return Script("request headers say chunked, no body", "GET", healthy(token).steps, "keep", 200,
-                  healthy(token).body, chunked_request=True)
+    return Script(
+        "request headers say chunked, no body",
+        "GET",
+        healthy(token).steps,
+        "keep",
+        200,
+        healthy(token).body,
+        chunked_request=True,
+    )
 
 
 _TEN = b"0123456789"  # as long as a body "[<token>]"
@@ -646,26 +708,59 @@ _TEN = b"0123456789"  # as long as a body "[<token>]"
 # name -> the requests, in order; a list is sent at once (gfetch.map).
 KNOWN: dict[str, list[Builder | list[Builder]]] = {
     "unsolicited response, late": [
-        late("Content-Length, then an unsolicited response", lambda t, b: sized(t, b),
-             sized("unsolicited", b"SMUGGLED")), healthy],
+        late(
+            "Content-Length, then an unsolicited response",
+            lambda t, b: sized(t, b),
+            sized("unsolicited", b"SMUGGLED"),
+        ),
+        healthy,
+    ],
     "HEAD, then its body late": [
-        late("HEAD, then its body", lambda t, b: response(200, t, "Content-Length: 10"), _TEN, method="HEAD",
-             has_body=False), healthy],
+        late(
+            "HEAD, then its body",
+            lambda t, b: response(200, t, "Content-Length: 10"),
+            _TEN,
+            method="HEAD",
+            has_body=False,
+        ),
+        healthy,
+    ],
     "204, then a body late": [
-        late("204, then a body", lambda t, b: response(204, t), _TEN, status=204, has_body=False), healthy],
+        late("204, then a body", lambda t, b: response(204, t), _TEN, status=204, has_body=False),
+        healthy,
+    ],
     "304, then a body late": [
-        late("304, then a body", lambda t, b: response(304, t, "Content-Length: 10"), _TEN, status=304,
-             has_body=False), healthy],
+        late(
+            "304, then a body",
+            lambda t, b: response(304, t, "Content-Length: 10"),
+            _TEN,
+            status=304,
+            has_body=False,
+        ),
+        healthy,
+    ],
     "body past Content-Length, late": [
-        late("Content-Length, then more bytes", lambda t, b: sized(t, b), b"EXTRA"), healthy],
+        late("Content-Length, then more bytes", lambda t, b: sized(t, b), b"EXTRA"),
+        healthy,
+    ],
     "101 without Upgrade, then data late": [
-        late("101 without Upgrade, then data", lambda t, b: response(101, t), b"\x81\x05hello", status=101,
-             has_body=False), healthy],
+        late(
+            "101 without Upgrade, then data",
+            lambda t, b: response(101, t),
+            b"\x81\x05hello",
+            status=101,
+            has_body=False,
+        ),
+        healthy,
+    ],
     "408 on the idle connection": [
         late("Content-Length, then a 408 and close", lambda t, b: sized(t, b), _408, ending="close"),
-        healthy],
+        healthy,
+    ],
     "garbage after the last chunk, late": [
-        late("chunked, then garbage", lambda t, b: chunked(random.Random(0), t, b), b"garbage\r\n"), healthy],
+        late("chunked, then garbage", lambda t, b: chunked(random.Random(0), t, b), b"garbage\r\n"),
+        healthy,
+    ],
     "stray CRLF, late": [late("Content-Length, then CRLF", lambda t, b: sized(t, b), b"\r\n"), healthy],
     "GET closed without reply on a reused connection": [healthy, no_reply("GET")],
     "PUT closed without reply on a reused connection": [healthy, no_reply("PUT")],
@@ -701,8 +796,9 @@ def test_interim_flood_is_cooperative_and_bounded() -> None:
     """A server flooding 102s: the request ends soon (a response or a failure) and the hub keeps running."""
     flood = b"HTTP/1.1 102 Processing\r\n\r\n" * (INTERIMS // 1000)
     with ScriptServer() as server, client("auto", server) as session:
-        server.scripts["flood"] = Script("102 flood", "GET", (flood,) * 1000 + healthy("flood").steps, "keep",
-                                         200, healthy("flood").body)
+        server.scripts["flood"] = Script(
+            "102 flood", "GET", (flood,) * 1000 + healthy("flood").steps, "keep", 200, healthy("flood").body
+        )
         ticker = Ticker(10_000)
         started = time.monotonic()
         with contextlib.suppress(requests.RequestException):

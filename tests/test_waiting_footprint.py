@@ -48,8 +48,11 @@ def _parked_requests(server: Any, run: Callable[[list[str]], Any], count: int = 
 
 def _waiting_greenlets() -> list[greenlet.greenlet]:
     current = greenlet.getcurrent()
-    return [o for o in gc.get_objects()
-            if isinstance(o, greenlet.greenlet) and o is not current and o.gr_frame is not None]
+    return [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, greenlet.greenlet) and o is not current and o.gr_frame is not None
+    ]
 
 
 def _in_pool(glet: greenlet.greenlet) -> bool:
@@ -107,9 +110,16 @@ def test_a_waiting_fan_out_request_nests_one_c_level_call_at_most(fresh_server):
     assert nest > 200  # the calibration measured something
     with gfetch.Session(transport="auto") as session:  # gfetch's pool, whatever GFETCH_TRANSPORT says
         fan_out = _parked_requests(fresh_server, lambda urls: gfetch.map(urls, session=session))
-        bare = _parked_requests(fresh_server, lambda urls: gfetch.joinall(
-            [gfetch.spawn(session.send, session.prepare_request(requests.Request("GET", u))) for u in urls],
-            timeout=10))
+        bare = _parked_requests(
+            fresh_server,
+            lambda urls: gfetch.joinall(
+                [
+                    gfetch.spawn(session.send, session.prepare_request(requests.Request("GET", u)))
+                    for u in urls
+                ],
+                timeout=10,
+            ),
+        )
     # A greenlet calling Session.send directly holds requests' one nesting.
     assert max(fan_out) < min(bare) + nest // 2
 

@@ -66,7 +66,9 @@ EPILOG = (
     "               Connection refused' (null when an HTTP answer came, whatever its status)\n"
     "  error_kind   one of:\n"
     + "".join(f"    {kind:<12} {meaning}\n" for kind, meaning in ERROR_KINDS.items())
-    + "  timings_ms   with --timings, where the answer's time went, in ms: " + ", ".join(PHASES[:3]) + ",\n"
+    + "  timings_ms   with --timings, where the answer's time went, in ms: "
+    + ", ".join(PHASES[:3])
+    + ",\n"
     "               " + ", ".join(PHASES[3:]) + " (null: did not happen; a redirect's hops\n"
     "               added up), and reused; null without an answer (see docs/timings.md)\n"
     + "\nexit status:\n"
@@ -141,46 +143,91 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="URLs to fetch")
-    parser.add_argument("-i", "--input", metavar="FILE",
-                        help="read URLs from FILE (UTF-8), one per line ('-' = stdin)")
-    parser.add_argument("-c", "--concurrency", type=_number(int, 1), default=gfetch.DEFAULT_SIZE,
-                        help=f"requests in flight at once (default {gfetch.DEFAULT_SIZE})")
+    parser.add_argument(
+        "-i", "--input", metavar="FILE", help="read URLs from FILE (UTF-8), one per line ('-' = stdin)"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=_number(int, 1),
+        default=gfetch.DEFAULT_SIZE,
+        help=f"requests in flight at once (default {gfetch.DEFAULT_SIZE})",
+    )
     parser.add_argument("--per-host", type=_number(int, 1), metavar="N", help="at most N in flight per host")
-    parser.add_argument("--rate", type=_number(float, 0, inclusive=False), metavar="R",
-                        help="at most R requests per second")
-    parser.add_argument("--timeout", type=_number(float, 0, inclusive=False), metavar="S",
-                        help=f"connect and read timeout in seconds (default {gfetch.DEFAULT_TIMEOUT[0]:g} "
-                             f"connect, {gfetch.DEFAULT_TIMEOUT[1]:g} read)")
-    parser.add_argument("--deadline", type=_number(float, 0, inclusive=False), metavar="S",
-                        help="give up on a request after S seconds in all (connect, answer, body and "
-                             "retries); it fails with error_kind timeout")
-    parser.add_argument("--retries", type=_number(int, 0), default=0, metavar="N",
-                        help="retry idempotent requests on errors/429/5xx up to N times")
+    parser.add_argument(
+        "--rate", type=_number(float, 0, inclusive=False), metavar="R", help="at most R requests per second"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_number(float, 0, inclusive=False),
+        metavar="S",
+        help=f"connect and read timeout in seconds (default {gfetch.DEFAULT_TIMEOUT[0]:g} "
+        f"connect, {gfetch.DEFAULT_TIMEOUT[1]:g} read)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=_number(float, 0, inclusive=False),
+        metavar="S",
+        help="give up on a request after S seconds in all (connect, answer, body and "
+        "retries); it fails with error_kind timeout",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_number(int, 0),
+        default=0,
+        metavar="N",
+        help="retry idempotent requests on errors/429/5xx up to N times",
+    )
     parser.add_argument("-X", "--method", type=_method, default="GET", help="HTTP method (default GET)")
-    parser.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
-                        help="add a request header (repeatable)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a request header (repeatable)",
+    )
     parser.add_argument("--data", metavar="DATA", help="request body; @FILE reads it from FILE")
-    parser.add_argument("-k", "--insecure", action="store_true",
-                        help="do not verify TLS certificates (wins over REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)")
-    parser.add_argument("--proxy", type=_proxy, metavar="URL",
-                        help="send every request through this proxy (http://, https://, socks5://...), "
-                             "whatever the *_proxy variables say")
+    parser.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (wins over REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--proxy",
+        type=_proxy,
+        metavar="URL",
+        help="send every request through this proxy (http://, https://, socks5://...), "
+        "whatever the *_proxy variables say",
+    )
     bodies = parser.add_mutually_exclusive_group()
-    bodies.add_argument("-o", "--output", metavar="FILE",
-                        help="write the body of the one URL given to FILE ('-' = stdout: its record "
-                             "then goes to stderr)")
-    bodies.add_argument("--output-dir", metavar="DIR",
-                        help="save each response body into a file of its own in DIR")
+    bodies.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the body of the one URL given to FILE ('-' = stdout: its record then goes to stderr)",
+    )
+    bodies.add_argument(
+        "--output-dir", metavar="DIR", help="save each response body into a file of its own in DIR"
+    )
     parser.add_argument("--ordered", action="store_true", help="print results in input order")
     parser.add_argument("--progress", action="store_true", help="show progress on stderr")
     parser.add_argument("--fail", action="store_true", help="also exit 1 if any request got 4xx/5xx")
-    parser.add_argument("--timings", action="store_true",
-                        help="add timings_ms to each record (where its time went: blocked, dns, connect, "
-                             "ssl, send, wait, receive) and print --summary")
-    parser.add_argument("--summary", action="store_true",
-                        help="at the end, print a summary on stderr: outcomes, percentiles of elapsed_ms "
-                             f"and of each phase, bytes, and the {TOP_HOSTS} hosts that took the most time "
-                             "with their phases")
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="add timings_ms to each record (where its time went: blocked, dns, connect, "
+        "ssl, send, wait, receive) and print --summary",
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="at the end, print a summary on stderr: outcomes, percentiles of elapsed_ms "
+        f"and of each phase, bytes, and the {TOP_HOSTS} hosts that took the most time "
+        "with their phases",
+    )
     parser.add_argument("-V", "--version", action="version", version=f"gfetch {gfetch.__version__}")
     return parser
 
@@ -206,8 +253,9 @@ def _read_urls(parser: argparse.ArgumentParser, args: argparse.Namespace, stdin:
     as lone surrogates (``\\udced``), which requests would send
     percent-encoded (``%ED%B3%AD``). ``os.fsencode`` gives the bytes back.
     """
-    urls = [_utf8(parser, f"URL argument {number}", os.fsencode(url))
-            for number, url in enumerate(args.urls, 1)]
+    urls = [
+        _utf8(parser, f"URL argument {number}", os.fsencode(url)) for number, url in enumerate(args.urls, 1)
+    ]
     if args.input:
         if args.input == "-":
             text = _read_text(parser, "stdin", getattr(stdin, "buffer", stdin))
@@ -304,7 +352,7 @@ class _Bodies:
             binary = self._stdout.buffer  # type: ignore[attr-defined]  # a real stdout's
             rest = memoryview(content)
             while rest:  # a pipe whose reader left takes part of a write; the next one raises EPIPE
-                rest = rest[binary.write(rest):]
+                rest = rest[binary.write(rest) :]
             binary.flush()
             return "-"
         if self._output:
@@ -337,9 +385,13 @@ def _record(index: int, request: _TimedRequest, outcome: Any, bodies: _Bodies) -
     }
     if isinstance(outcome, requests.Response):
         content = outcome.content
-        record.update(final_url=outcome.url, status=outcome.status_code, bytes=len(content),
-                      content_type=outcome.headers.get("Content-Type"),
-                      file=bodies.save(index, request.url, content))
+        record.update(
+            final_url=outcome.url,
+            status=outcome.status_code,
+            bytes=len(content),
+            content_type=outcome.headers.get("Content-Type"),
+            file=bodies.save(index, request.url, content),
+        )
     else:
         record["error"], record["error_kind"] = describe_failure(outcome)
     return record
@@ -349,8 +401,11 @@ def _phases_ms(response: requests.Response) -> dict[str, Any] | None:
     """The phases of ``response`` in ms, each summed over its redirect hops (None where no
     hop had it), and ``reused``: no hop opened a connection. None for an answer without
     timings (not from gfetch's transport: a mock's)."""
-    hops = [timings for hop in (*response.history, response)
-            if (timings := getattr(hop, "timings", None)) is not None]
+    hops = [
+        timings
+        for hop in (*response.history, response)
+        if (timings := getattr(hop, "timings", None)) is not None
+    ]
     if not hops:
         return None
     phases: dict[str, Any] = {}
@@ -482,8 +537,9 @@ def _main(argv: list[str], stdin: IO[str], stdout: IO[str]) -> int:
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):
             stdout.flush()
-        sys.stderr.write(f"gfetch: interrupted: {run.printed} of {run.total} results printed, "
-                         "the rest cancelled\n")
+        sys.stderr.write(
+            f"gfetch: interrupted: {run.printed} of {run.total} results printed, the rest cancelled\n"
+        )
         run.write_summary()  # of those printed: why it was slow is what one stops a run to ask
         return EXIT_INTERRUPTED
     except BrokenPipeError:

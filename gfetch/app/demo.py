@@ -76,13 +76,17 @@ def _gfetch(urls: list[str], concurrency: int, progress: bool = False) -> list[i
     with gfetch.Session(pool_maxsize=concurrency) as session:
         session.trust_env = False
         # Like the threads above, keep each status and let its response go.
-        pairs = gfetch.imap_enumerated(urls, size=concurrency, session=session, progress=progress,
-                                       return_exceptions=True)
+        pairs = gfetch.imap_enumerated(
+            urls, size=concurrency, session=session, progress=progress, return_exceptions=True
+        )
         return [getattr(outcome, "status_code", 0) for _, outcome in pairs]
 
 
-_METHODS: dict[str, Callable[..., list[int]]] = {"sequential": _sequential, "threads": _threads,
-                                                 "gfetch": _gfetch}
+_METHODS: dict[str, Callable[..., list[int]]] = {
+    "sequential": _sequential,
+    "threads": _threads,
+    "gfetch": _gfetch,
+}
 
 
 def _peak_rss_mb() -> float:
@@ -181,15 +185,29 @@ def _positive(kind: type) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gfetch demo", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="gfetch demo", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=_positive(int), default=1000, help="URLs to fetch (default 1000)")
-    parser.add_argument("--delay", type=_positive(float), default=0.2,
-                        help="seconds the server takes to answer each URL (default 0.2)")
-    parser.add_argument("-c", "--concurrency", type=_positive(int), default=1000,
-                        help="requests in flight at once, for threads and gfetch alike (default 1000)")
-    parser.add_argument("--sample", type=_positive(int), default=10,
-                        help="URLs fetched one after another, to extrapolate from (default 10)")
+    parser.add_argument(
+        "--delay",
+        type=_positive(float),
+        default=0.2,
+        help="seconds the server takes to answer each URL (default 0.2)",
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=_positive(int),
+        default=1000,
+        help="requests in flight at once, for threads and gfetch alike (default 1000)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=_positive(int),
+        default=10,
+        help="URLs fetched one after another, to extrapolate from (default 10)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -202,9 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         with _sigint_held():  # the server ends when its stdin closes
             server = stack.enter_context(ServerProcess())
-        out.write(f"Fetching {args.n} URLs from a local server that answers each after "
-                  f"{args.delay * 1000:.0f} ms ({server.base_url}),\n"
-                  "each method in a child process of its own.\n\n")
+        out.write(
+            f"Fetching {args.n} URLs from a local server that answers each after "
+            f"{args.delay * 1000:.0f} ms ({server.base_url}),\n"
+            "each method in a child process of its own.\n\n"
+        )
         out.flush()
         base = server.base_url
         try:
@@ -215,16 +235,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"gfetch demo: {exc}\n")
             return 1
     rows = [
-        (f"requests, one after another ({sample} of {args.n})", sequential,
-         f"est. {sequential.seconds * args.n / sample:.0f} s for all"),
+        (
+            f"requests, one after another ({sample} of {args.n})",
+            sequential,
+            f"est. {sequential.seconds * args.n / sample:.0f} s for all",
+        ),
         (f"requests + ThreadPoolExecutor({args.concurrency})", threads, ""),
         (f"{_GFETCH_CALL}(urls, size={args.concurrency})", ours, ""),
     ]
-    out.write(f"\n{'method':<44} {'fetched':>7} {'ok':>6} {'wall s':>7} {'req/s':>7} {'peak MB':>8} "
-              f"{'CPU ms/req':>10}\n")
+    out.write(
+        f"\n{'method':<44} {'fetched':>7} {'ok':>6} {'wall s':>7} {'req/s':>7} {'peak MB':>8} "
+        f"{'CPU ms/req':>10}\n"
+    )
     for name, m, note in rows:
-        out.write(f"{name:<44} {m.fetched:>7} {m.ok:>6} {m.seconds:>7.2f} {m.fetched / m.seconds:>7.0f} "
-                  f"{m.peak_rss_mb:>8.1f} {m.cpu_ms_per_request:>10.2f}  {note}\n".rstrip() + "\n")
+        out.write(
+            f"{name:<44} {m.fetched:>7} {m.ok:>6} {m.seconds:>7.2f} {m.fetched / m.seconds:>7.0f} "
+            f"{m.peak_rss_mb:>8.1f} {m.cpu_ms_per_request:>10.2f}  {note}\n".rstrip()
+            + "\n"
+        )
     out.write("\n" + _summary(args.n, args.concurrency, threads, ours))
     return 0 if all(m.ok == m.fetched for _, m, _ in rows) else 1
 

@@ -101,9 +101,16 @@ class RunSummary:
         width = min(_HOST_WIDTH, max(len(host) for host, _ in shown)) if shown else 0
         rows = [["host", "requests", "failed", "time", "total", *PHASES]]
         for host, hosted in shown:
-            rows.append([host[-width:], str(hosted.requests), str(hosted.failed),
-                         f"{sum(hosted.elapsed) / 1000:.2f}", _median(hosted.elapsed),
-                         *(_median(hosted.phases[phase]) for phase in PHASES)])
+            rows.append(
+                [
+                    host[-width:],
+                    str(hosted.requests),
+                    str(hosted.failed),
+                    f"{sum(hosted.elapsed) / 1000:.2f}",
+                    _median(hosted.elapsed),
+                    *(_median(hosted.phases[phase]) for phase in PHASES),
+                ]
+            )
         return [
             f"  hosts by time in requests (s, the sum of their elapsed_ms), top {len(shown)} of "
             f"{len(ranked)}; p50 ms of the rest:",

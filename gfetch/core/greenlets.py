@@ -299,14 +299,22 @@ def joinall(
     return [g for g in glets if g.ready()]
 
 
-def kill(glet: Greenlet, exception: type[BaseException] | BaseException = GreenletExit, block: bool = True,
-         timeout: float | None = None) -> None:
+def kill(
+    glet: Greenlet,
+    exception: type[BaseException] | BaseException = GreenletExit,
+    block: bool = True,
+    timeout: float | None = None,
+) -> None:
     """Kill one greenlet (see :meth:`Greenlet.kill`)."""
     glet.kill(exception, block=block, timeout=timeout)
 
 
-def killall(greenlets: Iterable[Greenlet], exception: type[BaseException] | BaseException = GreenletExit,
-            block: bool = True, timeout: float | None = None) -> None:
+def killall(
+    greenlets: Iterable[Greenlet],
+    exception: type[BaseException] | BaseException = GreenletExit,
+    block: bool = True,
+    timeout: float | None = None,
+) -> None:
     """Kill every greenlet; with ``block`` wait (up to ``timeout``) for all of them."""
     glets = list(greenlets)
     for g in glets:

@@ -340,8 +340,8 @@ class Hub(greenlet):
         waiter.greenlet = current
         waiter.abort = abort
         self._parked[current] = waiter
-        timer = None if timeout is None else self._schedule(
-            _monotonic() + max(timeout, 0.0), _time_out, waiter
+        timer = (
+            None if timeout is None else self._schedule(_monotonic() + max(timeout, 0.0), _time_out, waiter)
         )
         try:
             return self.switch()
@@ -374,7 +374,10 @@ class Hub(greenlet):
             raise exc
 
     def interrupt(
-        self, target: greenlet, exc: BaseException, is_live: Callable[[], bool] = _always,
+        self,
+        target: greenlet,
+        exc: BaseException,
+        is_live: Callable[[], bool] = _always,
         urgent: bool = False,
     ) -> None:
         """Raise ``exc`` in ``target`` at its park: the one way an interruption gets in.
@@ -672,10 +675,14 @@ class Hub(greenlet):
                     elif self._alive():
                         self._run_once()
                     else:
-                        self._raise_in_root([LoopExit(
-                            "this operation would block forever: "
-                            "no greenlet, timer or I/O can wake it"
-                        )])
+                        self._raise_in_root(
+                            [
+                                LoopExit(
+                                    "this operation would block forever: "
+                                    "no greenlet, timer or I/O can wake it"
+                                )
+                            ]
+                        )
             except GreenletExit:
                 raise  # the hub itself is being collected
             except BaseException as exc:

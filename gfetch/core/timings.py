@@ -80,8 +80,9 @@ class Timings:
         return {**{phase: getattr(self, phase) for phase in PHASES}, "reused": self.reused}
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{phase}={value * 1000:.1f}ms" for phase in PHASES
-                          if (value := getattr(self, phase)) is not None)
+        parts = ", ".join(
+            f"{phase}={value * 1000:.1f}ms" for phase in PHASES if (value := getattr(self, phase)) is not None
+        )
         return f"<Timings {parts}{', reused' if self.reused else ''}>"
 
 
@@ -109,8 +110,9 @@ class RequestTrace:
         try:
             self.hook(event, record)
         except Exception:
-            logger.warning("trace hook %r raised on %s for %s %s", self.hook, event, self.method, self.url,
-                           exc_info=True)
+            logger.warning(
+                "trace hook %r raised on %s for %s %s", self.hook, event, self.method, self.url, exc_info=True
+            )
 
 
 def is_ip_literal(host: str) -> bool:

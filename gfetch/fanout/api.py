@@ -98,8 +98,10 @@ def _outcome(
 def _log_failure(request: AsyncRequest) -> None:
     """Warn that ``request`` failed and is reported as None, so it is never lost silently."""
     logger.warning(
-        "%s %s failed: %r (pass exception_handler= or return_exceptions=True to "
-        "receive failures)", request.method, request.url, request.exception
+        "%s %s failed: %r (pass exception_handler= or return_exceptions=True to receive failures)",
+        request.method,
+        request.url,
+        request.exception,
     )
 
 

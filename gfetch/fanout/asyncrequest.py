@@ -95,13 +95,27 @@ class AsyncRequest:
         session = self.session if self.session is not None else with_own_cookies(default_session())
         try:
             request = type(session).request
-            if ((request is _GFETCH_REQUEST or requests_request_is_own(request))
-                    and options.keys() <= _REQUEST_PARAMETERS):
+            if (
+                request is _GFETCH_REQUEST or requests_request_is_own(request)
+            ) and options.keys() <= _REQUEST_PARAMETERS:
                 get = options.get
                 self.response = session.request(
-                    self.method, self.url, get("params"), get("data"), get("headers"), get("cookies"),
-                    get("files"), get("auth"), get("timeout"), get("allow_redirects", True),
-                    get("proxies"), get("hooks"), get("stream"), get("verify"), get("cert"), get("json"),
+                    self.method,
+                    self.url,
+                    get("params"),
+                    get("data"),
+                    get("headers"),
+                    get("cookies"),
+                    get("files"),
+                    get("auth"),
+                    get("timeout"),
+                    get("allow_redirects", True),
+                    get("proxies"),
+                    get("hooks"),
+                    get("stream"),
+                    get("verify"),
+                    get("cert"),
+                    get("json"),
                 )
             else:
                 self.response = session.request(self.method, self.url, **options)
@@ -123,8 +137,24 @@ class AsyncRequest:
 
 # requests.Session.request's parameters after (method, url), which gfetch's has too.
 _GFETCH_REQUEST = Session.request
-_REQUEST_PARAMETERS = frozenset({"params", "data", "headers", "cookies", "files", "auth", "timeout",
-                                 "allow_redirects", "proxies", "hooks", "stream", "verify", "cert", "json"})
+_REQUEST_PARAMETERS = frozenset(
+    {
+        "params",
+        "data",
+        "headers",
+        "cookies",
+        "files",
+        "auth",
+        "timeout",
+        "allow_redirects",
+        "proxies",
+        "hooks",
+        "stream",
+        "verify",
+        "cert",
+        "json",
+    }
+)
 
 
 class Deadline:
@@ -321,8 +351,9 @@ def require_requests(items: Any, expected: str = "expected an iterable of reques
             iterables themselves: each character (or byte) would be an item.
     """
     if isinstance(items, (str, bytes)):
-        raise TypeError(f"{expected}, got a single {type(items).__name__} {items!r}: "
-                        f"pass a list, e.g. [{items!r}]")
+        raise TypeError(
+            f"{expected}, got a single {type(items).__name__} {items!r}: pass a list, e.g. [{items!r}]"
+        )
 
 
 class UnusableItem(AsyncRequest):

@@ -25,8 +25,9 @@ class Progress:
         self._interval = interval
         self._started = time.monotonic()
         self._last = 0.0
-        self._stream.write(f"gfetch: fetching {total if total is not None else 'an unknown number of'} "
-                           f"URLs {TQDM_HINT}\n")
+        self._stream.write(
+            f"gfetch: fetching {total if total is not None else 'an unknown number of'} URLs {TQDM_HINT}\n"
+        )
 
     def update(self, failed: bool = False) -> None:
         self.done += 1

@@ -107,7 +107,12 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's from Python 3.11
 
 __all__ = [
-    "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "FanOut", "FanOutOptions", "ImapOptions", "MapOptions",
+    "DEFAULT_SIZE",
+    "DEFAULT_TIMEOUT",
+    "FanOut",
+    "FanOutOptions",
+    "ImapOptions",
+    "MapOptions",
     "takes_options",
 ]
 
@@ -161,9 +166,15 @@ class FanOutOptions(ImapOptions, total=False):
 
 def _parameters(options: type) -> list[inspect.Parameter]:
     """A TypedDict of options as keyword-only parameters: each key with its type and default."""
-    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=hint.__metadata__[0].value,
-                              annotation=hint.__origin__)
-            for name, hint in get_type_hints(options, include_extras=True).items()]
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=hint.__metadata__[0].value,
+            annotation=hint.__origin__,
+        )
+        for name, hint in get_type_hints(options, include_extras=True).items()
+    ]
 
 
 _DEFAULTS = cast(FanOutOptions, {option.name: option.default for option in _parameters(FanOutOptions)})
@@ -281,8 +292,9 @@ class FanOut:
             delay = self.retry.delay(request.response, attempt)
             if request.response is not None:
                 request.response.close()
-            logger.debug("retrying %s %s in %.2f s (attempt %d)", request.method, request.url, delay,
-                         attempt + 1)
+            logger.debug(
+                "retrying %s %s in %.2f s (attempt %d)", request.method, request.url, delay, attempt + 1
+            )
             _emit_retry(request, delay, attempt + 1)
             request.response = request.exception = request.traceback = None
             attempt += 1
@@ -291,8 +303,9 @@ class FanOut:
             waited += perf_counter()
 
     # -- the call -------------------------------------------------------
-    def run(self, items: Iterable[Any], total: int | None = None,
-            report_unsent: bool = False) -> Iterator[tuple[int, AsyncRequest]]:
+    def run(
+        self, items: Iterable[Any], total: int | None = None, report_unsent: bool = False
+    ) -> Iterator[tuple[int, AsyncRequest]]:
         """Yield ``(index, request)`` as each finishes (or is cancelled).
 
         With ``report_unsent`` the input left over after a gtimeout is still
@@ -313,8 +326,9 @@ class FanOut:
         finally:
             _stop(intake, crew, progress)
 
-    def _finished(self, intake: _Intake, results: _Results,
-                  progress: Any) -> Generator[tuple[int, AsyncRequest], None, bool]:
+    def _finished(
+        self, intake: _Intake, results: _Results, progress: Any
+    ) -> Generator[tuple[int, AsyncRequest], None, bool]:
         """Yield the results as they come; True once all are in, False at the gtimeout.
 
         Raises:
@@ -334,8 +348,9 @@ class FanOut:
             self._report(entry[1], progress)
             yield entry
 
-    def _cancelled(self, intake: _Intake, results: _Results, crew: _Workers, progress: Any,
-                   report_unsent: bool) -> Iterator[tuple[int, AsyncRequest]]:
+    def _cancelled(
+        self, intake: _Intake, results: _Results, crew: _Workers, progress: Any, report_unsent: bool
+    ) -> Iterator[tuple[int, AsyncRequest]]:
         """At the gtimeout: kill the workers, then yield every unfinished request, cancelled, by index."""
         gtimeout = self.options["gtimeout"]
         intake.close()
@@ -470,8 +485,9 @@ class _Workers:
     thousands is in flight at once.
     """
 
-    def __init__(self, pool: Pool, execute: Callable[[AsyncRequest], None], intake: _Intake,
-                 results: _Results) -> None:
+    def __init__(
+        self, pool: Pool, execute: Callable[[AsyncRequest], None], intake: _Intake, results: _Results
+    ) -> None:
         self._pool = pool
         self._execute = execute
         self._intake = intake
@@ -517,8 +533,13 @@ def _add_blocked(response: Any, waited: float) -> None:
 def _emit_retry(request: AsyncRequest, delay: float, attempt: int) -> None:
     trace = CURRENT.get()
     if trace is not None:
-        trace.emit("retry.scheduled", wait=delay, attempt=attempt, error=request.exception,
-                   status=None if request.response is None else request.response.status_code)
+        trace.emit(
+            "retry.scheduled",
+            wait=delay,
+            attempt=attempt,
+            error=request.exception,
+            status=None if request.response is None else request.response.status_code,
+        )
 
 
 def _end_trace(token: Token[RequestTrace | None], request: AsyncRequest) -> None:

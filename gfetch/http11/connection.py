@@ -69,9 +69,11 @@ def require_encodable_host(host: str) -> None:
     except UnicodeError:
         raise LocationParseError(f"'{host}', label empty or too long") from None
 
+
 _RECV_SIZE = 65536
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 MAX_INTERIM_RESPONSES = 1000  # interim (1xx) responses skipped before one request's response
+
 
 def preferred_head_parser() -> Callable[[bytes, str, bool], tuple[ResponseHead, int] | None]:
     """The head parser connections use: gfetch.http11.parser's, or httptools' (``GFETCH_PARSER=httptools``).
@@ -104,8 +106,21 @@ _SWITCHING_PROTOCOLS = 101
 class Connection:
     """A connection to one origin. ``str()`` reads like urllib3's, for error messages."""
 
-    __slots__ = ("host", "port", "tls", "sock", "verified", "state", "framing", "keep_alive", "timings",
-                 "trace", "_data", "_pos", "_eof")
+    __slots__ = (
+        "host",
+        "port",
+        "tls",
+        "sock",
+        "verified",
+        "state",
+        "framing",
+        "keep_alive",
+        "timings",
+        "trace",
+        "_data",
+        "_pos",
+        "_eof",
+    )
 
     def __init__(self, host: str, port: int, tls: TLSSettings | None) -> None:
         self.host = host  # as the pool has it: a trailing dot kept for DNS
@@ -142,7 +157,10 @@ class Connection:
         phases = ConnectClock(self.timings, self.trace, is_ip_literal(host))
         try:
             sock = create_connection(
-                (self.host, self.port), timeout, family=allowed_gai_family(), socket_options=_SOCKET_OPTIONS,  # type: ignore[arg-type]  # int is an int | bytes
+                (self.host, self.port),
+                timeout,
+                family=allowed_gai_family(),
+                socket_options=_SOCKET_OPTIONS,  # type: ignore[arg-type]  # int is an int | bytes
                 resolved=phases.resolved,
             )
         except socket.gaierror as e:
@@ -168,11 +186,22 @@ class Connection:
         """
         tls: TLSSettings = self.tls  # type: ignore[assignment]  # connect calls it with TLS only
         self.sock, self.verified = _ssl_wrap_socket_and_match_hostname(
-            sock, cert_reqs=tls.cert_reqs, ssl_version=None, ssl_minimum_version=None,
-            ssl_maximum_version=None, ca_certs=tls.ca_certs, ca_cert_dir=tls.ca_cert_dir,
-            ca_cert_data=None, cert_file=None, key_file=None, key_password=None, server_hostname=host,
+            sock,
+            cert_reqs=tls.cert_reqs,
+            ssl_version=None,
+            ssl_minimum_version=None,
+            ssl_maximum_version=None,
+            ca_certs=tls.ca_certs,
+            ca_cert_dir=tls.ca_cert_dir,
+            ca_cert_data=None,
+            cert_file=None,
+            key_file=None,
+            key_password=None,
+            server_hostname=host,
             ssl_context=green_context(tls),  # type: ignore[arg-type]  # an SSLContext's stand-in (gfetch.io.tls)
-            tls_in_tls=False, assert_hostname=None, assert_fingerprint=None,
+            tls_in_tls=False,
+            assert_hostname=None,
+            assert_fingerprint=None,
         )
 
     # -- state --------------------------------------------------------------
@@ -192,7 +221,10 @@ class Connection:
         if timings is not None:
             self._end_timings(timings)
         if (
-            self.state == ACTIVE and self.framing.done and self.keep_alive and not self._eof
+            self.state == ACTIVE
+            and self.framing.done
+            and self.keep_alive
+            and not self._eof
             and self._pos == len(self._data)
         ):
             self.state = IDLE
@@ -239,7 +271,7 @@ class Connection:
         nothing buffered, the request was just sent and its reply is rarely
         there yet: it waits before the first read instead of failing one.
         """
-        self._data = self._data[self._pos:]
+        self._data = self._data[self._pos :]
         self._pos = 0
         interim = 0
         if not self._data and not self._eof:
@@ -262,7 +294,8 @@ class Connection:
                     interim += count
                     if interim > MAX_INTERIM_RESPONSES:
                         raise http.client.HTTPException(
-                            f"got more than {MAX_INTERIM_RESPONSES} interim (1xx) responses")
+                            f"got more than {MAX_INTERIM_RESPONSES} interim (1xx) responses"
+                        )
                     self._data = self._data[skipped:]
             chunk = self.sock.recv(_RECV_SIZE)
             if chunk:
@@ -291,7 +324,7 @@ class Connection:
         if self._pos == len(self._data):
             self._data = chunk
         else:
-            self._data = self._data[self._pos:] + chunk
+            self._data = self._data[self._pos :] + chunk
         self._pos = 0
         return True
 
@@ -367,7 +400,7 @@ class BodyReader:
         conn = self._conn
         if not conn._buffered():
             conn._fill()
-        return conn._data[conn._pos:]
+        return conn._data[conn._pos :]
 
     def readline(self, limit: int = -1) -> bytes:
         conn = self._conn

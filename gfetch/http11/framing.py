@@ -95,8 +95,8 @@ class Chunked(Framing):
                 if not self._left:
                     self._state, self._left = _DATA_END, 2
             elif state == _DATA_END:
-                expected = b"\r\n"[2 - self._left:]
-                piece = data[pos:pos + len(expected)]
+                expected = b"\r\n"[2 - self._left :]
+                piece = data[pos : pos + len(expected)]
                 if not expected.startswith(piece):
                     self._state = _BROKEN
                     return

@@ -141,8 +141,17 @@ class ResponseHead:
     parser's result and ``first`` is None.
     """
 
-    __slots__ = ("version", "status", "reason", "fields", "first", "message", "chunked", "length",
-                 "will_close")
+    __slots__ = (
+        "version",
+        "status",
+        "reason",
+        "fields",
+        "first",
+        "message",
+        "chunked",
+        "length",
+        "will_close",
+    )
 
     def __init__(self, version: int, status: int, reason: str) -> None:
         self.version = version

@@ -85,8 +85,15 @@ _SMALL_BODY = 65536  # sent in the same write as the head
 # What urllib3's _encode_target leaves alone ("%" excluded: it upper-cases escapes).
 _TARGET_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?")
 # What urllib3's urlopen catches and runs through Retry.increment.
-_RETRYABLE = (Urllib3TimeoutError, HTTPException, OSError, ProtocolError, BaseSSLError, SSLError,
-              CertificateError)
+_RETRYABLE = (
+    Urllib3TimeoutError,
+    HTTPException,
+    OSError,
+    ProtocolError,
+    BaseSSLError,
+    SSLError,
+    CertificateError,
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -99,8 +106,16 @@ class LeanPool:
     threads, a connection is used by one request at a time.
     """
 
-    def __init__(self, scheme: str, host: str, port: int, tls: TLSSettings | None, maxsize: int,
-                 block: bool, user_agent: str) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        tls: TLSSettings | None,
+        maxsize: int,
+        block: bool,
+        user_agent: str,
+    ) -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -108,7 +123,8 @@ class LeanPool:
         self.block = block
         # Blocking pools wait cooperatively, across threads too; the others never wait.
         self.pool: GreenPoolQueue | IdleConnections | None = (
-            GreenPoolQueue(maxsize) if block else IdleConnections(maxsize))
+            GreenPoolQueue(maxsize) if block else IdleConnections(maxsize)
+        )
         if block:
             for _ in range(maxsize):
                 self.pool.put(None)
@@ -172,8 +188,13 @@ class LeanPool:
         """A new connection, not yet open, counted and logged as urllib3's ``_new_conn`` does."""
         self.num_connections += 1
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("Starting new %s connection (%d): %s:%s", "HTTPS" if self.tls is not None else "HTTP",
-                      self.num_connections, self.host, self.port)
+            log.debug(
+                "Starting new %s connection (%d): %s:%s",
+                "HTTPS" if self.tls is not None else "HTTP",
+                self.num_connections,
+                self.host,
+                self.port,
+            )
         return Connection(self.host, self.port, self.tls)
 
     def _put_conn(self, conn: Connection | None) -> None:
@@ -186,8 +207,11 @@ class LeanPool:
                 pool.put(conn, block=False)
                 return
             except queue.Full:
-                log.warning("Connection pool is full, discarding connection: %s. Connection pool size: %s",
-                            self.host, pool.qsize())
+                log.warning(
+                    "Connection pool is full, discarding connection: %s. Connection pool size: %s",
+                    self.host,
+                    pool.qsize(),
+                )
         if conn is not None:
             conn.close()
 
@@ -198,11 +222,24 @@ class LeanPool:
             _close_idle(pool)
 
     # -- a request ------------------------------------------------------------
-    def urlopen(self, method: str, url: str, body: Any = None, headers: Any = None, retries: Any = None,
-                redirect: bool = True, assert_same_host: bool = True, timeout: Any = None,
-                pool_timeout: Any = None, release_conn: Any = None, chunked: bool = False,
-                body_pos: Any = None, preload_content: bool = True, decode_content: bool = True,
-                **response_kw: Any) -> HTTPResponse:
+    def urlopen(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        retries: Any = None,
+        redirect: bool = True,
+        assert_same_host: bool = True,
+        timeout: Any = None,
+        pool_timeout: Any = None,
+        release_conn: Any = None,
+        chunked: bool = False,
+        body_pos: Any = None,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        **response_kw: Any,
+    ) -> HTTPResponse:
         """Send one request and return its response, its body unread unless ``preload_content``.
 
         Raises what urllib3's ``HTTPConnectionPool.urlopen`` raises for the
@@ -223,15 +260,31 @@ class LeanPool:
             url = _encode_target(url)
         chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
         head, chunked = encode_request(
-            method, url, headers, self._host_header, self._user_agent, chunks_and_length.content_length,
-            chunks_and_length.chunks is not None, chunked,
+            method,
+            url,
+            headers,
+            self._host_header,
+            self._user_agent,
+            chunks_and_length.content_length,
+            chunks_and_length.chunks is not None,
+            chunked,
         )
         body_pos = set_file_position(body, body_pos)
         fresh = False
         while True:
             try:
-                return self._exchange(method, url, head, chunks_and_length.chunks, chunked, timeout, retries,
-                                      preload_content, decode_content, fresh)
+                return self._exchange(
+                    method,
+                    url,
+                    head,
+                    chunks_and_length.chunks,
+                    chunked,
+                    timeout,
+                    retries,
+                    preload_content,
+                    decode_content,
+                    fresh,
+                )
             except _RETRYABLE as e:
                 new_e: Exception = e
                 if isinstance(e, (BaseSSLError, CertificateError)):
@@ -239,15 +292,27 @@ class LeanPool:
                 elif isinstance(e, (OSError, HTTPException)):
                     new_e = ProtocolError("Connection aborted.", e)
                 retries = retries.increment(  # type: ignore[arg-type]
-                    method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2])
+                    method, url, error=new_e, _pool=self, _stacktrace=sys.exc_info()[2]
+                )
                 retries.sleep()
                 fresh = True
                 if body_pos is not None:  # a file body is read again from where it began, as urllib3 does
                     set_file_position(body, body_pos)
                     chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
 
-    def _exchange(self, method: str, url: str, head: bytes, chunks: Any, chunked: bool, timeout: Timeout,
-                  retries: Retry, preload_content: bool, decode_content: bool, fresh: bool) -> HTTPResponse:
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        head: bytes,
+        chunks: Any,
+        chunked: bool,
+        timeout: Timeout,
+        retries: Retry,
+        preload_content: bool,
+        decode_content: bool,
+        fresh: bool,
+    ) -> HTTPResponse:
         """One attempt: a connection, the request, the response head.
 
         Discussion: a request waits for its reply under this frame; what it
@@ -278,16 +343,38 @@ class LeanPool:
             original = HeadResponse(conn.body_reader(), head_, method, url)
             original.timings = conn.timings
             response = new_raw_response(
-                original, _headers(head_), head_.status, head_.version, head_.reason, preload_content,
-                decode_content, original, self, conn, retries, method, url, conn.sock.shutdown)
+                original,
+                _headers(head_),
+                head_.status,
+                head_.version,
+                head_.reason,
+                preload_content,
+                decode_content,
+                original,
+                self,
+                conn,
+                retries,
+                method,
+                url,
+                conn.sock.shutdown,
+            )
             handed_over = True
         finally:
             if not handed_over:
                 conn.close()
                 self._put_conn(None)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug('%s://%s:%s "%s %s %s" %s %s', self.scheme, self.host, self.port, method, url,
-                      response.version_string, response.status, response.length_remaining)
+            log.debug(
+                '%s://%s:%s "%s %s %s" %s %s',
+                self.scheme,
+                self.host,
+                self.port,
+                method,
+                url,
+                response.version_string,
+                response.status,
+                response.length_remaining,
+            )
         return response
 
     def _connect(self, conn: Connection, url: str, connect_timeout: float | None) -> None:
@@ -337,9 +424,12 @@ class LeanPool:
             assert_header_parsing(head.message)  # type: ignore[arg-type]  # not None here
         except (HeaderParsingError, TypeError) as e:
             scheme = "https" if self.tls is not None else "http"
-            connection_log.warning("Failed to parse headers (url=%s): %s",
-                                   Url(scheme=scheme, host=self.host, port=self.port, path=url).url, e,
-                                   exc_info=True)
+            connection_log.warning(
+                "Failed to parse headers (url=%s): %s",
+                Url(scheme=scheme, host=self.host, port=self.port, path=url).url,
+                e,
+                exc_info=True,
+            )
 
     def _raise_if_timeout(self, error: BaseException, url: str, timeout_value: Any) -> None:
         """urllib3's ``_raise_timeout``: a socket timeout (or EAGAIN) becomes ReadTimeoutError."""

@@ -55,7 +55,6 @@ class GreenHTTPResponse(HTTPResponse):
             self._decoded_buffer.put(more)
         return self._decoded_buffer.get(amt)
 
-
     def read_buffered(self) -> bytes | None:
         """The whole body, when it is all received already and needs no decoding; else None
         (read it as urllib3 does).
@@ -66,8 +65,12 @@ class GreenHTTPResponse(HTTPResponse):
         received, and none decoded.
         """
         original = self._original_response
-        if (self.chunked or self.length_remaining is None or self._decoded_buffer
-                or not getattr(original, "holds_body", _no)()):
+        if (
+            self.chunked
+            or self.length_remaining is None
+            or self._decoded_buffer
+            or not getattr(original, "holds_body", _no)()
+        ):
             return None
         self._init_decoder()
         if self._decoder is not None:
@@ -83,10 +86,22 @@ def _no() -> bool:
     return False
 
 
-def new_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
-                     preload_content: bool, decode_content: bool, original_response: Any, pool: Any,
-                     connection: Any, retries: Any, request_method: str, request_url: str,
-                     sock_shutdown: Any) -> GreenHTTPResponse:
+def new_raw_response(
+    body: Any,
+    headers: HTTPHeaderDict,
+    status: int,
+    version: int,
+    reason: str,
+    preload_content: bool,
+    decode_content: bool,
+    original_response: Any,
+    pool: Any,
+    connection: Any,
+    retries: Any,
+    request_method: str,
+    request_url: str,
+    sock_shutdown: Any,
+) -> GreenHTTPResponse:
     """``GreenHTTPResponse(...)`` with these arguments, ``version_string="HTTP/1.1"``
     and urllib3's other defaults.
 
@@ -98,20 +113,55 @@ def new_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: i
     """
     if preload_content or not _BUILT_AS_INIT:
         return GreenHTTPResponse(
-            body=body, headers=headers, status=status, version=version, version_string="HTTP/1.1",
-            reason=reason, preload_content=preload_content, decode_content=decode_content,
-            original_response=original_response, pool=pool, connection=connection, retries=retries,
-            enforce_content_length=True, request_method=request_method, request_url=request_url,
+            body=body,
+            headers=headers,
+            status=status,
+            version=version,
+            version_string="HTTP/1.1",
+            reason=reason,
+            preload_content=preload_content,
+            decode_content=decode_content,
+            original_response=original_response,
+            pool=pool,
+            connection=connection,
+            retries=retries,
+            enforce_content_length=True,
+            request_method=request_method,
+            request_url=request_url,
             sock_shutdown=sock_shutdown,
         )
-    return _built_raw_response(body, headers, status, version, reason, decode_content, original_response,
-                               pool, connection, retries, request_method, request_url, sock_shutdown)
+    return _built_raw_response(
+        body,
+        headers,
+        status,
+        version,
+        reason,
+        decode_content,
+        original_response,
+        pool,
+        connection,
+        retries,
+        request_method,
+        request_url,
+        sock_shutdown,
+    )
 
 
-def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version: int, reason: str,
-                        decode_content: bool, original_response: Any, pool: Any, connection: Any,
-                        retries: Any, request_method: str, request_url: str,
-                        sock_shutdown: Any) -> GreenHTTPResponse:
+def _built_raw_response(
+    body: Any,
+    headers: HTTPHeaderDict,
+    status: int,
+    version: int,
+    reason: str,
+    decode_content: bool,
+    original_response: Any,
+    pool: Any,
+    connection: Any,
+    retries: Any,
+    request_method: str,
+    request_url: str,
+    sock_shutdown: Any,
+) -> GreenHTTPResponse:
     response = GreenHTTPResponse.__new__(GreenHTTPResponse)
     response.headers = headers
     response.status = status
@@ -125,7 +175,8 @@ def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version
     transfer_encoding = headers.get("transfer-encoding", "")
     # urllib3's test, which is False at once for the usual "" (its split gives [""]).
     response.chunked = bool(transfer_encoding) and "chunked" in [
-        coding.strip() for coding in transfer_encoding.lower().split(",")]
+        coding.strip() for coding in transfer_encoding.lower().split(",")
+    ]
     response._decoder = None
     response._decoder_initialized = False
     response.enforce_content_length = True
@@ -147,9 +198,13 @@ def _built_raw_response(body: Any, headers: HTTPHeaderDict, status: int, version
 
 
 _SAMPLE_HEADS = [
-    (200, "GET", {}), (200, "GET", {"Content-Length": "12"}), (200, "HEAD", {"Content-Length": "12"}),
-    (204, "GET", {}), (200, "GET", {"Transfer-Encoding": "chunked"}),
-    (200, "GET", {"Transfer-Encoding": "gzip, Chunked "}), (200, "GET", {"Transfer-Encoding": "chunkedx"}),
+    (200, "GET", {}),
+    (200, "GET", {"Content-Length": "12"}),
+    (200, "HEAD", {"Content-Length": "12"}),
+    (204, "GET", {}),
+    (200, "GET", {"Transfer-Encoding": "chunked"}),
+    (200, "GET", {"Transfer-Encoding": "gzip, Chunked "}),
+    (200, "GET", {"Transfer-Encoding": "chunkedx"}),
     (304, "GET", {"Content-Length": "5, 5"}),
 ]
 
@@ -159,14 +214,27 @@ def built_as_init() -> bool:
     each of a set of sample heads, both ways build alike (:func:`built_alike`)."""
     for status, method, fields in _SAMPLE_HEADS:
         arguments: dict[str, Any] = dict(
-            body=io.BytesIO(), headers=HTTPHeaderDict(fields), status=status, version=11, reason="R",
-            decode_content=False, original_response=object(), pool=object(), connection=None,
-            retries=Retry(0), request_method=method, request_url="/", sock_shutdown=object(),
+            body=io.BytesIO(),
+            headers=HTTPHeaderDict(fields),
+            status=status,
+            version=11,
+            reason="R",
+            decode_content=False,
+            original_response=object(),
+            pool=object(),
+            connection=None,
+            retries=Retry(0),
+            request_method=method,
+            request_url="/",
+            sock_shutdown=object(),
         )
         # Both alive until compared: a collected response closes itself, changing its attributes.
-        if not built_alike(GreenHTTPResponse(version_string="HTTP/1.1", preload_content=False,
-                                             enforce_content_length=True, **arguments),
-                           _built_raw_response(**arguments)):
+        if not built_alike(
+            GreenHTTPResponse(
+                version_string="HTTP/1.1", preload_content=False, enforce_content_length=True, **arguments
+            ),
+            _built_raw_response(**arguments),
+        ):
             return False
     return True
 

@@ -127,7 +127,10 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         """
         retries = self.max_retries
         if (
-            self.transport != "auto" or cert is not None or retries.total != 0 or retries.status_forcelist
+            self.transport != "auto"
+            or cert is not None
+            or retries.total != 0
+            or retries.status_forcelist
             or self.poolmanager.connection_pool_kw.keys() - _OWN_POOL_OPTIONS
             or (proxies and select_proxy(request.url, proxies))
             or not urllib3_as_shipped()  # a plugin watches urllib3 or http.client: let it see this one
@@ -146,7 +149,8 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
         pool = pools.get(key)  # type: ignore[call-overload]  # our own key type
         if pool is None:
             pool = pools[key] = LeanPool(  # type: ignore[index,assignment]  # PoolManager.pools keyed by our tuple
-                scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT)
+                scheme, host, port, tls, self._pool_maxsize, self._pool_block, _USER_AGENT
+            )
         return pool  # type: ignore[no-any-return]
 
     def _tls_for(self, verify: Any) -> TLSSettings:
@@ -159,11 +163,16 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
                 location = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
                 if not location or not os.path.exists(location):
                     raise OSError(
-                        f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}")
+                        f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}"
+                    )
                 location = os.path.expanduser(location)
                 in_dir = os.path.isdir(location)
-                settings = TLSSettings(cert_reqs="CERT_REQUIRED", ca_certs=None if in_dir else location,
-                                       ca_cert_dir=location if in_dir else None, checks_hostname=False)
+                settings = TLSSettings(
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=None if in_dir else location,
+                    ca_cert_dir=location if in_dir else None,
+                    checks_hostname=False,
+                )
             self._tls_settings[verify] = settings
         return settings
 
@@ -301,7 +310,8 @@ def _cooperative_manager(manager: Any, adapter: Any) -> bool:
             f"{kind.__module__}.{kind.__qualname__} mounted on a gfetch.Session uses a "
             f"{type(manager).__name__}, whose blocking connections gfetch cannot make cooperative: its "
             "requests run one at a time. Derive the adapter from gfetch.HTTPAdapter instead.",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
+            stacklevel=3,
         )
     return False
 

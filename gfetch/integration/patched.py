@@ -92,9 +92,19 @@ _URLLIB3_CONNECTION = original_class(urllib3.connection, "HTTPConnection")
 # vcrpy's http.client stand-ins derive from nothing of http.client's: find it through urllib3's.
 _HTTP_CLIENT_CONNECTION = original_class(http.client, "HTTPConnection", _URLLIB3_CONNECTION)
 _HOOKS: list[tuple[Any, str, ModuleType, str]] = [
-    *((_HTTP_CLIENT_CONNECTION, method, http.client, "")
-      for method in ("putrequest", "putheader", "endheaders", "_send_output", "send", "request",
-                     "getresponse", "connect")),
+    *(
+        (_HTTP_CLIENT_CONNECTION, method, http.client, "")
+        for method in (
+            "putrequest",
+            "putheader",
+            "endheaders",
+            "_send_output",
+            "send",
+            "request",
+            "getresponse",
+            "connect",
+        )
+    ),
     (http.client, "HTTPConnection", http.client, "HTTPConnection"),
     (http.client, "HTTPSConnection", http.client, "HTTPSConnection"),
     (_URLLIB3_CONNECTION, "request", urllib3.connection, ""),
@@ -104,9 +114,11 @@ _HOOKS: list[tuple[Any, str, ModuleType, str]] = [
     (urllib3.connection, "VerifiedHTTPSConnection", urllib3.connection, "HTTPSConnection"),
     (_pool, "is_connection_dropped", sys.modules["urllib3.util.connection"], ""),
     *((_pool.HTTPConnectionPool, method, _pool, "") for method in ("urlopen", "_make_request")),
-    *((pool_class, method, _pool, "")
-      for pool_class in (_pool.HTTPConnectionPool, _pool.HTTPSConnectionPool)
-      for method in ("_get_conn", "_new_conn")),
+    *(
+        (pool_class, method, _pool, "")
+        for pool_class in (_pool.HTTPConnectionPool, _pool.HTTPSConnectionPool)
+        for method in ("_get_conn", "_new_conn")
+    ),
     (_pool.HTTPConnectionPool, "ConnectionCls", urllib3.connection, "HTTPConnection"),
     (_pool.HTTPSConnectionPool, "ConnectionCls", urllib3.connection, "HTTPSConnection"),
 ]
@@ -129,8 +141,9 @@ def urllib3_as_shipped() -> bool:
 def _look_again() -> bool:
     global _last
     seen = tuple(map(getattr, _OWNERS, _NAMES))
-    verdict = all(is_own(value, module, name)
-                  for value, (_, _, module, name) in zip(seen, _HOOKS, strict=True))
+    verdict = all(
+        is_own(value, module, name) for value, (_, _, module, name) in zip(seen, _HOOKS, strict=True)
+    )
     _last = (seen, verdict)
     return verdict
 

@@ -159,8 +159,25 @@ class Session(requests.Session):
         """
         hook = self.trace
         if hook is not None and CURRENT.get() is None:
-            return self._traced(hook, method, url, params, data, headers, cookies, files, auth, timeout,
-                                allow_redirects, proxies, hooks, stream, verify, cert, json)
+            return self._traced(
+                hook,
+                method,
+                url,
+                params,
+                data,
+                headers,
+                cookies,
+                files,
+                auth,
+                timeout,
+                allow_redirects,
+                proxies,
+                hooks,
+                stream,
+                verify,
+                cert,
+                json,
+            )
         if timeout is None:
             timeout = self.timeout
         if isinstance(url, bytes):
@@ -168,14 +185,32 @@ class Session(requests.Session):
         if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
             # What prepare_request reads from the Request requests would build here.
             prepared = self._prepare(
-                method.upper(), url, {} if headers is None else headers, [] if files is None else files,
-                data or {}, json, params or {}, auth, cookies, None)
+                method.upper(),
+                url,
+                {} if headers is None else headers,
+                [] if files is None else files,
+                data or {},
+                json,
+                params or {},
+                auth,
+                cookies,
+                None,
+            )
         else:
-            prepared = self.prepare_request(requests.Request(
-                method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
-                url=url, headers=headers, files=files, data=data or {}, json=json,
-                params=params or {}, auth=auth, cookies=cookies, hooks=hooks,
-            ))
+            prepared = self.prepare_request(
+                requests.Request(
+                    method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
+                    url=url,
+                    headers=headers,
+                    files=files,
+                    data=data or {},
+                    json=json,
+                    params=params or {},
+                    auth=auth,
+                    cookies=cookies,
+                    hooks=hooks,
+                )
+            )
         if hook is not None:
             CURRENT.get().emit("request.started", headers=prepared.headers, prepared=prepared)  # type: ignore[union-attr]  # set here
         if type(timeout) is DefaultTimeout and self._own_default_timeouts:
@@ -185,15 +220,28 @@ class Session(requests.Session):
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
         if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
-            return self._send(prepared, timeout, allow_redirects, settings["proxies"], settings["stream"],
-                              settings["verify"], settings["cert"])
+            return self._send(
+                prepared,
+                timeout,
+                allow_redirects,
+                settings["proxies"],
+                settings["stream"],
+                settings["verify"],
+                settings["cert"],
+            )
         return self.send(
-            prepared, timeout=timeout, allow_redirects=allow_redirects, proxies=settings["proxies"],
-            stream=settings["stream"], verify=settings["verify"], cert=settings["cert"],
+            prepared,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+            proxies=settings["proxies"],
+            stream=settings["stream"],
+            verify=settings["verify"],
+            cert=settings["cert"],
         )
 
-    def _traced(self, hook: TraceHook, method: str | bytes, url: str | bytes,
-                *arguments: Any) -> requests.Response:
+    def _traced(
+        self, hook: TraceHook, method: str | bytes, url: str | bytes, *arguments: Any
+    ) -> requests.Response:
         """:meth:`request`, as the current request of a trace for ``hook`` (not nested in a
         fan-out's, which has its own): its end is an event too, its response or its failure."""
         trace = RequestTrace(hook, _text(method).upper(), _text(url))
@@ -209,8 +257,16 @@ class Session(requests.Session):
         finally:
             CURRENT.reset(token)
 
-    def _send(self, request: requests.PreparedRequest, timeout: Any, allow_redirects: bool, proxies: Any,
-              stream: Any, verify: Any, cert: Any) -> requests.Response:
+    def _send(
+        self,
+        request: requests.PreparedRequest,
+        timeout: Any,
+        allow_redirects: bool,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> requests.Response:
         """requests' ``send``, its steps in its order, for less CPU.
 
         The adapter is called with its keywords spelled out (no C-level frame
@@ -226,13 +282,22 @@ class Session(requests.Session):
         """
         adapter = self.get_adapter(url=request.url)  # type: ignore[arg-type]  # as requests passes it
         start = time.perf_counter()
-        response = adapter.send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
-                                proxies=proxies)
+        response = adapter.send(
+            request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+        )
         response.elapsed = timedelta(seconds=time.perf_counter() - start)
         if request.hooks.get("response"):
             try:
-                response = dispatch_hook("response", request.hooks, response, timeout=timeout,
-                                         proxies=proxies, stream=stream, verify=verify, cert=cert)
+                response = dispatch_hook(
+                    "response",
+                    request.hooks,
+                    response,
+                    timeout=timeout,
+                    proxies=proxies,
+                    stream=stream,
+                    verify=verify,
+                    cert=cert,
+                )
             except BaseException:
                 response.close()  # the hook's exception propagates; its response lets its connection go
                 raise
@@ -241,9 +306,16 @@ class Session(requests.Session):
         if not sets_no_cookies(response.raw):
             extract_cookies_to_jar(self.cookies, request, response.raw)
         if not _cannot_redirect(self, response):
-            redirects = self.resolve_redirects(response, request, stream=stream, timeout=timeout,
-                                               verify=verify, cert=cert, proxies=proxies,
-                                               yield_requests=not allow_redirects)
+            redirects = self.resolve_redirects(
+                response,
+                request,
+                stream=stream,
+                timeout=timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+                yield_requests=not allow_redirects,
+            )
             if not allow_redirects:  # the next request, for Response.next
                 response._next = next(redirects, None)  # type: ignore[attr-defined]  # requests' private attribute, not in its stubs
             elif history := list(redirects):
@@ -274,13 +346,32 @@ class Session(requests.Session):
         cookies and makes no Cookie header and absent auth (none given, none
         in the URL) sets none, so those steps are skipped.
         """
-        return self._prepare(request.method, request.url, request.headers, request.files,  # type: ignore[arg-type]
-                             request.data, request.json, request.params, request.auth, request.cookies,
-                             request.hooks)
+        return self._prepare(
+            request.method,
+            request.url,
+            request.headers,
+            request.files,  # type: ignore[arg-type]
+            request.data,
+            request.json,
+            request.params,
+            request.auth,
+            request.cookies,
+            request.hooks,
+        )
 
-    def _prepare(self, method: str | bytes, url: str, headers: Any, files: Any, data: Any, json: Any,
-                 params: Any, auth: Any, cookies: Any,
-                 hooks: dict[str, Any] | None) -> requests.PreparedRequest:
+    def _prepare(
+        self,
+        method: str | bytes,
+        url: str,
+        headers: Any,
+        files: Any,
+        data: Any,
+        json: Any,
+        params: Any,
+        auth: Any,
+        cookies: Any,
+        hooks: dict[str, Any] | None,
+    ) -> requests.PreparedRequest:
         """:meth:`prepare_request` of a Request with these attributes (``hooks``
         None: the Request's own, none registered)."""
         jar: CookieJar = empty_jar()
@@ -381,6 +472,7 @@ _GFETCH_PREPARE_REQUEST = Session.prepare_request
 # requests' default_hooks(): what PreparedRequest() starts with
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
 
+
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
@@ -406,8 +498,11 @@ def _cannot_redirect(session: requests.Session, response: requests.Response) -> 
     methods = type(session)
     if not _resolve_redirects_is_own(methods.resolve_redirects):
         return False  # a subclass's or a plugin's: it decides
-    if (type(response) is requests.Response and response.status_code not in REDIRECT_STATI
-            and _get_redirect_target_is_own(methods.get_redirect_target)):
+    if (
+        type(response) is requests.Response
+        and response.status_code not in REDIRECT_STATI
+        and _get_redirect_target_is_own(methods.get_redirect_target)
+    ):
         return True
     return not session.get_redirect_target(response)
 

@@ -38,4 +38,4 @@ def is_canonical(url: object) -> TypeGuard[str]:
 def canonical_path_url(url: str) -> str:
     """requests' ``PreparedRequest.path_url`` of a canonical ``url``: its path
     and query (a canonical URL has a path, and no fragment)."""
-    return url[url.index("/", url.index("//") + 2):]
+    return url[url.index("/", url.index("//") + 2) :]

@@ -58,7 +58,10 @@ class TLSSocket:
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._sslobj = context.wrap_bio(
-            self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname,
+            self._incoming,
+            self._outgoing,
+            server_side=False,
+            server_hostname=server_hostname,
             session=session,
         )
         self._io_refs = 0

@@ -29,8 +29,19 @@ __all__ = ["TLSSettings", "green_context"]
 class TLSSettings:
     """What decides a default context: urllib3's HTTPSConnection attributes of the same names."""
 
-    __slots__ = ("cert_reqs", "ssl_version", "ssl_minimum_version", "ssl_maximum_version", "ca_certs",
-                 "ca_cert_dir", "ca_cert_data", "cert_file", "key_file", "key_password", "checks_hostname")
+    __slots__ = (
+        "cert_reqs",
+        "ssl_version",
+        "ssl_minimum_version",
+        "ssl_maximum_version",
+        "ca_certs",
+        "ca_cert_dir",
+        "ca_cert_data",
+        "cert_file",
+        "key_file",
+        "key_password",
+        "checks_hostname",
+    )
     cert_reqs: Any
     ssl_version: Any
     ssl_minimum_version: Any
@@ -49,14 +60,25 @@ class TLSSettings:
                 continue
             setattr(self, name, values.get(name, getattr(source, name, None)))
         # urllib3 turns off OpenSSL's own hostname check when it checks itself.
-        self.checks_hostname = values.get("checks_hostname", source is not None and (
-            source.assert_hostname is not None or bool(source.assert_fingerprint)))
+        self.checks_hostname = values.get(
+            "checks_hostname",
+            source is not None and (source.assert_hostname is not None or bool(source.assert_fingerprint)),
+        )
 
     def key(self) -> tuple[Any, ...]:
         return (
-            resolve_cert_reqs(self.cert_reqs), self.ssl_version, self.ssl_minimum_version,
-            self.ssl_maximum_version, self.ca_certs, _identity(self.ca_certs), self.ca_cert_dir,
-            _identity(self.ca_cert_dir), self.ca_cert_data, self.cert_file, self.key_file, self.key_password,
+            resolve_cert_reqs(self.cert_reqs),
+            self.ssl_version,
+            self.ssl_minimum_version,
+            self.ssl_maximum_version,
+            self.ca_certs,
+            _identity(self.ca_certs),
+            self.ca_cert_dir,
+            _identity(self.ca_cert_dir),
+            self.ca_cert_data,
+            self.cert_file,
+            self.key_file,
+            self.key_password,
             self.checks_hostname,
         )
 

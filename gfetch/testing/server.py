@@ -54,9 +54,18 @@ from gfetch.io.sockets import GreenSocket
 
 __all__ = ["Request", "Routes", "ServerProcess", "TestServer"]
 
-_REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found", 400: "Bad Request",
-            401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _MAX_HEADER_BYTES = 65536
 
 # A body is bytes, or (a slow route's) its pieces, with the Content-Length in the headers.
@@ -94,7 +103,10 @@ class Routes:
             "delay": self._delay,
             "status": lambda req, args: (int(args[0]), {}, b""),
             "bytes": lambda req, args: (
-                200, {"Content-Type": "application/octet-stream"}, b"x" * int(args[0])),
+                200,
+                {"Content-Type": "application/octet-stream"},
+                b"x" * int(args[0]),
+            ),
             "drip": self._drip,
             "json": lambda req, args: _json({"ok": True, "path": req.path, "query": req.query}),
             "echo": self._echo,
@@ -140,13 +152,15 @@ class Routes:
 
     @staticmethod
     def _echo(request: Request, args: list[str]) -> Reply:
-        return _json({
-            "method": request.method,
-            "path": request.path,
-            "query": request.query,
-            "headers": request.headers,
-            "body": request.body.decode("utf-8", "replace"),
-        })
+        return _json(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "headers": request.headers,
+                "body": request.body.decode("utf-8", "replace"),
+            }
+        )
 
     @staticmethod
     def _redirect(request: Request, args: list[str]) -> Reply:
@@ -194,8 +208,10 @@ class Routes:
         # Links keep the caller's parameters, so a crawl stays on one catalogue.
         item_query = "?" + urlencode({"delay": request.query["delay"]}) if "delay" in request.query else ""
         first = (page - 1) * per_page
-        items = [{"id": i, "url": self.url(f"/items/{i}{item_query}")}
-                 for i in range(first, min(first + per_page, total))]
+        items = [
+            {"id": i, "url": self.url(f"/items/{i}{item_query}")}
+            for i in range(first, min(first + per_page, total))
+        ]
         more = first + per_page < total
         following = self.url(f"/pages/{page + 1}?{urlencode(request.query)}") if more else None
         return _json({"page": page, "items": items, "next": following})
@@ -414,7 +430,9 @@ class ServerProcess:
 
         self._process = subprocess.Popen(
             [sys.executable, "-m", "gfetch.testing", "--host", self.host],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self._process.stdout.readline().strip()
         if not line.startswith("http://"):
@@ -451,9 +469,7 @@ def main() -> None:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(
-        prog="python -m gfetch.testing", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m gfetch.testing", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
@@ -462,7 +478,8 @@ def main() -> None:
         print(server.base_url, flush=True)
         for line in sys.stdin:
             if line.strip() == "stats":
-                counters = {name: getattr(server, name)
-                            for name in ("open_connections", "peak_connections", "requests_served")}
+                counters = {
+                    name: getattr(server, name)
+                    for name in ("open_connections", "peak_connections", "requests_served")
+                }
                 print(json.dumps(counters), flush=True)
-

@@ -37,9 +37,25 @@ def main(sdist: Path, results: Path) -> int:
         path = results / (name.split()[0] + ("-urllib3" if overrides else "") + ".json")
         command = [
             # requests' own configuration and rootdir, whatever paths the options name
-            sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", ".", "tests",
-            "-q", "-rfE", "-p", "no:cacheprovider", "--timeout", "120", "-p", "compat_plugin",
-            f"--compat-results={path}", f"--compat-deselect={HERE / 'deselect.txt'}", *extra,
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            "pyproject.toml",
+            "--rootdir",
+            ".",
+            "tests",
+            "-q",
+            "-rfE",
+            "-p",
+            "no:cacheprovider",
+            "--timeout",
+            "120",
+            "-p",
+            "compat_plugin",
+            f"--compat-results={path}",
+            f"--compat-deselect={HERE / 'deselect.txt'}",
+            *extra,
         ]
         run = run_pytest(name, command, sdist, {**base_env, **overrides}, path)
         if run is None:
@@ -59,8 +75,9 @@ def clean_environment(*pythonpath: Path) -> dict[str, str]:
     return env
 
 
-def run_pytest(name: str, command: list[str], cwd: Path, env: dict[str, str], path: Path,
-               label: str = "compat") -> dict | None:
+def run_pytest(
+    name: str, command: list[str], cwd: Path, env: dict[str, str], path: Path, label: str = "compat"
+) -> dict | None:
     """Run ``command`` (a pytest writing --compat-results to ``path``), its output to ``path``.log;
     the results, or None (said on stderr) when it wrote none. ``label`` starts each message."""
     log = path.with_suffix(".log")

@@ -40,12 +40,18 @@ _current_test: list[str] = []
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gfetch compat")
-    group.addoption("--gfetch-session", action="store_true",
-                    help="replace requests.Session by gfetch.Session")
-    group.addoption("--compat-results",
-                    help="write {nodeid: outcome} and non-loopback attempts to this JSON file")
-    group.addoption("--compat-deselect", action="append", default=[],
-                    help="deselect the tests this file names (and their parametrizations); may be repeated")
+    group.addoption(
+        "--gfetch-session", action="store_true", help="replace requests.Session by gfetch.Session"
+    )
+    group.addoption(
+        "--compat-results", help="write {nodeid: outcome} and non-loopback attempts to this JSON file"
+    )
+    group.addoption(
+        "--compat-deselect",
+        action="append",
+        default=[],
+        help="deselect the tests this file names (and their parametrizations); may be repeated",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

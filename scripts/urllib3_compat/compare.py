@@ -50,14 +50,31 @@ def main(sdist: Path, results: Path) -> int:
     env = clean_environment(HERE, COMPAT)
     pools = results / "gfetch-pools.json"
     common = [
-        sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", ".", "-q", "-rfE",
-        "-p", "no:cacheprovider", "-p", "compat_plugin",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        "pyproject.toml",
+        "--rootdir",
+        ".",
+        "-q",
+        "-rfE",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "compat_plugin",
     ]
     shim = ["-p", "leanpool_plugin"]
     runs = {
         "baseline": [*TEST_FILES, "--timeout", TIMEOUT, f"--compat-deselect={lists['deselect']}"],
-        "gfetch": [*TEST_FILES, "--timeout", TIMEOUT, *shim, f"--leanpool-record={pools}",
-                   *(f"--compat-deselect={path}" for path in lists.values())],
+        "gfetch": [
+            *TEST_FILES,
+            "--timeout",
+            TIMEOUT,
+            *shim,
+            f"--leanpool-record={pools}",
+            *(f"--compat-deselect={path}" for path in lists.values()),
+        ],
     }
     if expected:
         runs["gfetch, expected differences"] = [*expected, "--timeout", HANG_TIMEOUT, *shim]
@@ -72,8 +89,9 @@ def main(sdist: Path, results: Path) -> int:
     return _report(outcomes, listed_tests(str(lists["not_applicable"])), expected, built_a_pool)
 
 
-def _report(runs: dict[str, dict], not_applicable: dict[str, str], expected: dict[str, str],
-            built_a_pool: set[str]) -> int:
+def _report(
+    runs: dict[str, dict], not_applicable: dict[str, str], expected: dict[str, str], built_a_pool: set[str]
+) -> int:
     baseline = runs["baseline"]["outcomes"]
     apart = runs.get("gfetch, expected differences", {"outcomes": {}, "reasons": {}})
     gfetch = {**runs["gfetch"]["outcomes"], **apart["outcomes"]}
@@ -85,10 +103,12 @@ def _report(runs: dict[str, dict], not_applicable: dict[str, str], expected: dic
     differing = [nodeid for nodeid in compared if gfetch.get(nodeid) != "passed"]
     fixed = [nodeid for nodeid in expected_ids if gfetch.get(nodeid) == "passed"]
     passed_gfetch = [nodeid for nodeid in compared if gfetch.get(nodeid) == "passed"]
-    print(f"{LABEL}: passed on plain urllib3: {len(passed)}; not applicable to a pool under requests: "
-          f"{len(excluded)}; passed through gfetch: {len(passed_gfetch)} of {len(compared)} "
-          f"({len(set(passed_gfetch) - built_a_pool)} of them build no pool); "
-          f"expected differences: {len(expected_ids) - len(fixed)}")
+    print(
+        f"{LABEL}: passed on plain urllib3: {len(passed)}; not applicable to a pool under requests: "
+        f"{len(excluded)}; passed through gfetch: {len(passed_gfetch)} of {len(compared)} "
+        f"({len(set(passed_gfetch) - built_a_pool)} of them build no pool); "
+        f"expected differences: {len(expected_ids) - len(fixed)}"
+    )
     if differing:
         print(f"{LABEL}: differences (pass on plain urllib3, not through gfetch):")
         for nodeid in differing:
@@ -100,8 +120,11 @@ def _report(runs: dict[str, dict], not_applicable: dict[str, str], expected: dic
         print(f"{LABEL}: expected differences that pass now (take them off expected_differences.txt):")
         for nodeid in fixed:
             print(f"    {nodeid}")
-    not_passing = [nodeid for nodeid in baseline if is_listed(nodeid, {**not_applicable, **expected})
-                   and baseline[nodeid] != "passed"]
+    not_passing = [
+        nodeid
+        for nodeid in baseline
+        if is_listed(nodeid, {**not_applicable, **expected}) and baseline[nodeid] != "passed"
+    ]
     if not_passing:
         print(f"{LABEL}: note: listed tests that do not pass on plain urllib3 here either: {not_passing}")
     return int(bool(differing or fixed)) | report_reached_out(runs, LABEL, "deselect.txt")

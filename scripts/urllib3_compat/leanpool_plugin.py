@@ -74,9 +74,20 @@ class LeanHTTPConnectionPool(ConnectionPool, RequestMethods):
 
     scheme = "http"
 
-    def __init__(self, host: str, port: int | None = None, timeout: Any = _DEFAULT_TIMEOUT, maxsize: int = 1,
-                 block: bool = False, headers: Any = None, retries: Any = None, _proxy: Any = None,
-                 _proxy_headers: Any = None, _proxy_config: Any = None, **conn_kw: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        timeout: Any = _DEFAULT_TIMEOUT,
+        maxsize: int = 1,
+        block: bool = False,
+        headers: Any = None,
+        retries: Any = None,
+        _proxy: Any = None,
+        _proxy_headers: Any = None,
+        _proxy_config: Any = None,
+        **conn_kw: Any,
+    ) -> None:
         _running.built_a_pool = True
         ConnectionPool.__init__(self, host, port)
         RequestMethods.__init__(self, headers)
@@ -91,7 +102,8 @@ class LeanHTTPConnectionPool(ConnectionPool, RequestMethods):
         self._lean = self._adapter.lean_pool_for(request, self._verify(), proxies=None, cert=None)
         if self._lean is None:
             raise AssertionError(
-                f"gfetch's adapter would send {request.url} through urllib3 (GFETCH_TRANSPORT set?)")
+                f"gfetch's adapter would send {request.url} through urllib3 (GFETCH_TRANSPORT set?)"
+            )
 
     _default_port = 80
 
@@ -107,10 +119,22 @@ class LeanHTTPConnectionPool(ConnectionPool, RequestMethods):
         self._adapter.close()
 
     def urlopen(  # type: ignore[override]  # as urllib3's own
-        self, method: str, url: str, body: Any = None, headers: Any = None, retries: Any = None,
-        redirect: bool = True, assert_same_host: bool = True, timeout: Any = _DEFAULT_TIMEOUT,
-        pool_timeout: Any = None, release_conn: Any = None, chunked: bool = False, body_pos: Any = None,
-        preload_content: bool = True, decode_content: bool = True, **response_kw: Any,
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        retries: Any = None,
+        redirect: bool = True,
+        assert_same_host: bool = True,
+        timeout: Any = _DEFAULT_TIMEOUT,
+        pool_timeout: Any = None,
+        release_conn: Any = None,
+        chunked: bool = False,
+        body_pos: Any = None,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        **response_kw: Any,
     ) -> BaseHTTPResponse:
         """LeanPool's ``urlopen`` with the pool-wide defaults filled in, as urllib3's fills them."""
         if pool_timeout is not None:
@@ -122,10 +146,18 @@ class LeanHTTPConnectionPool(ConnectionPool, RequestMethods):
         if not isinstance(retries, Retry):
             retries = Retry.from_int(retries, redirect=redirect, default=self.retries)
         response = self._lean.urlopen(  # type: ignore[union-attr]
-            method, url, body=body, headers=self.headers if headers is None else headers, retries=retries,
-            redirect=redirect, assert_same_host=assert_same_host,
-            timeout=self.timeout if timeout is _DEFAULT_TIMEOUT else timeout, chunked=chunked,
-            preload_content=preload_content, decode_content=decode_content)
+            method,
+            url,
+            body=body,
+            headers=self.headers if headers is None else headers,
+            retries=retries,
+            redirect=redirect,
+            assert_same_host=assert_same_host,
+            timeout=self.timeout if timeout is _DEFAULT_TIMEOUT else timeout,
+            chunked=chunked,
+            preload_content=preload_content,
+            decode_content=decode_content,
+        )
         if redirect and response.get_redirect_location():
             refusal = "redirect=True on a redirect: requests passes redirect=False, follows redirects itself"
         elif retries.is_retry(method, response.status, bool(response.headers.get("Retry-After"))):
@@ -146,24 +178,47 @@ class LeanHTTPSConnectionPool(LeanHTTPConnectionPool):
     _default_port = 443
 
     def __init__(
-        self, host: str, port: int | None = None, timeout: Any = _DEFAULT_TIMEOUT, maxsize: int = 1,
-        block: bool = False, headers: Any = None, retries: Any = None, _proxy: Any = None,
-        _proxy_headers: Any = None, key_file: Any = None, cert_file: Any = None, cert_reqs: Any = None,
-        key_password: Any = None, ca_certs: Any = None, ssl_version: Any = None,
-        ssl_minimum_version: Any = None, ssl_maximum_version: Any = None, assert_hostname: Any = None,
-        assert_fingerprint: Any = None, ca_cert_dir: Any = None, **conn_kw: Any,
+        self,
+        host: str,
+        port: int | None = None,
+        timeout: Any = _DEFAULT_TIMEOUT,
+        maxsize: int = 1,
+        block: bool = False,
+        headers: Any = None,
+        retries: Any = None,
+        _proxy: Any = None,
+        _proxy_headers: Any = None,
+        key_file: Any = None,
+        cert_file: Any = None,
+        cert_reqs: Any = None,
+        key_password: Any = None,
+        ca_certs: Any = None,
+        ssl_version: Any = None,
+        ssl_minimum_version: Any = None,
+        ssl_maximum_version: Any = None,
+        assert_hostname: Any = None,
+        assert_fingerprint: Any = None,
+        ca_cert_dir: Any = None,
+        **conn_kw: Any,
     ) -> None:
-        _refuse_options({
-            "key_file": key_file, "cert_file": cert_file, "key_password": key_password,
-            "ssl_version": ssl_version, "ssl_minimum_version": ssl_minimum_version,
-            "ssl_maximum_version": ssl_maximum_version, "assert_hostname": assert_hostname,
-            "assert_fingerprint": assert_fingerprint,
-        })
+        _refuse_options(
+            {
+                "key_file": key_file,
+                "cert_file": cert_file,
+                "key_password": key_password,
+                "ssl_version": ssl_version,
+                "ssl_minimum_version": ssl_minimum_version,
+                "ssl_maximum_version": ssl_maximum_version,
+                "assert_hostname": assert_hostname,
+                "assert_fingerprint": assert_fingerprint,
+            }
+        )
         self.cert_reqs = cert_reqs
         self.ca_certs = ca_certs
         self.ca_cert_dir = ca_cert_dir
-        super().__init__(host, port, timeout, maxsize, block, headers, retries, _proxy, _proxy_headers,
-                         **conn_kw)
+        super().__init__(
+            host, port, timeout, maxsize, block, headers, retries, _proxy, _proxy_headers, **conn_kw
+        )
 
     def _verify(self) -> Any:
         """requests' ``verify`` that leads its adapter to these settings."""
@@ -187,7 +242,8 @@ def _refuse_options(options: dict[str, Any]) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("gfetch compat").addoption(
-        "--leanpool-record", help="write the node ids of the tests that built a LeanPool to this JSON file")
+        "--leanpool-record", help="write the node ids of the tests that built a LeanPool to this JSON file"
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -215,14 +271,18 @@ def pytest_configure(config: pytest.Config) -> None:
     def refuse_real_pool(self: Any, *args: Any, **kwargs: Any) -> None:
         if type(self) in real:
             raise AssertionError(
-                f"a real urllib3 {type(self).__name__} was built: the LeanPool shim missed a path")
+                f"a real urllib3 {type(self).__name__} was built: the LeanPool shim missed a path"
+            )
         real_init(self, *args, **kwargs)
 
     real[0].__init__ = refuse_real_pool  # type: ignore[method-assign]
     for module in (urllib3, urllib3.connectionpool):
-        for name, shim in (("HTTPConnectionPool", LeanHTTPConnectionPool),
-                           ("HTTPSConnectionPool", LeanHTTPSConnectionPool)):
+        for name, shim in (
+            ("HTTPConnectionPool", LeanHTTPConnectionPool),
+            ("HTTPSConnectionPool", LeanHTTPSConnectionPool),
+        ):
             setattr(module, name, shim)
     # The module's dict itself: every PoolManager binds this one object.
     urllib3.poolmanager.pool_classes_by_scheme.update(
-        http=LeanHTTPConnectionPool, https=LeanHTTPSConnectionPool)
+        http=LeanHTTPConnectionPool, https=LeanHTTPSConnectionPool
+    )

@@ -47,16 +47,21 @@ class Client:
     def __str__(self) -> str:
         return self.name
 
-    def session(self, requests_class: type[requests.Session] = requests.Session,
-                gfetch_class: type[requests.Session] | None = None, **kwargs: Any) -> requests.Session:
+    def session(
+        self,
+        requests_class: type[requests.Session] = requests.Session,
+        gfetch_class: type[requests.Session] | None = None,
+        **kwargs: Any,
+    ) -> requests.Session:
         """A new session of this client's kind: ``requests_class`` for the baseline, else
         ``gfetch_class`` (default ``gfetch.Session``)."""
         if not self.gfetch:
             return requests_class(**kwargs)
         return (gfetch_class or gfetch.Session)(**kwargs)
 
-    def send_all(self, sends: Sequence[Send],
-                 session: requests.Session | None = None) -> list[requests.Response]:
+    def send_all(
+        self, sends: Sequence[Send], session: requests.Session | None = None
+    ) -> list[requests.Response]:
         """Send each request and return the responses in order; the first failure is raised.
 
         Without ``session``, a new one of this client's kind is used and
@@ -83,8 +88,9 @@ class Client:
         (response,) = self.send_all([("GET", url, kwargs)], session)
         return response
 
-    def get_all(self, urls: Sequence[str], session: requests.Session | None = None,
-                **kwargs: Any) -> list[requests.Response]:
+    def get_all(
+        self, urls: Sequence[str], session: requests.Session | None = None, **kwargs: Any
+    ) -> list[requests.Response]:
         """A GET of each URL, with the same ``kwargs`` (see :meth:`send_all`)."""
         return self.send_all([("GET", url, kwargs) for url in urls], session)
 

@@ -44,9 +44,14 @@ def describe(span: ReadableSpan, caller: ReadableSpan, origin: str, port: int) -
         if isinstance(value, str):
             value = value.replace(origin, "ORIGIN")
         attributes[name] = "PORT" if value == port else value
-    return [span.name, span.kind.name, span.instrumentation_scope.name, sorted(attributes.items()),
-            span.parent is not None and span.parent.span_id == caller.context.span_id,
-            span.context.trace_id == caller.context.trace_id]
+    return [
+        span.name,
+        span.kind.name,
+        span.instrumentation_scope.name,
+        sorted(attributes.items()),
+        span.parent is not None and span.parent.span_id == caller.context.span_id,
+        span.context.trace_id == caller.context.trace_id,
+    ]
 
 
 def main(instrumentors: str, order: str, base_url: str, spans_by: str = "instrumentors") -> None:
@@ -90,8 +95,13 @@ def main(instrumentors: str, order: str, base_url: str, spans_by: str = "instrum
         observed[str(client)] = {
             "spans": sorted(describe(span, caller, base_url, port) for span in spans),
             # traceparent: version-trace_id-parent_id-flags
-            "traceparent": [(h.get("traceparent", "---").split("-")[1] == trace_id,
-                             h.get("traceparent", "---").split("-")[2] in ids) for h in echoed],
+            "traceparent": [
+                (
+                    h.get("traceparent", "---").split("-")[1] == trace_id,
+                    h.get("traceparent", "---").split("-")[2] in ids,
+                )
+                for h in echoed
+            ],
         }
     print(json.dumps(observed))
 

@@ -20,8 +20,9 @@ Cassette = Callable[[str], AbstractContextManager[Any]]
 Outcome = tuple[list[bytes], list[bytes], Any]
 
 
-def record_then_replay(client: Client, cassette: Cassette,
-                       session: requests.Session | None = None) -> tuple[list[bytes], list[bytes], str]:
+def record_then_replay(
+    client: Client, cassette: Cassette, session: requests.Session | None = None
+) -> tuple[list[bytes], list[bytes], str]:
     """Send RECORDED_PATHS to a new server inside ``cassette("record")``, stop the server, send
     them again inside ``cassette("replay")``; the bodies recorded and replayed, and the origin.
 

@@ -46,8 +46,9 @@ def truststore_adapter(base: type[requests.adapters.HTTPAdapter]) -> requests.ad
     truststore = plugin("truststore", "truststore")
 
     class TruststoreAdapter(base):  # type: ignore[valid-type,misc]
-        def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
-                             **kwargs: Any) -> None:
+        def init_poolmanager(
+            self, connections: int, maxsize: int, block: bool = False, **kwargs: Any
+        ) -> None:
             context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             super().init_poolmanager(connections, maxsize, block, ssl_context=context, **kwargs)
 
@@ -87,11 +88,16 @@ def test_source_address_adapter_binds_the_source_address(via: Client, server: An
         assert sources == {SOURCE_ADDRESS}, f"{client}: connections came from {sources}"
 
 
-@pytest.mark.parametrize("base", [requests.adapters.HTTPAdapter, gfetch.HTTPAdapter],
-                         ids=["requests-adapter", "gfetch-adapter"])
+@pytest.mark.parametrize(
+    "base", [requests.adapters.HTTPAdapter, gfetch.HTTPAdapter], ids=["requests-adapter", "gfetch-adapter"]
+)
 def test_truststore_adapter_verifies_with_its_context(
-        base: type[requests.adapters.HTTPAdapter], via: Client, https_server: Any, ca_file: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    base: type[requests.adapters.HTTPAdapter],
+    via: Client,
+    https_server: Any,
+    ca_file: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The test CA is trusted only through the truststore context (SSL_CERT_FILE): without
     the adapter, verification fails."""
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
@@ -137,8 +143,9 @@ ADAPTERS: dict[str, tuple[Callable[[], requests.adapters.HTTPAdapter], str, int]
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
-def test_mounted_adapters_send_concurrently(name: str, via: Client, server: Any, https_server: Any,
-                                            ca_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mounted_adapters_send_concurrently(
+    name: str, via: Client, server: Any, https_server: Any, ca_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """n requests of 0.3 s each through a mounted adapter take well under n x 0.3 s (half of it)."""
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
     make_adapter, scheme, n = ADAPTERS[name]

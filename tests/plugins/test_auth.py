@@ -18,11 +18,22 @@ def test_oauth1_signatures_are_identical(via: Client, server: Any) -> None:
     oauth = plugin("requests_oauthlib", "requests-oauthlib")
 
     def signed(url: str, **kwargs: Any) -> dict[str, Any]:
-        return {"auth": oauth.OAuth1("client-key", "client-secret", "owner-key", "owner-secret",
-                                     nonce="fixed-nonce", timestamp="1767225600"), **kwargs}
+        return {
+            "auth": oauth.OAuth1(
+                "client-key",
+                "client-secret",
+                "owner-key",
+                "owner-secret",
+                nonce="fixed-nonce",
+                timestamp="1767225600",
+            ),
+            **kwargs,
+        }
 
-    sends: list[Send] = [("GET", server.url("/echo?q=1"), signed("/echo?q=1")),
-                         ("POST", server.url("/echo"), signed("/echo", data={"form": "value"}))]
+    sends: list[Send] = [
+        ("GET", server.url("/echo?q=1"), signed("/echo?q=1")),
+        ("POST", server.url("/echo"), signed("/echo", data={"form": "value"})),
+    ]
     baseline = _received(BASELINE, sends)
     signatures = [echo["headers"]["authorization"] for echo in baseline]
     assert all(signature.startswith('OAuth oauth_nonce="fixed-nonce"') for signature in signatures)

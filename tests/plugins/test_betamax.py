@@ -23,7 +23,8 @@ def test_record_then_replay_with_the_server_stopped(via: Client, tmp_path: Path)
             recorder = betamax.Betamax(session, cassette_library_dir=str(tmp_path))
             modes = {"record": "once", "replay": "none"}
             recorded, replayed, origin = record_then_replay(
-                client, lambda mode: recorder.use_cassette(name, record=modes[mode]), session)
+                client, lambda mode: recorder.use_cassette(name, record=modes[mode]), session
+            )
         cassette = json.loads((tmp_path / f"{name}.json").read_text().replace(origin, "ORIGIN"))
         for interaction in cassette["http_interactions"]:
             del interaction["recorded_at"]  # the time of recording

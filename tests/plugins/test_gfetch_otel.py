@@ -78,13 +78,21 @@ def names(span: ReadableSpan) -> list[str]:
 def phases(transport: str | None, fan_out: bool) -> list[str]:
     """The events of a request on a new connection to an IP address, by transport."""
     own = transport is None  # gfetch's pool: the whole lifecycle; urllib3's: what it lets gfetch see
-    return [*(["request.queued"] if fan_out else []), "request.started",
-            *(["connection.acquired"] if own else []), "connect.started", "connect.complete",
-            *(["request.sent"] if own else []), "response.headers", *(["response.complete"] if own else [])]
+    return [
+        *(["request.queued"] if fan_out else []),
+        "request.started",
+        *(["connection.acquired"] if own else []),
+        "connect.started",
+        "connect.complete",
+        *(["request.sent"] if own else []),
+        "response.headers",
+        *(["response.complete"] if own else []),
+    ]
 
 
 def test_a_request_is_a_client_span_with_the_http_conventions_attributes(
-        server: Any, via: Client, traced: Traced) -> None:
+    server: Any, via: Client, traced: Traced
+) -> None:
     port = server.base_url.rsplit(":", 1)[1]
     url = server.url("/echo")
     with via.session(trace=traced.hook) as session, traced.tracer.start_as_current_span("caller") as caller:
@@ -113,10 +121,13 @@ def test_a_request_is_a_client_span_with_the_http_conventions_attributes(
 
 @pytest.mark.parametrize("transport", [None, "urllib3"], ids=["default-transport", "urllib3"])
 def test_under_map_each_request_has_its_span_under_the_callers_and_its_traceparent_names_it(
-        server: Any, traced: Traced, transport: str | None) -> None:
+    server: Any, traced: Traced, transport: str | None
+) -> None:
     urls = [server.url(f"/echo?n={n}") for n in range(100)]
-    with gfetch.Session(trace=traced.hook, transport=transport) as session, \
-            traced.tracer.start_as_current_span("caller") as caller:
+    with (
+        gfetch.Session(trace=traced.hook, transport=transport) as session,
+        traced.tracer.start_as_current_span("caller") as caller,
+    ):
         responses = gfetch.map(urls, size=100, session=session)
     spans = {span.attributes["url.full"]: span for span in traced.spans()}  # type: ignore[index]
     assert sorted(spans) == sorted(urls)
@@ -132,11 +143,16 @@ def test_failures_are_error_spans(server: Any, session: gfetch.Session, traced: 
         assert session.get(server.url("/status/503"), timeout=10).status_code == 503
         with pytest.raises(requests.ConnectionError):
             session.get("http://127.0.0.1:1/", timeout=10)
-        outcomes = gfetch.map([server.url("/delay/2?deadline"), server.url("/delay/2?gtimeout")],
-                              session=session, deadline=0.3, return_exceptions=True)
+        outcomes = gfetch.map(
+            [server.url("/delay/2?deadline"), server.url("/delay/2?gtimeout")],
+            session=session,
+            deadline=0.3,
+            return_exceptions=True,
+        )
         assert isinstance(outcomes[0], gfetch.RequestDeadlineExceeded)
-        (cancelled,) = gfetch.map([server.url("/delay/2?gtimeout")], session=session, gtimeout=0.3,
-                                  return_exceptions=True)
+        (cancelled,) = gfetch.map(
+            [server.url("/delay/2?gtimeout")], session=session, gtimeout=0.3, return_exceptions=True
+        )
         assert isinstance(cancelled, gfetch.RequestCancelled)
     status, refused, deadline, _, killed = traced.spans()  # in the order they ended
     assert all(span.status.status_code == trace.StatusCode.ERROR for span in traced.spans())
@@ -150,8 +166,9 @@ def test_failures_are_error_spans(server: Any, session: gfetch.Session, traced: 
     assert (killed.attributes or {})["error.type"] == "RequestCancelled"  # ended when the gtimeout killed it
 
 
-def test_retries_and_redirects_are_events_of_one_span(server: Any, session: gfetch.Session,
-                                                      traced: Traced) -> None:
+def test_retries_and_redirects_are_events_of_one_span(
+    server: Any, session: gfetch.Session, traced: Traced
+) -> None:
     (retried,) = gfetch.map([server.url(f"/flaky/1?key=otel-{next(_keys)}")], retries=1, session=session)
     redirected = session.get(server.url("/redirect/2"), timeout=10)
     assert retried.status_code == redirected.status_code == 200 and len(redirected.history) == 2
@@ -166,8 +183,9 @@ def test_retries_and_redirects_are_events_of_one_span(server: Any, session: gfet
         assert span.status.status_code == trace.StatusCode.UNSET
 
 
-def test_a_streamed_responses_span_ends_when_it_is_returned(server: Any, session: gfetch.Session,
-                                                             traced: Traced) -> None:
+def test_a_streamed_responses_span_ends_when_it_is_returned(
+    server: Any, session: gfetch.Session, traced: Traced
+) -> None:
     with session.get(server.url("/bytes/100000"), timeout=10, stream=True) as response:
         (span,) = traced.spans()  # ended already, with the body unread
         assert names(span)[-1] == "response.headers" and span.end_time is not None
@@ -175,10 +193,14 @@ def test_a_streamed_responses_span_ends_when_it_is_returned(server: Any, session
     assert traced.spans() == [span] and names(span)[-1] == "response.headers"
 
 
-@pytest.mark.parametrize("key", [_SUPPRESS_INSTRUMENTATION_KEY, _SUPPRESS_HTTP_INSTRUMENTATION_KEY],
-                         ids=["suppress_instrumentation", "suppress_http_instrumentation"])
-def test_no_span_where_instrumentation_is_suppressed(server: Any, session: gfetch.Session, traced: Traced,
-                                                     key: str) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [_SUPPRESS_INSTRUMENTATION_KEY, _SUPPRESS_HTTP_INSTRUMENTATION_KEY],
+    ids=["suppress_instrumentation", "suppress_http_instrumentation"],
+)
+def test_no_span_where_instrumentation_is_suppressed(
+    server: Any, session: gfetch.Session, traced: Traced, key: str
+) -> None:
     """As opentelemetry.instrumentation.utils' suppress_instrumentation() and
     suppress_http_instrumentation() suppress it (an exporter's own requests, an HTTP span above)."""
     token = context.attach(context.set_value(key, True))
@@ -192,7 +214,8 @@ def test_no_span_where_instrumentation_is_suppressed(server: Any, session: gfetc
 
 
 def test_spans_started_in_a_response_hook_are_children_of_the_requests_span(
-        server: Any, session: gfetch.Session, traced: Traced) -> None:
+    server: Any, session: gfetch.Session, traced: Traced
+) -> None:
     def hook(response: Any, **kwargs: Any) -> None:
         with traced.tracer.start_as_current_span("in-hook"):
             pass
@@ -206,11 +229,13 @@ def test_spans_started_in_a_response_hook_are_children_of_the_requests_span(
     in_hook = [span for span in spans if span.name == "in-hook"]
     assert len(requests_spans) == len(in_hook) == 2
     assert {span.parent.span_id for span in in_hook if span.parent} == {
-        span.context.span_id for span in requests_spans}
+        span.context.span_id for span in requests_spans
+    }
 
 
-def test_credentials_are_redacted_and_an_unlisted_method_is_other(server: Any, session: gfetch.Session,
-                                                                   traced: Traced) -> None:
+def test_credentials_are_redacted_and_an_unlisted_method_is_other(
+    server: Any, session: gfetch.Session, traced: Traced
+) -> None:
     url = server.url("/echo?sig=abc&AWSAccessKeyId=key&Signature=s&n=2").replace("//", "//user:secret@", 1)
     echoed = session.get(url, timeout=10).json()
     assert echoed["headers"]["authorization"].startswith("Basic ")
@@ -226,7 +251,8 @@ def test_credentials_are_redacted_and_an_unlisted_method_is_other(server: Any, s
 
 
 def test_a_url_that_cannot_be_sent_is_an_error_span_and_no_hook_failure(
-        session: gfetch.Session, traced: Traced, caplog: pytest.LogCaptureFixture) -> None:
+    session: gfetch.Session, traced: Traced, caplog: pytest.LogCaptureFixture
+) -> None:
     (failed,) = gfetch.map(["http://[::1/x"], session=session, return_exceptions=True)
     assert isinstance(failed, requests.exceptions.InvalidURL)
     (span,) = traced.spans()

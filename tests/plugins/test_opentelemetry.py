@@ -39,8 +39,12 @@ def observe(server: Any) -> Any:
 
     @functools.cache
     def run(instrumentors: str, order: str, spans_by: str = "instrumentors") -> dict[str, Any]:
-        done = subprocess.run([sys.executable, str(CHILD), instrumentors, order, server.base_url, spans_by],
-                              capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+        done = subprocess.run(
+            [sys.executable, str(CHILD), instrumentors, order, server.base_url, spans_by],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -48,24 +52,35 @@ def observe(server: Any) -> Any:
 
 
 @pytest.mark.parametrize("order", ["before", "after"], ids=["before-import", "after-import"])
-@pytest.mark.parametrize("instrumentors", ["requests", "urllib3", "requests+urllib3"],
-                         ids=["otel-requests", "otel-urllib3", "otel-both"])
+@pytest.mark.parametrize(
+    "instrumentors",
+    ["requests", "urllib3", "requests+urllib3"],
+    ids=["otel-requests", "otel-urllib3", "otel-both"],
+)
 def test_spans_are_the_callers_children_and_traceparent_reaches_the_server(
-        instrumentors: str, order: str, via: Client, observe: Any) -> None:
+    instrumentors: str, order: str, via: Client, observe: Any
+) -> None:
     observed = observe(instrumentors, order)
     baseline = observed[str(BASELINE)]
     scopes = {span[2] for span in baseline["spans"]}
-    assert len(baseline["spans"]) == 3 and len(scopes) == 1 and scopes <= {
-        "opentelemetry.instrumentation.requests", "opentelemetry.instrumentation.urllib3"}
+    assert (
+        len(baseline["spans"]) == 3
+        and len(scopes) == 1
+        and scopes <= {"opentelemetry.instrumentation.requests", "opentelemetry.instrumentation.urllib3"}
+    )
     assert all(span[1] == "CLIENT" and span[4:] == [True, True] for span in baseline["spans"])
     assert baseline["traceparent"] == [[True, True]] * 3
     assert observed[str(via)] == baseline
 
 
-@pytest.mark.parametrize("instrumentors", ["none", "requests", "urllib3", "requests+urllib3"],
-                         ids=["no-instrumentor", "otel-requests", "otel-urllib3", "otel-both"])
+@pytest.mark.parametrize(
+    "instrumentors",
+    ["none", "requests", "urllib3", "requests+urllib3"],
+    ids=["no-instrumentor", "otel-requests", "otel-urllib3", "otel-both"],
+)
 def test_gfetch_otel_spans_whatever_the_import_order_and_none_under_the_requests_instrumentor(
-        instrumentors: str, via: Client, observe: Any) -> None:
+    instrumentors: str, via: Client, observe: Any
+) -> None:
     before, after = (observe(instrumentors, order, "gfetch.otel") for order in ("before", "after"))
     assert before[str(via)] == after[str(via)]  # requests imported before gfetch or after it
     if "requests" in instrumentors.split("+"):

@@ -33,8 +33,13 @@ class MemoryTransport(Transport):
 @pytest.fixture
 def sentry() -> Iterator[MemoryTransport]:
     transport = MemoryTransport()
-    sentry_sdk.init(dsn="http://key@127.0.0.1:9/1", transport=transport, traces_sample_rate=1.0,
-                    default_integrations=False, integrations=[StdlibIntegration()])
+    sentry_sdk.init(
+        dsn="http://key@127.0.0.1:9/1",
+        transport=transport,
+        traces_sample_rate=1.0,
+        default_integrations=False,
+        integrations=[StdlibIntegration()],
+    )
     try:
         yield transport
     finally:
@@ -58,14 +63,34 @@ def _observe(client: Client, urls: list[str], sentry: MemoryTransport, origin: s
     spans = transaction.get("spans", [])
     span_ids = {s["span_id"] for s in spans}
     return {
-        "spans": sorted((s["op"], s["description"].replace(origin, "ORIGIN"), s["data"]["http.query"],
-                         s["status"], s["parent_span_id"] == trace["span_id"],
-                         s["trace_id"] == trace["trace_id"]) for s in spans),
-        "breadcrumbs": sorted((b["data"]["http.method"], b["data"]["url"].replace(origin, "ORIGIN"),
-                               b["data"]["http.query"], b["data"]["http.response.status_code"])
-                              for b in message["breadcrumbs"]["values"] if b["category"] == "httplib"),
-        "sentry-trace": [(h.get("sentry-trace", "").split("-")[0] == trace["trace_id"],
-                          h.get("sentry-trace", "-").split("-")[1] in span_ids) for h in echoed],
+        "spans": sorted(
+            (
+                s["op"],
+                s["description"].replace(origin, "ORIGIN"),
+                s["data"]["http.query"],
+                s["status"],
+                s["parent_span_id"] == trace["span_id"],
+                s["trace_id"] == trace["trace_id"],
+            )
+            for s in spans
+        ),
+        "breadcrumbs": sorted(
+            (
+                b["data"]["http.method"],
+                b["data"]["url"].replace(origin, "ORIGIN"),
+                b["data"]["http.query"],
+                b["data"]["http.response.status_code"],
+            )
+            for b in message["breadcrumbs"]["values"]
+            if b["category"] == "httplib"
+        ),
+        "sentry-trace": [
+            (
+                h.get("sentry-trace", "").split("-")[0] == trace["trace_id"],
+                h.get("sentry-trace", "-").split("-")[1] in span_ids,
+            )
+            for h in echoed
+        ],
     }
 
 

@@ -25,7 +25,8 @@ def test_record_then_replay_with_the_server_stopped(via: Client, tmp_path: Path)
         path = tmp_path / f"{name}.yaml"
         modes = {"record": "once", "replay": "none"}
         recorded, replayed, origin = record_then_replay(
-            client, lambda mode: vcr.use_cassette(str(path), record_mode=modes[mode]))
+            client, lambda mode: vcr.use_cassette(str(path), record_mode=modes[mode])
+        )
         cassette = vcr.serializers.yamlserializer.deserialize(path.read_text().replace(origin, "ORIGIN"))
         return recorded, replayed, sorted_by_url(cassette["interactions"])
 
@@ -48,7 +49,8 @@ def test_sessions_made_before_the_cassette_are_recorded(via: Client, server: Any
 
 
 def test_replaying_a_plain_requests_cassette_never_reaches_the_network(
-        via: Client, server: Any, tmp_path: Path) -> None:
+    via: Client, server: Any, tmp_path: Path
+) -> None:
     """A cassette recorded with plain requests, replayed through gfetch with record_mode="none",
     with the server still up: nothing may reach it, and a request the cassette
     lacks fails as it does on plain requests."""
