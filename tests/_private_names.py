@@ -7,7 +7,9 @@ behind them. The checker reads source only (the AST), and imports an upstream cl
 whether it has a name. A use of ``_x`` is upstream's when one of these rules finds it:
 
 1. Imports: ``from urllib3.util.url import _x``, or a private module in the path
-   (``from urllib3._collections import ...``, ``import _socket``).
+   (``from urllib3._collections import ...``, ``import _socket``). Not those under
+   ``if TYPE_CHECKING:``: they never run (a stub's private type, as requests' ``_Settings``,
+   is the type checker's business, and CI's lint runs it).
 2. Through a name the file's imports bind to upstream: ``http.client._MAXLINE``,
    ``HTTPConnection._new_conn`` (``HTTPConnection`` imported from urllib3), aliases resolved.
 3. ``super()._x`` in a class with an upstream base.
@@ -374,9 +376,21 @@ class _FileWalker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            ids.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+    return ids
+
+
 def _imports(path: str, tree: ast.Module) -> Iterator[Use]:
     """Rule 1."""
+    unrun = _type_checking_only(tree)
     for node in ast.walk(tree):
+        if id(node) in unrun:
+            continue
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -460,15 +460,15 @@ def test_response_encoding_is_requests_answer_for_its_content_type(content_type)
     from requests.structures import CaseInsensitiveDict
     from requests.utils import get_encoding_from_headers
 
-    from gfetch.integration.adapter import _encoding
+    from gfetch.integration.responses import encoding_of
 
     headers = CaseInsensitiveDict({} if content_type is None else {"Content-Type": content_type})
     for _ in range(2):  # computed, then remembered
-        assert _encoding(headers) == get_encoding_from_headers(headers)
+        assert encoding_of(headers) == get_encoding_from_headers(headers)
 
 
 def test_responses_come_from_requests_init_once_it_sets_other_attributes(monkeypatch):
-    from gfetch.integration.adapter import built_as_init
+    from gfetch.integration.responses import built_as_init
 
     assert built_as_init()
     original = requests.Response.__init__

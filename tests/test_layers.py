@@ -70,6 +70,7 @@ FLOORS: list[tuple[str, tuple[str, ...], str]] = [
             "cookiejar",
             "urllib3_pools",
             "socks",
+            "responses",
             "adapter",
             "environment",
             "session",
@@ -268,3 +269,38 @@ def test_package_diagram_names_every_folder_top_down():
     diagram = [line for line in docstring.split("Floors", 1)[1].splitlines() if line.startswith("    ")]
     named = [name for line in diagram for name in re.findall(r"^\s+(\w+)/", line)]
     assert named == FOLDERS[::-1], f"gfetch/__init__.py's diagram must list {FOLDERS[::-1]} top-down"
+
+
+def folder_imports() -> dict[str, set[str]]:
+    """Which floors each folder's modules import (the package's root as ``gfetch``)."""
+    graph: dict[str, set[str]] = {folder: set() for folder in FOLDERS}
+    for path in ORDER:
+        folder = FOLDER_OF[path]
+        if folder:
+            targets = {FOLDER_OF[target] or "gfetch" for target in gfetch_imports(parse(path))}
+            graph[folder] |= targets - {folder}
+    return graph
+
+
+def import_drawing() -> str:
+    """The folders top-down, each with the folders it imports: the README's drawing."""
+    graph = folder_imports()
+    width = max(map(len, FOLDERS)) + 1
+    order = ["gfetch", *FOLDERS[::-1]]
+    lines = []
+    for folder in FOLDERS[::-1]:
+        arrows = ", ".join(sorted(graph[folder], key=order.index)) or "(nothing of gfetch)"
+        lines.append(f"{folder + '/':<{width}} --> {arrows}")
+    return "\n".join(lines)
+
+
+def test_readme_draws_the_folders_imports():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    expected = import_drawing()
+    assert f"```\n{expected}\n```" in text, f"README's drawing of the imports must read:\n{expected}"
+
+
+def test_no_folder_imports_one_above_it():
+    for folder, imported in folder_imports().items():
+        above = set(FOLDERS[FOLDERS.index(folder) :]) - {folder}
+        assert not imported & above, f"gfetch/{folder}/ imports {sorted(imported & above)}, above it"

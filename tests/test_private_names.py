@@ -117,6 +117,14 @@ def test_a_name_gfetch_defines_is_its_own_unless_the_object_is_upstreams() -> No
     assert ("_own", "urllib3.connection.HTTPConnection") not in _found(mixin)
 
 
+def test_an_import_for_the_type_checker_only_is_not_a_use() -> None:
+    typing_only = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from requests.sessions import _Settings\n"
+    )
+    assert _found(typing_only) == set()
+    assert _found("from requests.sessions import _Settings\n") == {("_Settings", "requests.sessions")}
+
+
 def test_a_stale_entry_and_a_missing_guard_fail() -> None:
     entry = Entry("urllib3.util.url._gone", ("tests/test_seams.py::test_no_such_test",))
     assert stale(USES, [entry]) == [entry]

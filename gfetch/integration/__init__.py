@@ -1,7 +1,7 @@
 """The requests integration: ``gfetch.Session``, a real ``requests.Session``, and its adapter.
 
-Owns the adapter that picks gfetch's own pool or urllib3's and builds the
-``requests.Response`` (``adapter``), the urllib3 path's cooperative
+Owns the adapter that picks gfetch's own pool or urllib3's (``adapter``) and
+the ``requests.Response`` it fills in (``responses``), the urllib3 path's cooperative
 connections and pools (``urllib3_pools``), SOCKS proxies (``socks``), the
 Session and the environment it reads (``session``, ``environment``), the
 per-thread default Session (``defaultsession``), and what keeps plugins

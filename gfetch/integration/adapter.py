@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
 import requests.adapters
-from requests.structures import CaseInsensitiveDict
-from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_encoding_from_headers, select_proxy
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, select_proxy
 from urllib3 import PoolManager, ProxyManager
 from urllib3.connection import _get_default_user_agent
 from urllib3.util.retry import Retry
@@ -30,9 +28,8 @@ from urllib3.util.url import _normalize_host
 from gfetch.http11.connection import HeadResponse
 from gfetch.http11.pool import LeanPool
 from gfetch.http11.poolqueue import GreenPoolQueue
-from gfetch.http11.rawresponse import built_alike
-from gfetch.integration.cookiejar import empty_jar
 from gfetch.integration.patched import urllib3_as_shipped
+from gfetch.integration.responses import encoding_of, new_response
 from gfetch.integration.urllib3_pools import POOL_CLASSES, GreenRetry
 from gfetch.integration.urls import canonical_path_url, is_canonical
 from gfetch.io.tlscontext import TLSSettings
@@ -197,9 +194,9 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             response.timings = getattr(getattr(resp, "_original_response", None), "timings", None)  # type: ignore[attr-defined]
             return response
         original = resp._original_response
-        response = _new_response(original.header_dict())
+        response = new_response(original.header_dict())
         response.status_code = resp.status
-        response.encoding = _encoding(response.headers)
+        response.encoding = encoding_of(response.headers)
         response.raw = resp
         response.reason = resp.reason
         response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
@@ -328,69 +325,6 @@ def _transport(transport: str | None) -> str:
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
     return transport
-
-
-_encodings: dict[str | None, str | None] = {}  # Content-Type value -> requests' encoding for it
-_MAX_CONTENT_TYPES = 1000
-
-
-def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
-    """requests' ``get_encoding_from_headers(headers)``, remembered per Content-Type value."""
-    field = headers._store.get("content-type")  # type: ignore[attr-defined]  # requests' private store, not in its stubs
-    content_type = None if field is None else field[1]
-    try:
-        return _encodings[content_type]
-    except KeyError:
-        pass
-    encoding = get_encoding_from_headers(headers)
-    if len(_encodings) >= _MAX_CONTENT_TYPES:
-        _encodings.clear()
-    _encodings[content_type] = encoding
-    return encoding
-
-
-def _new_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
-    """``requests.Response()`` with ``headers``: :func:`_built_response` when it
-    makes what ``Response()`` makes, else ``Response()`` itself."""
-    if _BUILT_AS_INIT:
-        return _built_response(headers)
-    response = requests.Response()
-    response.headers = headers
-    return response
-
-
-def _built_response(headers: CaseInsensitiveDict[str]) -> requests.Response:
-    """What ``Response.__init__`` sets, set directly, with ``headers``.
-
-    Discussion: ``__init__`` builds a header dict to be replaced and an
-    empty jar through ``cookiejar_from_dict`` (which iterates it), two
-    thirds of its time. The attributes are set in ``__init__``'s order, so
-    CPython keeps them in the class's shared-key layout.
-    """
-    response = requests.Response.__new__(requests.Response)
-    response._content = False  # type: ignore[assignment]  # requests' "not read yet"; its stubs say bytes | None
-    response._content_consumed = False  # type: ignore[attr-defined]  # private, not in requests' stubs
-    response._next = None  # type: ignore[attr-defined]  # private, not in requests' stubs
-    response.status_code = None  # type: ignore[assignment]  # as __init__ sets it
-    response.headers = headers
-    response.raw = None
-    response.url = None  # type: ignore[assignment]
-    response.encoding = None
-    response.history = []
-    response.reason = None  # type: ignore[assignment]
-    response.cookies = empty_jar()
-    response.elapsed = _NO_TIME
-    response.request = None  # type: ignore[assignment]
-    return response
-
-
-def built_as_init() -> bool:
-    """Whether :func:`_built_response` makes what ``requests.Response()`` does (:func:`built_alike`)."""
-    return built_alike(requests.Response(), _built_response(CaseInsensitiveDict()))
-
-
-_NO_TIME = timedelta(0)
-_BUILT_AS_INIT = built_as_init()
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
