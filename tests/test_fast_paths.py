@@ -7,14 +7,18 @@ same inputs and compares.
 
 from __future__ import annotations
 
+import http.cookiejar
 import io
 import itertools
 import pickle
 import random
+import sys
 
 import pytest
 import requests
 import requests.adapters
+import requests.hooks
+import requests.models
 
 import gfetch
 from gfetch.http11.connection import HeadResponse
@@ -132,6 +136,12 @@ CALLS = [
     ("GET", "http://example.test/", {"headers": []}),
     ("GET", "http://example.test/", {"headers": {}}),
     ("GET", "http://example.test/", {"headers": {"X-Session": None}}),
+    ("DELETE", "http://example.test/", {}),  # no body: Content-Length: 0
+    ("HEAD", "http://example.test/", {"data": []}),
+    ("GET", "http://example.test/", {"data": "", "files": []}),
+    ("GET", "http://example.test/", {"data": b"raw"}),
+    ("GET", "http://example.test/", {"data": iter([b"chunk"])}),
+    ("OPTIONS", "http://example.test/", {"data": ()}),
 ]
 REQUESTS = [requests.Request(method, url, **keywords) for method, url, keywords in CALLS]
 
@@ -214,6 +224,78 @@ def test_session_request_prepares_what_requests_prepares(monkeypatch, tmp_path, 
     ours, theirs = sent[gfetch.Session].sent, sent[requests.Session].sent
     assert len(ours) == len(theirs) == 2 * len(CALLS)
     assert [_observable(p) for p in ours] == [_observable(p) for p in theirs]
+
+
+def _prepared_by(sess: requests.Session, method: str) -> requests.PreparedRequest:
+    recorder = _Recorder()
+    sess.mount("http://", recorder)
+    sess.request(method, "http://example.test/")
+    return recorder.sent[0]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "get", "POST", b"DELETE"])
+def test_prepared_requests_have_exactly_requests_attributes(method):
+    """Session.request builds a body-less request's PreparedRequest without
+    ``__init__`` and ``prepare_body``: the same attributes, in the same order,
+    of the same types and values, and a hooks dict of its own."""
+    ours = _prepared_by(gfetch.Session(), method)
+    theirs = _prepared_by(requests.Session(), method)
+    assert list(vars(ours)) == list(vars(theirs))
+    assert [(type(v), v) for v in vars(ours).values() if not isinstance(v, http.cookiejar.CookieJar)] == [
+        (type(v), v) for v in vars(theirs).values() if not isinstance(v, http.cookiejar.CookieJar)
+    ]
+    assert ours.hooks is not _prepared_by(gfetch.Session(), method).hooks
+    assert ours.hooks["response"] is not _prepared_by(gfetch.Session(), method).hooks["response"]
+
+
+def test_a_get_skips_requests_preparation_steps_that_set_nothing():
+    """What the shortcut saves: PreparedRequest.__init__ (and its default_hooks) and
+    prepare_body do not run for a body-less GET."""
+    skipped = {
+        requests.models.PreparedRequest.__init__.__code__,
+        requests.models.PreparedRequest.prepare_body.__code__,
+        requests.hooks.default_hooks.__code__,
+    }
+    ran = set()
+
+    def track(frame, event, arg):
+        if event == "call":
+            ran.add(frame.f_code)
+
+    sess = gfetch.Session()
+    _prepared_by(sess, "GET")  # the first validates the session's headers once, with a PreparedRequest()
+    sys.setprofile(track)
+    try:
+        _prepared_by(sess, "GET")
+    finally:
+        sys.setprofile(None)
+    assert not ran & skipped
+    sys.setprofile(track)
+    try:
+        _prepared_by(sess, "POST")  # prepare_body sets Content-Length: 0 for it
+    finally:
+        sys.setprofile(None)
+    assert requests.models.PreparedRequest.prepare_body.__code__ in ran
+
+
+def test_replaced_preparation_steps_are_obeyed(monkeypatch):
+    """A PreparedRequest.__init__ or prepare_body replaced on requests' class (as a
+    tracer or a test may) runs: the shortcut holds only while they are requests' own."""
+    calls = []
+    for name in ("__init__", "prepare_body"):
+        shipped = getattr(requests.models.PreparedRequest, name)
+
+        def replaced(self, *args, _shipped=shipped, _name=name):
+            calls.append(_name)
+            return _shipped(self, *args)
+
+        monkeypatch.setattr(requests.models.PreparedRequest, name, replaced)
+    sess = gfetch.Session()
+    _prepared_by(sess, "GET")  # the first also validates the session's headers with a PreparedRequest()
+    calls.clear()
+    ours = _prepared_by(sess, "GET")
+    assert calls == ["__init__", "prepare_body"]
+    assert _observable(ours) == _observable(_prepared_by(requests.Session(), "GET"))
 
 
 def test_netrc_is_read_once_per_session(monkeypatch, tmp_path):

@@ -71,6 +71,7 @@ FLOORS: list[tuple[str, tuple[str, ...], str]] = [
             "urllib3_pools",
             "socks",
             "responses",
+            "prepared",
             "adapter",
             "environment",
             "session",

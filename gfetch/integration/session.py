@@ -2,12 +2,12 @@
 
 Imports requests, urllib3 (Retry), gfetch.integration.urls, gfetch.integration.adapter,
 gfetch.integration.patched, gfetch.core.timings, gfetch.integration.cookiejar,
-gfetch.http11.rawresponse and gfetch.integration.environment. It mounts adapters, applies an
-optional default timeout in ``request`` and reads the environment's proxy, CA and netrc settings
-once (``refresh_environment``); it overrides neither ``send`` nor ``get_adapter``, which
-requests-mock and ``responses`` patch: ``request`` takes its shorter way to the adapter only while
-requests' own ``send`` is in place (not wrapped by a tracer, whenever it was wrapped:
-gfetch.integration.patched).
+gfetch.http11.rawresponse, gfetch.integration.environment and gfetch.integration.prepared. It
+mounts adapters, applies an optional default timeout in ``request`` and reads the environment's
+proxy, CA and netrc settings once (``refresh_environment``); it overrides neither ``send`` nor
+``get_adapter``, which requests-mock and ``responses`` patch: ``request`` takes its shorter way to
+the adapter only while requests' own ``send`` is in place (not wrapped by a tracer, whenever it
+was wrapped: gfetch.integration.patched).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from gfetch.integration.adapter import HTTPAdapter, make_cooperative, sets_no_co
 from gfetch.integration.cookiejar import empty_jar
 from gfetch.integration.environment import EnvironmentSnapshot
 from gfetch.integration.patched import adapter_send_is_own, own_function, requests_send_is_own
+from gfetch.integration.prepared import new_prepared, prepare_body
 from gfetch.integration.urls import is_canonical
 
 if TYPE_CHECKING:
@@ -392,8 +393,7 @@ class Session(requests.Session):
         auth = merge_settings(auth, self.auth)
         # PreparedRequest.prepare's steps, in its order, minus those that
         # cannot change anything for this request (see the docstring).
-        prepared = requests.PreparedRequest()
-        prepared.prepare_method(method.upper())
+        prepared = new_prepared(method)
         params = _query_params(merge_settings(params, self.params))
         if params == "" and is_canonical(url):
             prepared.url = url  # what prepare_url would make of it
@@ -407,7 +407,7 @@ class Session(requests.Session):
             prepared.prepare_cookies(jar)
         else:
             prepared._cookies = jar  # type: ignore[attr-defined]  # requests' private jar, not in its stubs
-        prepared.prepare_body(data, files, json)
+        prepare_body(prepared, data, files, json)
         if auth is not None or "@" in prepared.url:  # type: ignore[operator]
             prepared.prepare_auth(auth, url)
         if not (hooks is None or hooks == _NO_HOOKS):  # PreparedRequest() has no hooks already
