@@ -48,7 +48,7 @@ def new_prepared(method: str | bytes) -> requests.PreparedRequest:
 def _built_prepared(method: str | None) -> requests.PreparedRequest:
     """What ``PreparedRequest.__init__`` sets, set directly in its order (so CPython keeps the
     class's shared-key layout), with ``method`` in place of None."""
-    prepared = _CLASS.__new__(_CLASS)
+    prepared: requests.PreparedRequest = _CLASS.__new__(_CLASS)
     prepared.method = method
     prepared.url = None
     prepared.headers = None  # type: ignore[assignment]  # as __init__ sets it

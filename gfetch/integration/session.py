@@ -393,7 +393,7 @@ class Session(requests.Session):
         auth = merge_settings(auth, self.auth)
         # PreparedRequest.prepare's steps, in its order, minus those that
         # cannot change anything for this request (see the docstring).
-        prepared = new_prepared(method)
+        prepared: requests.PreparedRequest = new_prepared(method)
         params = _query_params(merge_settings(params, self.params))
         if params == "" and is_canonical(url):
             prepared.url = url  # what prepare_url would make of it
