@@ -103,7 +103,7 @@ LATE_BYTES = {
 def _first_status(transport: str, case: str) -> int | None:
     """The status the first request sees (a 101 is a response only where 1xx are not skipped)."""
     if case == "data after a 101 without Upgrade":
-        return None  # requests/urllib3 return the 101; gfetch's pool returns it too (see pool.py)
+        return None  # requests/urllib3 return the 101; gfetch's pool returns it too (see http11/pool.py)
     return 204 if "204" in case else 304 if "304" in case else 200
 
 

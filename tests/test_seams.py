@@ -31,6 +31,7 @@ from urllib3._collections import HTTPHeaderDict
 from urllib3.util.retry import Retry
 
 import gfetch.http11.rawresponse
+import gfetch.integration.prepared
 import gfetch.integration.responses
 
 
@@ -123,6 +124,7 @@ SEAMS: dict[str, Callable[[], object]] = {
     "requests PreparedRequest._cookies": lambda: "_cookies" in vars(requests.PreparedRequest()),
     "requests Response._content_consumed": lambda: vars(requests.Response())["_content_consumed"] is False,
     "requests Response() attributes": gfetch.integration.responses.built_as_init,
+    "requests PreparedRequest() attributes": gfetch.integration.prepared.built_as_init,
     "urllib3 HTTPResponse() attributes": gfetch.http11.rawresponse.built_as_init,
     "socket.socket._accept": lambda: callable(socket.socket._accept),  # type: ignore[attr-defined]
     "queue.Queue._init, _put, _get, _qsize": lambda: all(
