@@ -40,8 +40,8 @@ def _x(ratio: float) -> str:
 def _quotes() -> dict[str, list[str]]:
     """Per document, the phrases that quote the published figures, computed from them."""
     scenarios = FIGURES["scenarios"]
-    throughput, fanout, memory, large = (
-        scenarios[name]["rows"] for name in ("throughput", "fanout", "memory", "large")
+    throughput, fanout, memory, large, https, cold = (
+        scenarios[name]["rows"] for name in ("throughput", "fanout", "memory", "large", "https", "https_cold")
     )
     gfetch, urllib3_path = throughput["gfetch"], throughput["gfetch-urllib3"]
     cut = round(100 * (1 - gfetch["cpu_us"] / urllib3_path["cpu_us"]))
@@ -71,6 +71,11 @@ def _quotes() -> dict[str, list[str]]:
             f"finishes the {fanout_n}-request fan-out in {fanout_time} its time at "
             f"{_x(fanout['gfetch']['x_aiohttp']['cpu'])} its CPU",
             f"with {memory_n} requests in flight and every response kept, peaks at {kept_rss} its memory",
+            f"over HTTPS (TLS 1.3) {_x(https['gfetch']['x_aiohttp']['cpu'])} its CPU",
+            f"{scenarios['https_cold']['n']:,} HTTPS requests that each need a TLS handshake finish in "
+            f"{_x(cold['gfetch']['wall_s'] / cold['aiohttp']['wall_s'])} its time at "
+            f"{_x(cold['gfetch']['x_aiohttp']['rss'])} its peak memory",
+            f"CPU per small keep-alive request is {_x(gfetch['x_pycurl']['cpu'])} libcurl's",
         ],
         "CHANGELOG.md": [
             f"({cut}% less CPU per request than on urllib3's",
