@@ -142,10 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_inputs(parser)
+    _add_limits(parser)
+    _add_request_options(parser)
+    _add_outputs(parser)
+    parser.add_argument("-V", "--version", action="version", version=f"gfetch {gfetch.__version__}")
+    return parser
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    """Where the URLs come from."""
     parser.add_argument("urls", nargs="*", metavar="URL", help="URLs to fetch")
     parser.add_argument(
         "-i", "--input", metavar="FILE", help="read URLs from FILE (UTF-8), one per line ('-' = stdin)"
     )
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    """How many at once, how fast, how long, how often again."""
     parser.add_argument(
         "-c",
         "--concurrency",
@@ -178,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="retry idempotent requests on errors/429/5xx up to N times",
     )
+
+
+def _add_request_options(parser: argparse.ArgumentParser) -> None:
+    """What each request sends, and how it reaches the server."""
     parser.add_argument("-X", "--method", type=_method, default="GET", help="HTTP method (default GET)")
     parser.add_argument(
         "-H",
@@ -202,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="send every request through this proxy (http://, https://, socks5://...), "
         "whatever the *_proxy variables say",
     )
+
+
+def _add_outputs(parser: argparse.ArgumentParser) -> None:
+    """Where bodies and records go, and what a run reports at the end."""
     bodies = parser.add_mutually_exclusive_group()
     bodies.add_argument(
         "-o",
@@ -228,8 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"and of each phase, bytes, and the {TOP_HOSTS} hosts that took the most time "
         "with their phases",
     )
-    parser.add_argument("-V", "--version", action="version", version=f"gfetch {gfetch.__version__}")
-    return parser
 
 
 # -- inputs -------------------------------------------------------------------
