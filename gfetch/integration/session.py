@@ -149,9 +149,7 @@ class Session(requests.Session):
 
         The same steps as requests' (build a Request, ``prepare_request``,
         ``merge_environment_settings``, ``send``), with ``send`` called with
-        its keywords spelled out. Without ``hooks`` and with gfetch's own
-        ``prepare_request``, no Request is built: it is prepared from the
-        attributes that Request would hold.
+        its keywords spelled out; the Request is prepared by :meth:`_prepared`.
 
         Discussion: a ``**kwargs`` call nests a C-level interpreter frame,
         about 1 KiB of C stack that greenlet copies aside for as long as the
@@ -181,42 +179,11 @@ class Session(requests.Session):
             )
         if timeout is None:
             timeout = self.timeout
-        if isinstance(url, bytes):
-            url = url.decode("utf-8")
-        if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
-            # What prepare_request reads from the Request requests would build here.
-            prepared = self._prepare(
-                method.upper(),
-                url,
-                {} if headers is None else headers,
-                [] if files is None else files,
-                data or {},
-                json,
-                params or {},
-                auth,
-                cookies,
-                None,
-            )
-        else:
-            prepared = self.prepare_request(
-                requests.Request(
-                    method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
-                    url=url,
-                    headers=headers,
-                    files=files,
-                    data=data or {},
-                    json=json,
-                    params=params or {},
-                    auth=auth,
-                    cookies=cookies,
-                    hooks=hooks,
-                )
-            )
+        prepared = self._prepared(method, url, params, data, headers, cookies, files, auth, hooks, json)
         if hook is not None:
             CURRENT.get().emit("request.started", headers=prepared.headers, prepared=prepared)  # type: ignore[union-attr]  # set here
         if type(timeout) is DefaultTimeout and self._own_default_timeouts:
-            if _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]  # prepared: a str
-                timeout = None  # the adapter applies its own default, as it would under requests
+            timeout = self._adapter_default(prepared, timeout)
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
             return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
@@ -239,6 +206,59 @@ class Session(requests.Session):
             verify=settings["verify"],
             cert=settings["cert"],
         )
+
+    def _prepared(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        params: Any,
+        data: Any,
+        headers: Any,
+        cookies: Any,
+        files: Any,
+        auth: Any,
+        hooks: Any,
+        json: Any,
+    ) -> requests.PreparedRequest:
+        """The PreparedRequest requests' ``request`` would prepare. Without ``hooks`` and with
+        gfetch's own ``prepare_request``, no Request is built: it is prepared from the
+        attributes that Request would hold."""
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")
+        if hooks is None and type(self).prepare_request is _GFETCH_PREPARE_REQUEST:
+            return self._prepare(
+                method.upper(),
+                url,
+                {} if headers is None else headers,
+                [] if files is None else files,
+                data or {},
+                json,
+                params or {},
+                auth,
+                cookies,
+                None,
+            )
+        return self.prepare_request(
+            requests.Request(
+                method=method.upper(),  # type: ignore[arg-type]  # requests takes bytes methods
+                url=url,
+                headers=headers,
+                files=files,
+                data=data or {},
+                json=json,
+                params=params or {},
+                auth=auth,
+                cookies=cookies,
+                hooks=hooks,
+            )
+        )
+
+    def _adapter_default(self, prepared: requests.PreparedRequest, timeout: DefaultTimeout) -> Any:
+        """``timeout`` (a default of this Session's own making), or None where the adapter that
+        sends ``prepared`` applies a default of its own, as it would under requests."""
+        if _sets_own_timeout(self.get_adapter(prepared.url)):  # type: ignore[arg-type]  # prepared: a str
+            return None
+        return timeout
 
     def _traced(
         self, hook: TraceHook, method: str | bytes, url: str | bytes, *arguments: Any
