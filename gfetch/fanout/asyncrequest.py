@@ -23,7 +23,24 @@ from gfetch.integration.defaultsession import default_session, with_own_cookies
 from gfetch.integration.patched import requests_request_is_own
 from gfetch.integration.session import Session
 
-__all__ = ["AsyncRequest", "Deadline", "UnusableItem", "coerce_request", "require_requests"]
+__all__ = [
+    "AsyncRequest",
+    "Deadline",
+    "UnusableItem",
+    "coerce_request",
+    "require_deadline",
+    "require_requests",
+]
+
+
+def require_deadline(deadline: float | None) -> None:
+    """A request's or a fan-out call's ``deadline``: seconds above 0, or None.
+
+    Raises:
+        ValueError: 0 or less.
+    """
+    if deadline is not None and deadline <= 0:
+        raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
 
 
 class AsyncRequest:
@@ -50,8 +67,7 @@ class AsyncRequest:
         deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
+        require_deadline(deadline)
         self.method = method
         self.url = url
         self.session = session

@@ -96,7 +96,7 @@ from gfetch.core.greenlets import Greenlet, killall, sleep
 from gfetch.core.hub import get_hub
 from gfetch.core.sync import Empty, Pool, Queue, Semaphore
 from gfetch.core.timings import CURRENT, RequestTrace, perf_counter
-from gfetch.fanout.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request
+from gfetch.fanout.asyncrequest import AsyncRequest, Deadline, UnusableItem, coerce_request, require_deadline
 from gfetch.fanout.limits import HostLimits
 from gfetch.fanout.progress import make_progress
 from gfetch.fanout.requesterrors import RequestCancelled, RequestDeadlineExceeded
@@ -226,8 +226,7 @@ class FanOut:
         size, deadline = options["size"], options["deadline"]
         if size is not None and size < 1:
             raise ValueError(f"size must be >= 1 or None (= {DEFAULT_SIZE}), got {size}")
-        if deadline is not None and deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds or None, got {deadline}")
+        require_deadline(deadline)
         self.pool = options["pool"] if options["pool"] is not None else Pool(size or DEFAULT_SIZE)
         self.limits = HostLimits(options["per_host"], options["rate"], options["per_host_rate"])
         self.retry = retry_policy(options["retries"])
