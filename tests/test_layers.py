@@ -135,7 +135,7 @@ def parse(path: str) -> ast.Module:
 def module_file(dotted: str) -> str | None:
     """The package file of ``gfetch.x.y`` (a module or a folder's __init__), or None."""
     parts = dotted.split(".")[1:]
-    if (PACKAGE.joinpath(*parts).with_suffix(".py")).is_file() if parts else False:
+    if parts and PACKAGE.joinpath(*parts).with_suffix(".py").is_file():
         return "/".join(parts) + ".py"
     if PACKAGE.joinpath(*parts, "__init__.py").is_file():
         return "/".join([*parts, "__init__.py"])
