@@ -109,7 +109,8 @@ def new_raw_response(
     ``__init__`` layers and a generator. When requests asks (no preloading)
     and :func:`built_as_init` finds that setting the attributes directly,
     in ``__init__``'s order, makes the same response, that is done instead;
-    otherwise ``__init__`` runs. ``_init_length`` is urllib3's own.
+    otherwise ``__init__`` runs. ``_init_length`` is urllib3's own, but for a
+    plain Content-Length.
     """
     if preload_content or not _BUILT_AS_INIT:
         return GreenHTTPResponse(
@@ -192,9 +193,23 @@ def _built_raw_response(
     response._fp = body
     response._sock_shutdown = sock_shutdown
     response.chunk_left = None
-    response.length_remaining = response._init_length(request_method)
+    response.length_remaining = _length_remaining(response, headers, status, request_method)
     response._decoded_buffer = BytesQueueBuffer()
     return response
+
+
+def _length_remaining(
+    response: GreenHTTPResponse, headers: HTTPHeaderDict, status: int, request_method: str
+) -> int | None:
+    """urllib3's ``_init_length(request_method)``, answered at once for the usual
+    Content-Length of ASCII digits alone (urllib3 parses it as a set of
+    comma-separated values); any other value is urllib3's to judge."""
+    length = headers.get("content-length")
+    if length is None or response.chunked or not (length.isascii() and length.isdigit()):
+        return response._init_length(request_method)
+    if status in (204, 304) or 100 <= status < 200 or request_method == "HEAD":
+        return 0
+    return int(length)
 
 
 _SAMPLE_HEADS = [
@@ -206,6 +221,8 @@ _SAMPLE_HEADS = [
     (200, "GET", {"Transfer-Encoding": "gzip, Chunked "}),
     (200, "GET", {"Transfer-Encoding": "chunkedx"}),
     (304, "GET", {"Content-Length": "5, 5"}),
+    (101, "GET", {"Content-Length": "7"}),
+    (200, "GET", {"Content-Length": "7", "Transfer-Encoding": "chunked"}),
 ]
 
 

@@ -7,8 +7,9 @@ one prepared into the request, the one of its Response and, without
 ``session=`` in a fan-out, the one of its Session view. ``CookieJar()``
 makes a ``DefaultCookiePolicy`` (about twenty attributes) and an ``RLock``
 for each, objects the cyclic garbage collector then visits for as long as
-the response is kept. :func:`empty_jar` makes a ``RequestsCookieJar`` that
-makes both when first asked for them.
+the response is kept. :func:`empty_jar` makes a ``RequestsCookieJar`` with
+its (empty, so untracked) cookie store, that makes the policy and the lock
+when first asked for them.
 """
 
 from __future__ import annotations
@@ -24,22 +25,22 @@ __all__ = ["empty_jar"]
 
 class RequestsCookieJar(_RequestsCookieJar):
     """requests' RequestsCookieJar (and named so: ``repr()`` reads as requests'), whose
-    cookie store, policy and lock are made on first use (it takes no arguments).
+    policy and lock are made on first use (it takes no arguments).
     Everything else is requests' and the stdlib's."""
 
-    __init__ = object.__init__  # nothing to make yet: a jar costs one allocation
+    def __init__(self) -> None:
+        # Made at once: every request's jar is asked whether it is empty.
+        self._cookies: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         # Only for what __init__ left out (instance attributes are found first).
-        if name == "_cookies":
-            value: Any = {}
-        elif name == "_policy":
-            value = DefaultCookiePolicy()
+        if name == "_policy":
+            value: Any = DefaultCookiePolicy()
         elif name == "_cookies_lock":
             value = threading.RLock()
         else:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.__dict__[name] = value
+        object.__setattr__(self, name, value)  # in the instance's own layout: no __dict__ made
         return value
 
     def __getstate__(self) -> dict[str, Any]:
