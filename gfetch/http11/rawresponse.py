@@ -26,13 +26,30 @@ from urllib3.util.retry import Retry
 __all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
 
+class _BufferOnFirstUse:
+    """urllib3's ``_decoded_buffer``, made when first looked for (found in the class only
+    while the instance has none): most bodies are read in one piece without it."""
+
+    def __get__(self, response: Any, owner: type | None = None) -> Any:
+        if response is None:
+            return self
+        buffer = response.__dict__["_decoded_buffer"] = BytesQueueBuffer()
+        return buffer
+
+
 class GreenHTTPResponse(HTTPResponse):
     """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
+
+    _decoded_buffer = _BufferOnFirstUse()
+
+    def _holds_decoded(self) -> bool:
+        """Whether decoded bytes wait in the buffer (told without making one)."""
+        return bool(self.__dict__.get("_decoded_buffer"))
 
     def read(
         self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False
     ) -> Any:
-        if amt is None or amt <= 0 or self._decoded_buffer:
+        if amt is None or amt <= 0 or self._holds_decoded():
             return super().read(amt, decode_content, cache_content)
         self._init_decoder()
         if self._decoder is not None:
@@ -68,7 +85,7 @@ class GreenHTTPResponse(HTTPResponse):
         if (
             self.chunked
             or self.length_remaining is None
-            or self._decoded_buffer
+            or self._holds_decoded()
             or not getattr(original, "holds_body", _no)()
         ):
             return None
@@ -194,8 +211,7 @@ def _built_raw_response(
     response._sock_shutdown = sock_shutdown
     response.chunk_left = None
     response.length_remaining = _length_remaining(response, headers, status, request_method)
-    response._decoded_buffer = BytesQueueBuffer()
-    return response
+    return response  # its ``_decoded_buffer`` is made on first use, last, as __init__ makes it
 
 
 def _length_remaining(
@@ -245,12 +261,14 @@ def built_as_init() -> bool:
             request_url="/",
             sock_shutdown=object(),
         )
+        ours = _built_raw_response(**arguments)
+        ours._decoded_buffer  # noqa: B018 - made on first use
         # Both alive until compared: a collected response closes itself, changing its attributes.
         if not built_alike(
             GreenHTTPResponse(
                 version_string="HTTP/1.1", preload_content=False, enforce_content_length=True, **arguments
             ),
-            _built_raw_response(**arguments),
+            ours,
         ):
             return False
     return True
