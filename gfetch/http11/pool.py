@@ -47,8 +47,6 @@ from http.client import HTTPException
 from ssl import SSLError as BaseSSLError
 from typing import Any
 
-from urllib3 import HTTPHeaderDict
-from urllib3 import connection as urllib3_connection
 from urllib3.exceptions import (
     ClosedPoolError,
     EmptyPoolError,
@@ -74,7 +72,7 @@ from gfetch.http11.poolqueue import GreenPoolQueue
 from gfetch.http11.rawresponse import new_raw_response
 from gfetch.io.tlscontext import TLSSettings
 
-__all__ = ["IdleConnections", "LeanPool", "ResponseHeaders"]
+__all__ = ["IdleConnections", "LeanPool"]
 
 log = logging.getLogger("urllib3.connectionpool")  # urllib3's own loggers and records
 connection_log = logging.getLogger("urllib3.connection")
@@ -344,10 +342,7 @@ class LeanPool:
             original.timings = conn.timings
             response = new_raw_response(
                 original,
-                _headers(head_),
-                head_.status,
-                head_.version,
-                head_.reason,
+                head_,
                 preload_content,
                 decode_content,
                 original,
@@ -506,63 +501,3 @@ def _send_body(conn: Connection, chunks: Any, chunked: bool) -> None:
             conn.send(chunk)
     if chunked:
         conn.send(b"0\r\n\r\n")
-
-
-class ResponseHeaders(HTTPHeaderDict):
-    """urllib3's HTTPHeaderDict that may hold the parsed (name, value) tuples
-    as its entries, and whose ``get`` reads the store in one step.
-
-    Discussion: urllib3 stores a ``[name, value, ...]`` list per name. A
-    head with no repeated name stores the parser's own tuples instead: no
-    copy, and no list per header that the cyclic garbage collector would
-    visit for as long as the response is kept. ``add`` turns a tuple into a
-    list before appending to it, and ``getlist`` answers lists, so nothing
-    observable changes. urllib3's ``get`` is the Mapping ABC's (``try:
-    self[key]``), and urllib3 asks a response's headers for its framing and
-    encoding at every read; the answers are the same.
-    """
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        if type(key) is not str:
-            return super().get(key, default)
-        values = self._container.get(key.lower())
-        if values is None:
-            return default
-        return values[1] if len(values) == 2 else ", ".join(values[1:])
-
-    def add(self, key: str, val: str, *, combine: bool = False) -> None:
-        container = self._container
-        lowered = key.lower()
-        values = container.get(lowered)
-        if type(values) is tuple:
-            container[lowered] = list(values)
-        super().add(key, val, combine=combine)
-
-    def getlist(self, key: str, *default: Any) -> Any:
-        values = self._container.get(key.lower()) if isinstance(key, str) else None
-        if type(values) is tuple:
-            return list(values[1:])
-        return super().getlist(key, *default)
-
-
-def _headers(head: ResponseHead) -> HTTPHeaderDict:
-    """urllib3's headers of the response: what it builds from http.client's message."""
-    if head.message is None:
-        unique = head.unique_fields()
-        if unique is not None and _CONTAINER_ONLY:  # what __init__ would make, made without it
-            headers = ResponseHeaders.__new__(ResponseHeaders)
-            headers._container = dict(unique)  # type: ignore[arg-type]  # tuples: see ResponseHeaders
-            return headers
-        headers = ResponseHeaders()
-        if unique is not None:
-            headers._container = dict(unique)  # type: ignore[arg-type]
-        else:
-            headers.extend(head.fields)
-        return headers
-    # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
-    normalize = getattr(urllib3_connection, "_normalize_header_values", None)
-    return ResponseHeaders(normalize(head.message) if normalize is not None else head.message.items())
-
-
-# urllib3's HTTPHeaderDict() holds its container and nothing else (checked here, once).
-_CONTAINER_ONLY = list(vars(HTTPHeaderDict())) == ["_container"]

@@ -1,6 +1,6 @@
 """``response.raw`` of gfetch's pool: urllib3's HTTPResponse, built and read with fewer steps.
 
-Imports urllib3.
+Imports urllib3 and gfetch.http11.parser (the parsed head it is made from).
 
 requests reads every body through ``raw.stream(10240, decode_content=True)``,
 and urllib3's ``read(amt)`` then runs each piece through its decoder and a
@@ -17,11 +17,15 @@ its attributes set directly (see :func:`built_as_init`).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from urllib3 import HTTPHeaderDict
+from urllib3 import connection as urllib3_connection
 from urllib3.response import BytesQueueBuffer, HTTPResponse
 from urllib3.util.retry import Retry
+
+from gfetch.http11.parser import ResponseHead, parse_response_head
 
 __all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
@@ -37,10 +41,37 @@ class _BufferOnFirstUse:
         return buffer
 
 
+class _HeadersOnFirstUse:
+    """urllib3's ``headers`` of a response of gfetch's pool, made from its parsed head
+    (``_original_response._head``) when first looked for: requests reads its own copy
+    (``Response.headers``), and framing and decoding are told from the head."""
+
+    def __get__(self, response: Any, owner: type | None = None) -> Any:
+        if response is None:
+            return self
+        headers = response.__dict__["headers"] = headers_of(response._original_response._head)
+        return headers
+
+
+# What a raw response of gfetch's pool makes when first looked for.
+MADE_ON_FIRST_USE = ("headers", "_decoded_buffer")
+
+
 class GreenHTTPResponse(HTTPResponse):
     """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
 
     _decoded_buffer = _BufferOnFirstUse()
+    headers = _HeadersOnFirstUse()
+
+    def _init_decoder(self) -> None:
+        if not self._decoder_initialized and "headers" not in self.__dict__:
+            # Made by gfetch's pool over its HeadResponse: the parsed head is there.
+            head: ResponseHead = self._original_response._head  # type: ignore[union-attr]
+            first = _unique_first(head)
+            if first is not None and "content-encoding" not in first:
+                self._decoder_initialized = True  # urllib3's conclusion: no Content-Encoding, no decoder
+                return
+        super()._init_decoder()
 
     def _holds_decoded(self) -> bool:
         """Whether decoded bytes wait in the buffer (told without making one)."""
@@ -103,12 +134,76 @@ def _no() -> bool:
     return False
 
 
+def _unique_first(head: ResponseHead) -> dict[str, tuple[str, str]] | None:
+    """``head.first`` when the head has the plain shape and no repeated name (its value
+    of a name is then what urllib3's headers answer for it); else None."""
+    first = head.first
+    return first if first is not None and len(first) == len(head.fields) else None
+
+
+class ResponseHeaders(HTTPHeaderDict):
+    """urllib3's HTTPHeaderDict that may hold the parsed (name, value) tuples
+    as its entries, and whose ``get`` reads the store in one step.
+
+    Discussion: urllib3 stores a ``[name, value, ...]`` list per name. A
+    head with no repeated name stores the parser's own tuples instead: no
+    copy, and no list per header that the cyclic garbage collector would
+    visit for as long as the response is kept. ``add`` turns a tuple into a
+    list before appending to it, and ``getlist`` answers lists, so nothing
+    observable changes. urllib3's ``get`` is the Mapping ABC's (``try:
+    self[key]``), and urllib3 asks a response's headers for its framing and
+    encoding at every read; the answers are the same.
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if type(key) is not str:
+            return super().get(key, default)
+        values = self._container.get(key.lower())
+        if values is None:
+            return default
+        return values[1] if len(values) == 2 else ", ".join(values[1:])
+
+    def add(self, key: str, val: str, *, combine: bool = False) -> None:
+        container = self._container
+        lowered = key.lower()
+        values = container.get(lowered)
+        if type(values) is tuple:
+            container[lowered] = list(values)
+        super().add(key, val, combine=combine)
+
+    def getlist(self, key: str, *default: Any) -> Any:
+        values = self._container.get(key.lower()) if isinstance(key, str) else None
+        if type(values) is tuple:
+            return list(values[1:])
+        return super().getlist(key, *default)
+
+
+def headers_of(head: ResponseHead) -> HTTPHeaderDict:
+    """urllib3's headers of the response: what it builds from http.client's message."""
+    if head.message is None:
+        unique = head.unique_fields()
+        if unique is not None and _CONTAINER_ONLY:  # what __init__ would make, made without it
+            headers = ResponseHeaders.__new__(ResponseHeaders)
+            headers._container = dict(unique)  # type: ignore[arg-type]  # tuples: see ResponseHeaders
+            return headers
+        headers = ResponseHeaders()
+        if unique is not None:
+            headers._container = dict(unique)  # type: ignore[arg-type]
+        else:
+            headers.extend(head.fields)
+        return headers
+    # urllib3 2.7 unfolds obsolete line folding (in the message too); older ones do not.
+    normalize = getattr(urllib3_connection, "_normalize_header_values", None)
+    return ResponseHeaders(normalize(head.message) if normalize is not None else head.message.items())
+
+
+# urllib3's HTTPHeaderDict() holds its container and nothing else (checked here, once).
+_CONTAINER_ONLY = list(vars(HTTPHeaderDict())) == ["_container"]
+
+
 def new_raw_response(
     body: Any,
-    headers: HTTPHeaderDict,
-    status: int,
-    version: int,
-    reason: str,
+    head: ResponseHead,
     preload_content: bool,
     decode_content: bool,
     original_response: Any,
@@ -119,24 +214,25 @@ def new_raw_response(
     request_url: str,
     sock_shutdown: Any,
 ) -> GreenHTTPResponse:
-    """``GreenHTTPResponse(...)`` with these arguments, ``version_string="HTTP/1.1"``
-    and urllib3's other defaults.
+    """``GreenHTTPResponse(...)`` with these arguments, the status line and headers of
+    ``head``, ``version_string="HTTP/1.1"`` and urllib3's other defaults.
 
     Discussion: urllib3's ``__init__`` passes eighteen keywords through two
     ``__init__`` layers and a generator. When requests asks (no preloading)
     and :func:`built_as_init` finds that setting the attributes directly,
     in ``__init__``'s order, makes the same response, that is done instead;
     otherwise ``__init__`` runs. ``_init_length`` is urllib3's own, but for a
-    plain Content-Length.
+    plain Content-Length. The headers and the decoded-bytes buffer are made
+    when first looked for (see :data:`MADE_ON_FIRST_USE`).
     """
     if preload_content or not _BUILT_AS_INIT:
         return GreenHTTPResponse(
             body=body,
-            headers=headers,
-            status=status,
-            version=version,
+            headers=headers_of(head),
+            status=head.status,
+            version=head.version,
             version_string="HTTP/1.1",
-            reason=reason,
+            reason=head.reason,
             preload_content=preload_content,
             decode_content=decode_content,
             original_response=original_response,
@@ -150,10 +246,7 @@ def new_raw_response(
         )
     return _built_raw_response(
         body,
-        headers,
-        status,
-        version,
-        reason,
+        head,
         decode_content,
         original_response,
         pool,
@@ -167,10 +260,7 @@ def new_raw_response(
 
 def _built_raw_response(
     body: Any,
-    headers: HTTPHeaderDict,
-    status: int,
-    version: int,
-    reason: str,
+    head: ResponseHead,
     decode_content: bool,
     original_response: Any,
     pool: Any,
@@ -181,16 +271,17 @@ def _built_raw_response(
     sock_shutdown: Any,
 ) -> GreenHTTPResponse:
     response = GreenHTTPResponse.__new__(GreenHTTPResponse)
-    response.headers = headers
-    response.status = status
-    response.version = version
+    response.status = status = head.status
+    response.version = head.version
     response.version_string = "HTTP/1.1"
-    response.reason = reason
+    response.reason = head.reason
     response.decode_content = decode_content
     response._has_decoded_content = False
     response._request_url = request_url
     response.retries = retries
-    transfer_encoding = headers.get("transfer-encoding", "")
+    # The headers themselves are made when asked for.
+    get = head.get if _unique_first(head) is not None else headers_of(head).get
+    transfer_encoding = get("transfer-encoding") or ""
     # urllib3's test, which is False at once for the usual "" (its split gives [""]).
     response.chunked = bool(transfer_encoding) and "chunked" in [
         coding.strip() for coding in transfer_encoding.lower().split(",")
@@ -210,17 +301,17 @@ def _built_raw_response(
     response._fp = body
     response._sock_shutdown = sock_shutdown
     response.chunk_left = None
-    response.length_remaining = _length_remaining(response, headers, status, request_method)
+    response.length_remaining = _length_remaining(response, get, status, request_method)
     return response  # its ``_decoded_buffer`` is made on first use, last, as __init__ makes it
 
 
 def _length_remaining(
-    response: GreenHTTPResponse, headers: HTTPHeaderDict, status: int, request_method: str
+    response: GreenHTTPResponse, get: Callable[[str], str | None], status: int, request_method: str
 ) -> int | None:
     """urllib3's ``_init_length(request_method)``, answered at once for the usual
     Content-Length of ASCII digits alone (urllib3 parses it as a set of
     comma-separated values); any other value is urllib3's to judge."""
-    length = headers.get("content-length")
+    length = get("content-length")
     if length is None or response.chunked or not (length.isascii() and length.isdigit()):
         return response._init_length(request_method)
     if status in (204, 304) or 100 <= status < 200 or request_method == "HEAD":
@@ -244,16 +335,17 @@ _SAMPLE_HEADS = [
 
 def built_as_init() -> bool:
     """Whether :func:`new_raw_response` may skip urllib3's ``__init__``: for
-    each of a set of sample heads, both ways build alike (:func:`built_alike`)."""
+    each of a set of sample heads, both ways build alike (:func:`built_alike`,
+    once ``ours`` has made what it makes on first use)."""
     for status, method, fields in _SAMPLE_HEADS:
+        block = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+        parsed = parse_response_head(f"HTTP/1.1 {status} R\r\n{block}\r\n".encode(), method)
+        assert parsed is not None  # a whole head
+        head = parsed[0]
         arguments: dict[str, Any] = dict(
             body=io.BytesIO(),
-            headers=HTTPHeaderDict(fields),
-            status=status,
-            version=11,
-            reason="R",
             decode_content=False,
-            original_response=object(),
+            original_response=_Original(head),
             pool=object(),
             connection=None,
             retries=Retry(0),
@@ -261,29 +353,49 @@ def built_as_init() -> bool:
             request_url="/",
             sock_shutdown=object(),
         )
-        ours = _built_raw_response(**arguments)
-        ours._decoded_buffer  # noqa: B018 - made on first use
+        ours = _built_raw_response(head=head, **arguments)
+        for name in MADE_ON_FIRST_USE:
+            getattr(ours, name)
+        theirs = GreenHTTPResponse(
+            headers=headers_of(head),
+            status=head.status,
+            version=head.version,
+            reason=head.reason,
+            version_string="HTTP/1.1",
+            preload_content=False,
+            enforce_content_length=True,
+            **arguments,
+        )
         # Both alive until compared: a collected response closes itself, changing its attributes.
-        if not built_alike(
-            GreenHTTPResponse(
-                version_string="HTTP/1.1", preload_content=False, enforce_content_length=True, **arguments
-            ),
-            ours,
-        ):
+        if not built_alike(theirs, ours, MADE_ON_FIRST_USE):
             return False
     return True
 
 
-def built_alike(theirs: object, ours: object) -> bool:
+class _Original:
+    """A stand-in for the http.client response a raw response of gfetch's pool is made over."""
+
+    def __init__(self, head: ResponseHead) -> None:
+        self._head = head
+
+
+def built_alike(theirs: object, ours: object, made_later: tuple[str, ...] = ()) -> bool:
     """Whether ``ours``, built without ``__init__``, holds what ``theirs`` does:
-    the same attribute names in the same order, each the same object, or one
-    of the same type (or a subclass: gfetch's cookie jar) that is equal or,
-    like it, empty (cookie jars and byte buffers compare by identity)."""
+    the same attribute names in the same order (but ``made_later``, which
+    come where they were first asked for), each the same object, or one of
+    the same type (or a subclass: gfetch's cookie jar) that is equal or, like
+    it, empty (cookie jars and byte buffers compare by identity)."""
     mine, other = vars(theirs), vars(ours)
-    return list(mine) == list(other) and all(
+    return _in_order(mine, made_later) == _in_order(other, made_later) and all(
         value is other[name]
         or (isinstance(other[name], type(value)) and (value == other[name] or not (value or other[name])))
         for name, value in mine.items()
+    )
+
+
+def _in_order(attributes: dict[str, Any], made_later: tuple[str, ...]) -> list[str]:
+    return [name for name in attributes if name not in made_later] + sorted(
+        name for name in attributes if name in made_later
     )
 
 
