@@ -53,6 +53,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import select
 import selectors
 import socket
 import threading
@@ -80,6 +81,8 @@ __all__ = [
 
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
+# poll(2) reports the end of the stream as POLLIN, a reset or a closed fd as POLLERR/POLLHUP/POLLNVAL.
+_POLLIN = getattr(select, "POLLIN", 1)
 _monotonic = time.monotonic
 # Loops that may never wait call checkpoint() every CHECK_EVERY operations
 # (a 64 KiB read each: about a millisecond of work); it lets the loop run
@@ -228,6 +231,7 @@ class Hub(greenlet):
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._pass_started = 0.0
+        self._peeker = select.poll() if hasattr(select, "poll") else None
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)
@@ -521,6 +525,24 @@ class Hub(greenlet):
                 self.park(Waiter(self), 0.0)
 
     # -- fd readiness ---------------------------------------------------
+    def input_waiting(self, fd: int) -> bool | None:
+        """Whether a read of ``fd`` would return at once (bytes, the end of the stream, an
+        error or a closed fd): one ``poll(2)`` with timeout 0. None where there is no poll.
+
+        Discussion: the check before an idle keep-alive connection carries
+        another request; it is nearly always False, which a non-blocking
+        peek would report by raising BlockingIOError. The poll object is the
+        hub's, so it is never used by two threads at once.
+        """
+        peeker = self._peeker
+        if peeker is None or fd < 0:
+            return None
+        peeker.register(fd, _POLLIN)
+        try:
+            return bool(peeker.poll(0))
+        finally:
+            peeker.unregister(fd)
+
     def wait_fd(self, fd: int, event: int, timeout: float | None, owned: bool = False) -> None:
         """Park the current greenlet until ``fd`` is ready for ``event``.
 

@@ -137,16 +137,20 @@ class GreenSocket(_socket.socket):
     def input_ready(self) -> bool:
         """Whether a read would return at once: bytes, the end of the stream or an error wait.
 
-        One non-blocking peek, nothing read: the check before an idle
-        keep-alive connection carries another request (urllib3's
-        ``is_connection_dropped``). A socket that was idle must answer False.
+        Nothing is read: the check before an idle keep-alive connection
+        carries another request (urllib3's ``is_connection_dropped``). A
+        socket that was idle must answer False. One ``poll(2)``
+        (Hub.input_waiting); a non-blocking peek where there is no poll.
         """
+        waiting = get_hub().input_waiting(self.fileno())
+        if waiting is not None:
+            return waiting
         try:
             _csocket.socket.recv(self, 1, _PEEK)
         except BlockingIOError:
             return False
         except OSError:
-            return True  # a reset is waiting
+            return True  # a reset is waiting, or the socket is closed
         return True
 
     def _park_until_done(self, operation: Any, event: int, *args: Any) -> Any:
