@@ -115,7 +115,7 @@ class GreenSocket(_socket.socket):
             return super().connect(address)
         err = self.connect_ex(address)
         if err in _CONNECT_IN_PROGRESS:
-            get_hub().wait_fd(self.fileno(), _WRITE, self._green_timeout, owned=True)
+            get_hub().wait_fd(self.fileno(), _WRITE, self._green_timeout, owned=self)
             err = self.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))
@@ -132,7 +132,7 @@ class GreenSocket(_socket.socket):
         hub's next pass.
         """
         if self._green_timeout != 0.0:
-            get_hub().wait_fd(self.fileno(), _READ, self._green_timeout, owned=True)
+            get_hub().wait_fd(self.fileno(), _READ, self._green_timeout, owned=self)
 
     def input_ready(self) -> bool:
         """Whether a read would return at once: bytes, the end of the stream or an error wait.
@@ -172,7 +172,7 @@ class GreenSocket(_socket.socket):
                 self._checkpoint()
                 return result
             deadline = deadline or self._deadline()
-            get_hub().wait_fd(self.fileno(), event, self._remaining(deadline), owned=True)
+            get_hub().wait_fd(self.fileno(), event, self._remaining(deadline), owned=self)
 
     def _checkpoint(self) -> None:
         """Count an operation that did not wait; every CHECK_EVERY let due timers fire."""
@@ -209,7 +209,7 @@ class GreenSocket(_socket.socket):
             else:
                 self._checkpoint()
                 continue
-            get_hub().wait_fd(self.fileno(), _WRITE, self._remaining(deadline), owned=True)
+            get_hub().wait_fd(self.fileno(), _WRITE, self._remaining(deadline), owned=self)
         return None
 
     def accept(self) -> tuple[GreenSocket, Any]:
@@ -222,7 +222,7 @@ class GreenSocket(_socket.socket):
                 if self._green_timeout == 0.0:
                     raise
                 deadline = deadline or self._deadline()
-                get_hub().wait_fd(self.fileno(), _READ, self._remaining(deadline), owned=True)
+                get_hub().wait_fd(self.fileno(), _READ, self._remaining(deadline), owned=self)
         sock = GreenSocket(self.family, self.type, self.proto, fileno=fd)
         sock.settimeout(self._green_timeout)
         return sock, address
