@@ -14,6 +14,7 @@ import weakref
 
 import pytest
 from _alarm import TimeLimit, time_limit
+from test_integrity import Origin, _late, ok
 
 import gfetch
 from gfetch.core.hub import get_hub, notify_closing, wait_readable, wait_writable
@@ -353,3 +354,20 @@ def test_a_kept_socket_closed_while_its_file_lives_on_does_not_make_the_hub_spin
             assert_no_spin(counted)
         finally:
             os.close(held)
+
+
+@pytest.mark.usefixtures("own_transport")
+@pytest.mark.parametrize("transport", ["auto", "urllib3"])
+@pytest.mark.parametrize("close", [False, True], ids=["late byte", "end"])
+def test_an_idle_keep_alive_connection_hearing_late_bytes_or_its_end_costs_no_spin(
+    counted: CountingSelector, transport: str, close: bool
+) -> None:
+    """Through a Session: the late bytes (or the server's close) reach an idle connection while
+    the hub runs; it hears of them once, and the next request goes on a new connection."""
+    origin = Origin(_late(ok(b"first"), b"" if close else b"x", close=close))
+    with origin.server, gfetch.Session(transport=transport) as session:
+        assert session.get(origin.url("/1"), timeout=5).content == b"first"
+        assert_no_spin(counted)  # longer than LATE: the late bytes come meanwhile
+        second = session.get(origin.url("/2"), timeout=5)
+        assert (second.status_code, second.content) == (200, b"2")
+    assert [index for index, _, _ in origin.arrivals] == [0, 1]
