@@ -7,6 +7,7 @@ closed by it; every wait is bounded.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
 import sys
@@ -548,3 +549,17 @@ def test_input_ready_sees_a_reset_and_a_closed_socket(listener):
             gfetch.sleep(0.005)
         assert client.input_ready()
     assert client.input_ready()  # closed
+
+
+def test_input_ready_answers_for_its_own_socket_only(tcp_pair, pair):
+    """A Ctrl-C just after the hub's poll object took an fd may leave it there: another
+    socket's bytes must not make an idle connection look used (and so never reused)."""
+    client, _ = tcp_pair
+    other, peer = pair
+    peer.sendall(b"x")
+    peeker = get_hub()._peeker
+    peeker.register(other.fileno(), select.POLLIN)  # left behind
+    try:
+        assert client.input_ready() is False
+    finally:
+        peeker.unregister(other.fileno())

@@ -548,7 +548,11 @@ class Hub(greenlet):
             return None
         peeker.register(fd, _POLLIN)
         try:
-            return bool(peeker.poll(0))
+            # Only this fd counts: a Ctrl-C landing just after a register may have left another.
+            for ready, _ in peeker.poll(0):
+                if ready == fd:
+                    return True
+            return False
         finally:
             peeker.unregister(fd)
 
