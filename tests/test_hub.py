@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import collections
 import gc
+import os
+import selectors
 import socket
 import threading
 import time
+import warnings
 import weakref
 
 import pytest
 from _alarm import TimeLimit, time_limit
+from test_integrity import Origin, _late, ok
 
 import gfetch
 from gfetch.core.hub import get_hub, notify_closing, wait_readable, wait_writable
+from gfetch.io.sockets import GreenSocket
 
 
 def test_wait_readable_wakes_on_data() -> None:
@@ -203,3 +209,165 @@ def test_a_raising_callback_is_raised_where_the_root_waits_and_not_kept() -> Non
     assert kept() is None
     gfetch.sleep(0.001)
     assert gfetch.spawn(lambda: "ok").get(timeout=5) == "ok"
+
+
+# -- registrations kept for owned fds (gfetch's sockets) between their waits ----------------------
+
+
+class CountingSelector:
+    """The hub's selector, counting the calls that are system calls (epoll_ctl, epoll_wait)."""
+
+    def __init__(self, selector: selectors.BaseSelector) -> None:
+        self.selector = selector
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("register", "modify", "unregister", "select"):
+            self.calls[name] += 1
+        return getattr(self.selector, name)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> CountingSelector:
+    hub = get_hub()
+    gfetch.sleep(0)  # changes left by earlier code applied before counting
+    counting = CountingSelector(hub.selector)
+    monkeypatch.setattr(hub, "selector", counting)
+    return counting
+
+
+def green_pair() -> tuple[GreenSocket, GreenSocket]:
+    a, b = socket.socketpair()
+    return GreenSocket(fileno=a.detach()), GreenSocket(fileno=b.detach())
+
+
+def idle_pair() -> tuple[GreenSocket, GreenSocket]:
+    """A green pair whose first socket has read a reply and sits idle, its registration kept."""
+    a, b = green_pair()
+    a.settimeout(5)
+    b.sendall(b"reply")
+    a.wait_for_data()
+    assert a.recv(10) == b"reply"
+    gfetch.sleep(0)  # a pass: the ended wait's registration is kept, not dropped
+    assert a.fileno() in get_hub()._kept
+    return a, b
+
+
+def assert_no_spin(counted: CountingSelector) -> None:
+    """The hub, with nothing to do for 0.2 s, polls a few times, not in a busy loop."""
+    passes = counted.calls["select"]
+    cpu = time.process_time()
+    gfetch.sleep(0.2)
+    assert counted.calls["select"] - passes < 20
+    assert time.process_time() - cpu < 0.15
+
+
+def test_a_sockets_registration_outlives_its_waits(counted: CountingSelector) -> None:
+    """Request after request on one connection, each wait a pass after the last (as under
+    map): registered once, not registered and unregistered again for every wait; a write
+    wait after a read wait changes the registration."""
+    a, b = green_pair()
+    with a, b:
+        a.settimeout(5)
+        for n in range(20):
+            b.sendall(b"%d;" % n)
+            a.wait_for_data()
+            assert a.recv(10) == b"%d;" % n
+            gfetch.sleep(0)
+            gfetch.sleep(0)
+        assert (counted.calls["register"], counted.calls["unregister"]) == (1, 0)
+        assert a.fileno() in get_hub()._kept
+        get_hub().wait_fd(a.fileno(), selectors.EVENT_WRITE, 5, owned=a)
+        assert (counted.calls["register"], counted.calls["modify"]) == (1, 1)
+    gfetch.sleep(0)
+    assert counted.calls["unregister"] == 1  # closed: dropped (notify_closing)
+    assert not get_hub()._kept
+
+
+@pytest.mark.parametrize("late", ["byte", "end"])
+def test_an_idle_sockets_late_byte_or_end_does_not_make_the_hub_spin(
+    counted: CountingSelector, late: str
+) -> None:
+    """Nobody waits on the kept registration when the event comes: the hub stops listening at
+    the first one rather than hearing it pass after pass, and the next wait registers anew."""
+    a, b = idle_pair()
+    with a, b:
+        if late == "byte":
+            b.sendall(b"x")
+        else:
+            b.shutdown(socket.SHUT_WR)
+        assert_no_spin(counted)
+        assert a.fileno() not in get_hub()._kept
+        assert a.input_ready()  # what a pool checks before reusing the connection
+        a.wait_for_data()  # registered afresh, and woken
+        assert counted.calls["register"] == 2
+
+
+def test_a_kept_fd_closed_unnoticed_and_reused_is_waited_on_afresh() -> None:
+    """A socket collected without close() never tells the hub; its fd number, handed to a
+    new socket, must not be taken for the old registration (which closing the fd ended)."""
+    a, b = idle_pair()
+    with b:
+        number = a.fileno()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            del a
+            gc.collect()  # closed unnoticed
+        c, d = green_pair()
+        with c, d:
+            if c.fileno() != number:
+                c, d = d, c
+            assert c.fileno() == number  # the kernel hands out the lowest free number
+            c.settimeout(2)
+            d.sendall(b"y")
+            c.wait_for_data()
+            assert c.recv(1) == b"y"
+
+
+def test_a_wait_first_read_times_out_on_a_fresh_and_on_a_kept_registration() -> None:
+    a, b = green_pair()
+    with a, b:
+        a.settimeout(0.05)
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(socket.timeout):
+                a.wait_for_data()
+            assert 0.04 <= time.monotonic() - started < 2
+            b.sendall(b"x")
+            a.wait_for_data()
+            assert a.recv(1) == b"x"
+            gfetch.sleep(0)
+        assert not get_hub()._fds
+
+
+def test_a_kept_socket_closed_while_its_file_lives_on_does_not_make_the_hub_spin(
+    counted: CountingSelector,
+) -> None:
+    """Another holder of the file (a forked child; here a dup) keeps a closed fd's epoll
+    registration alive: the hub lets go of it before the close, or would hear of it forever."""
+    a, b = idle_pair()
+    with b:
+        held = os.dup(a.fileno())
+        try:
+            a.close()
+            b.sendall(b"late")
+            assert_no_spin(counted)
+        finally:
+            os.close(held)
+
+
+@pytest.mark.usefixtures("own_transport")
+@pytest.mark.parametrize("transport", ["auto", "urllib3"])
+@pytest.mark.parametrize("close", [False, True], ids=["late byte", "end"])
+def test_an_idle_keep_alive_connection_hearing_late_bytes_or_its_end_costs_no_spin(
+    counted: CountingSelector, transport: str, close: bool
+) -> None:
+    """Through a Session: the late bytes (or the server's close) reach an idle connection while
+    the hub runs; it hears of them once, and the next request goes on a new connection."""
+    origin = Origin(_late(ok(b"first"), b"" if close else b"x", close=close))
+    with origin.server, gfetch.Session(transport=transport) as session:
+        assert session.get(origin.url("/1"), timeout=5).content == b"first"
+        assert_no_spin(counted)  # longer than LATE: the late bytes come meanwhile
+        second = session.get(origin.url("/2"), timeout=5)
+        assert (second.status_code, second.content) == (200, b"2")
+    assert [index for index, _, _ in origin.arrivals] == [0, 1]

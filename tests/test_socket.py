@@ -7,7 +7,10 @@ closed by it; every wait is bounded.
 from __future__ import annotations
 
 import errno
+import select
 import socket
+import struct
+import sys
 import time
 
 import pytest
@@ -475,3 +478,88 @@ def test_connect_timeout_when_backlog_is_full():
         else:
             sock.close()
             pytest.skip("this kernel accepts past the backlog; connect timeout not reproducible")
+
+
+# -- input_ready: the check before an idle connection is reused ------------------------------
+
+
+@pytest.fixture
+def tcp_pair(listener):
+    """A connected TCP GreenSocket and the listener's end of it."""
+    client = create_connection(listener.getsockname(), timeout=5)
+    server, _ = listener.accept()
+    yield client, server
+    client.close()
+    server.close()
+
+
+def called_c_functions(call) -> set[str]:
+    """The names of the C functions ``call()`` calls (for what it must not call)."""
+    names: set[str] = set()
+
+    def profile(_frame, event, arg):
+        if event == "c_call":
+            names.add(arg.__name__)
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return names
+
+
+def test_input_ready_on_an_idle_connection_is_false_without_a_read(tcp_pair):
+    """The normal answer, False, comes from a poll: no failed peek (a system call and a
+    BlockingIOError per reused connection)."""
+    client, _ = tcp_pair
+    assert client.input_ready() is False
+    assert not {"recv", "recv_into"} & called_c_functions(client.input_ready)
+
+
+def test_input_ready_sees_bytes_without_taking_them(tcp_pair):
+    client, server = tcp_pair
+    server.sendall(b"late")
+    deadline = time.monotonic() + 5
+    while not client.input_ready() and time.monotonic() < deadline:
+        gfetch.sleep(0.005)
+    assert client.input_ready()
+    assert client.recv(10) == b"late"
+    assert client.input_ready() is False
+
+
+def test_input_ready_sees_the_end_of_the_stream(tcp_pair):
+    client, server = tcp_pair
+    server.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 5
+    while not client.input_ready() and time.monotonic() < deadline:
+        gfetch.sleep(0.005)
+    assert client.input_ready()
+    assert client.recv(1) == b""
+
+
+def test_input_ready_sees_a_reset_and_a_closed_socket(listener):
+    client = create_connection(listener.getsockname(), timeout=5)
+    server, _ = listener.accept()
+    with client:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        server.close()  # RST
+        deadline = time.monotonic() + 5
+        while not client.input_ready() and time.monotonic() < deadline:
+            gfetch.sleep(0.005)
+        assert client.input_ready()
+    assert client.input_ready()  # closed
+
+
+def test_input_ready_answers_for_its_own_socket_only(tcp_pair, pair):
+    """A Ctrl-C just after the hub's poll object took an fd may leave it there: another
+    socket's bytes must not make an idle connection look used (and so never reused)."""
+    client, _ = tcp_pair
+    other, peer = pair
+    peer.sendall(b"x")
+    peeker = get_hub()._peeker
+    peeker.register(other.fileno(), select.POLLIN)  # left behind
+    try:
+        assert client.input_ready() is False
+    finally:
+        peeker.unregister(other.fileno())

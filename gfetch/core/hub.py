@@ -53,10 +53,12 @@ import contextlib
 import heapq
 import itertools
 import os
+import select
 import selectors
 import socket
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +82,8 @@ __all__ = [
 
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
+# poll(2) reports the end of the stream as POLLIN, a reset or a closed fd as POLLERR/POLLHUP/POLLNVAL.
+_POLLIN = getattr(select, "POLLIN", 1)
 _monotonic = time.monotonic
 # Loops that may never wait call checkpoint() every CHECK_EVERY operations
 # (a 64 KiB read each: about a millisecond of work); it lets the loop run
@@ -165,14 +169,21 @@ class Waiter:
             glet.throw(exc)
 
 
+def _nobody() -> None:
+    """The owner of an fd whose waiter does not own it (see Hub.wait_fd)."""
+    return None
+
+
 class _FdWaiters:
     """The reader and writer parked on one fd, and what the selector has of it."""
 
-    __slots__ = ("hub", "fd", "reader", "writer", "registered", "queued")
+    __slots__ = ("hub", "fd", "owner", "reader", "writer", "registered", "queued")
 
-    def __init__(self, hub: Hub, fd: int) -> None:
+    def __init__(self, hub: Hub, fd: int, owned: object | None) -> None:
         self.hub = hub
         self.fd = fd
+        # A weak reference: a registration kept for a socket collected unclosed is not its own.
+        self.owner: Callable[[], object | None] = _nobody if owned is None else weakref.ref(owned)
         self.reader: Waiter | None = None
         self.writer: Waiter | None = None
         self.registered = 0  # the event mask the selector holds for this entry
@@ -222,12 +233,14 @@ class Hub(greenlet):
         self._timer_sequence = itertools.count()
         self._active_timers = 0
         self._fds: dict[int, _FdWaiters] = {}  # fds somebody waits on
+        self._kept: dict[int, _FdWaiters] = {}  # owned fds nobody waits on, still registered
         self._fd_changes: deque[_FdWaiters] = deque()  # for the selector, at the next pass
         self._parked: dict[greenlet, Waiter] = {}
         self._interrupts: dict[greenlet, list[tuple[BaseException, Callable[[], bool]]]] = {}
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._pass_started = 0.0
+        self._peeker = select.poll() if hasattr(select, "poll") else None
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)
@@ -521,12 +534,35 @@ class Hub(greenlet):
                 self.park(Waiter(self), 0.0)
 
     # -- fd readiness ---------------------------------------------------
-    def wait_fd(self, fd: int, event: int, timeout: float | None, owned: bool = False) -> None:
+    def input_waiting(self, fd: int) -> bool | None:
+        """Whether a read of ``fd`` would return at once (bytes, the end of the stream, an
+        error or a closed fd): one ``poll(2)`` with timeout 0. None where there is no poll.
+
+        Discussion: the check before an idle keep-alive connection carries
+        another request; it is nearly always False, which a non-blocking
+        peek would report by raising BlockingIOError. The poll object is the
+        hub's, so it is never used by two threads at once.
+        """
+        peeker = self._peeker
+        if peeker is None or fd < 0:
+            return None
+        peeker.register(fd, _POLLIN)
+        try:
+            # Only this fd counts: a Ctrl-C landing just after a register may have left another.
+            for ready, _ in peeker.poll(0):
+                if ready == fd:
+                    return True
+            return False
+        finally:
+            peeker.unregister(fd)
+
+    def wait_fd(self, fd: int, event: int, timeout: float | None, owned: object | None = None) -> None:
         """Park the current greenlet until ``fd`` is ready for ``event``.
 
-        ``owned``: the fd's owner calls :func:`notify_closing` before it closes
-        it (gfetch's sockets do), so a registration left from its last wait
-        is still its own and may be taken back (see :meth:`fd_wait_ended`).
+        ``owned``: the object that owns ``fd`` and calls :func:`notify_closing`
+        before it closes it (gfetch's sockets pass themselves). Its
+        registration outlives its waits and is taken back by its next one
+        (see :meth:`fd_wait_ended`); any other wait's registration is its own.
 
         Raises:
             socket.timeout: after ``timeout`` seconds (None waits forever).
@@ -536,9 +572,16 @@ class Hub(greenlet):
         """
         if fd < 0:
             raise ValueError(f"Invalid file descriptor: {fd}")
-        entry = self._fds.get(fd)
-        if entry is None or not (owned or entry.reader or entry.writer):
-            entry = self._fds[fd] = _FdWaiters(self, fd)  # an fd closed behind the hub's back is new
+        fds = self._fds
+        entry = fds.get(fd)
+        if entry is None or not (
+            entry.reader or entry.writer or (owned is not None and entry.owner() is owned)
+        ):
+            # An fd closed behind the hub's back may be open again as another: a new entry.
+            entry = self._kept.pop(fd, None)
+            if entry is None or owned is None or entry.owner() is not owned:
+                entry = _FdWaiters(self, fd, owned)
+            fds[fd] = entry
         reading = event == _EVENT_READ
         if (entry.reader if reading else entry.writer) is not None:
             raise ConcurrentObjectUseError(
@@ -559,14 +602,17 @@ class Hub(greenlet):
         """Forget ``entry`` once nobody waits on its fd (for a wait that ended because the fd was
         ``ready``: at the next pass); tell the selector at the next pass.
 
-        Discussion: until then a new wait on a ready fd by its owner
-        (``owned``: gfetch's sockets) takes the same entry, and the selector
-        need not hear of it: a keep-alive connection's next request, sent
-        before the next pass, waits on a registration that never went away
-        (no unregister and register again: two system calls a request). Their
-        fds are forgotten at once when closed (notify_closing); any other fd
-        gets a new entry, as it may have been closed and reused behind the
-        hub's back.
+        Discussion: a read wait that ended with its fd ready keeps its
+        registration if the fd is owned (gfetch's sockets: see wait_fd):
+        the owner's next wait, a keep-alive connection's next request,
+        takes it back without a word to the selector (no unregister and
+        register again: two system calls a request). The selector drops it
+        when the owner closes the fd (notify_closing), or at the first event
+        nobody waits for (a late byte or the end of an idle connection's
+        stream: the next pass would report it again, and the next). Until the
+        next pass any wait by the owner takes the entry back; any other
+        wait gets a new entry, as its fd may have been closed and reused
+        behind the hub's back.
         """
         if not (ready or entry.reader or entry.writer) and self._fds.get(entry.fd) is entry:
             del self._fds[entry.fd]
@@ -584,25 +630,35 @@ class Hub(greenlet):
         it here, before it polls. A waiting greenlet's stack then ends at
         ``wait_fd``: the selector's own frames would touch another page of
         every waiting request's frame stack, 4 KiB each at 5,000 in flight.
-        An entry whose waits all ended is unregistered and forgotten; a later
-        wait on the same fd number gets a new entry, registered afresh after
-        it, so an fd closed and reused meanwhile is never mistaken for the old
-        one (a wait before then takes the entry back: see fd_wait_ended).
-        An entry leaves the queue only once applied, and re-applying one is
-        harmless, so a Ctrl-C landing in here loses nothing.
+        An entry whose waits all ended is unregistered and forgotten, or, if
+        its read wait ended ready and its owner lives, kept registered (``_kept``);
+        a later wait on the same fd number by anybody else gets a new entry,
+        registered afresh after it, so an fd closed and reused meanwhile is
+        never mistaken for the old one (see fd_wait_ended). An entry leaves
+        the queue only once applied, and re-applying one is harmless, so a
+        Ctrl-C landing in here loses nothing.
         """
         changes = self._fd_changes
         fds = self._fds
+        kept = self._kept
         while changes:
             entry = changes[0]
             mask = entry.mask()
-            if mask != entry.registered:
+            fd = entry.fd
+            if (
+                not mask
+                and entry.registered == _EVENT_READ  # a socket is nearly always writable
+                and (fds.get(fd) is entry or kept.get(fd) is entry)
+                and entry.owner() is not None
+            ):
+                kept[fd] = entry
+            elif mask != entry.registered:
                 try:
                     self._update_selector(entry, mask)
                 except (OSError, ValueError) as exc:  # e.g. the fd is not open
                     self._fail_waits(entry, exc)
-            if not mask and fds.get(entry.fd) is entry:
-                del fds[entry.fd]
+            if not mask and fds.get(fd) is entry:
+                del fds[fd]
             entry.queued = False
             changes.popleft()
 
@@ -628,6 +684,8 @@ class Hub(greenlet):
     def _fail_waits(self, entry: _FdWaiters, exc: BaseException) -> None:
         if self._fds.get(entry.fd) is entry:
             del self._fds[entry.fd]
+        if self._kept.get(entry.fd) is entry:
+            del self._kept[entry.fd]
         if entry.registered:
             entry.registered = 0
             with contextlib.suppress(KeyError):  # a failed modify unregistered it already
@@ -638,18 +696,26 @@ class Hub(greenlet):
         entry.reader = entry.writer = None
 
     def notify_closing(self, fd: int) -> None:
-        """Wake every greenlet waiting on ``fd`` with EBADF and forget the fd.
+        """Wake every greenlet waiting on ``fd`` with EBADF and forget the fd; called before it closes.
 
         Never switches, so it is safe to call while holding a lock.
+
+        Discussion: the selector lets go of the fd here, while it is still
+        open, not at the next pass: epoll drops a closed fd by itself only
+        once no process holds its file any more (a forked child may), and
+        would report its events ever after under a number nobody waits on.
         """
-        entry = self._fds.pop(fd, None)
+        entry = self._fds.pop(fd, None) or self._kept.pop(fd, None)
         if entry is None:
             return
         for waiter in (entry.reader, entry.writer):
             if waiter is not None:
                 waiter.throw(OSError(9, "Bad file descriptor: socket closed by another greenlet"))
         entry.reader = entry.writer = None
-        self._fd_changed(entry)
+        self._fd_changed(entry)  # if interrupted below: the next pass applies it
+        if entry.registered:
+            with contextlib.suppress(OSError, ValueError):
+                self._update_selector(entry, 0)
 
     # -- the loop -------------------------------------------------------
     def _alive(self) -> bool:
@@ -725,7 +791,6 @@ class Hub(greenlet):
             if entry is None:
                 self._drain_wake_socket()
                 continue
-            # The wake ends the wait's registration (see park).
             # The wake ends the wait's registration (see park); inline, as
             # this runs for every wake-up of every socket.
             reader, writer = entry.reader, entry.writer
@@ -737,6 +802,8 @@ class Hub(greenlet):
                 writer.switch()
             if entry.reader is not reader or entry.writer is not writer:
                 self.fd_wait_ended(entry, ready=True)
+            elif reader is None and writer is None:
+                self._unheard(entry)
         from_threads = self._from_threads
         while from_threads:
             ready.append(from_threads.popleft())
@@ -752,6 +819,13 @@ class Hub(greenlet):
         for _ in range(len(ready)):
             callback, arg = ready.popleft()
             callback(arg)  # raising, it ends the pass: the rest run next pass (see run)
+
+    def _unheard(self, entry: _FdWaiters) -> None:
+        """An event nobody waits for: a kept fd's late byte or end (see fd_wait_ended). The
+        selector lets go of it at the next pass; it would report it again at every pass."""
+        if self._kept.get(entry.fd) is entry:
+            del self._kept[entry.fd]
+        self._fd_changed(entry)
 
     def _drain_wake_socket(self) -> None:
         try:

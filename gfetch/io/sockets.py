@@ -115,7 +115,7 @@ class GreenSocket(_socket.socket):
             return super().connect(address)
         err = self.connect_ex(address)
         if err in _CONNECT_IN_PROGRESS:
-            get_hub().wait_fd(self.fileno(), _WRITE, self._green_timeout, owned=True)
+            get_hub().wait_fd(self.fileno(), _WRITE, self._green_timeout, owned=self)
             err = self.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))
@@ -132,21 +132,25 @@ class GreenSocket(_socket.socket):
         hub's next pass.
         """
         if self._green_timeout != 0.0:
-            get_hub().wait_fd(self.fileno(), _READ, self._green_timeout, owned=True)
+            get_hub().wait_fd(self.fileno(), _READ, self._green_timeout, owned=self)
 
     def input_ready(self) -> bool:
         """Whether a read would return at once: bytes, the end of the stream or an error wait.
 
-        One non-blocking peek, nothing read: the check before an idle
-        keep-alive connection carries another request (urllib3's
-        ``is_connection_dropped``). A socket that was idle must answer False.
+        Nothing is read: the check before an idle keep-alive connection
+        carries another request (urllib3's ``is_connection_dropped``). A
+        socket that was idle must answer False. One ``poll(2)``
+        (Hub.input_waiting); a non-blocking peek where there is no poll.
         """
+        waiting = get_hub().input_waiting(self.fileno())
+        if waiting is not None:
+            return waiting
         try:
             _csocket.socket.recv(self, 1, _PEEK)
         except BlockingIOError:
             return False
         except OSError:
-            return True  # a reset is waiting
+            return True  # a reset is waiting, or the socket is closed
         return True
 
     def _park_until_done(self, operation: Any, event: int, *args: Any) -> Any:
@@ -168,7 +172,7 @@ class GreenSocket(_socket.socket):
                 self._checkpoint()
                 return result
             deadline = deadline or self._deadline()
-            get_hub().wait_fd(self.fileno(), event, self._remaining(deadline), owned=True)
+            get_hub().wait_fd(self.fileno(), event, self._remaining(deadline), owned=self)
 
     def _checkpoint(self) -> None:
         """Count an operation that did not wait; every CHECK_EVERY let due timers fire."""
@@ -205,7 +209,7 @@ class GreenSocket(_socket.socket):
             else:
                 self._checkpoint()
                 continue
-            get_hub().wait_fd(self.fileno(), _WRITE, self._remaining(deadline), owned=True)
+            get_hub().wait_fd(self.fileno(), _WRITE, self._remaining(deadline), owned=self)
         return None
 
     def accept(self) -> tuple[GreenSocket, Any]:
@@ -218,7 +222,7 @@ class GreenSocket(_socket.socket):
                 if self._green_timeout == 0.0:
                     raise
                 deadline = deadline or self._deadline()
-                get_hub().wait_fd(self.fileno(), _READ, self._remaining(deadline), owned=True)
+                get_hub().wait_fd(self.fileno(), _READ, self._remaining(deadline), owned=self)
         sock = GreenSocket(self.family, self.type, self.proto, fileno=fd)
         sock.settimeout(self._green_timeout)
         return sock, address
