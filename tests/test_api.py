@@ -170,6 +170,23 @@ def test_raising_exception_handler_cancels_the_rest_at_once(server: StdlibServer
     assert time.monotonic() - start < 3
 
 
+def test_map_sends_on_while_its_exception_handler_waits(fresh_server: StdlibServer) -> None:
+    """map keeps every result: its workers go on sending while the caller's handler waits,
+    rather than at most ``size`` ahead of it (as imap's, whose caller may be slow on purpose)."""
+    served_meanwhile: list[int] = []
+
+    def handler(request, exception):
+        limit = time.monotonic() + 5
+        while fresh_server.requests_served < 8 and time.monotonic() < limit:
+            gfetch.sleep(0.01)
+        served_meanwhile.append(fresh_server.requests_served)
+        return "handled"
+
+    result = gfetch.map([REFUSED, *[fresh_server.url("/json")] * 8], size=2, exception_handler=handler)
+    assert served_meanwhile == [8]
+    assert result[0] == "handled" and [r.status_code for r in result[1:]] == [200] * 8
+
+
 def test_imap_failures_are_logged_or_returned(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1

@@ -179,7 +179,7 @@ def map(  # noqa: A001 - grequests' name
     fanout = FanOut(stream=stream, size=size, gtimeout=gtimeout, **options)
     items = list(requests)
     results: list[Any] = [None] * len(items)
-    for index, req in fanout.run(items, total=len(items), report_unsent=True):
+    for index, req in fanout.run(items, total=len(items), report_unsent=True, paced=False):
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         if deliver:
             results[index] = value
