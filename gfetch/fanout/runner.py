@@ -396,7 +396,8 @@ class _Intake:
         # that finds the input used up exits at once instead of first waiting
         # for a credit.
         self._known_length = len(items) if isinstance(items, (list, tuple)) else None
-        self._reading = Semaphore(1)  # a generator input may park; one reader at a time
+        # A generator input may park: one reader at a time. A list's iterator never parks.
+        self._reading = None if type(items) in (list, tuple) else Semaphore(1)
         self._credits = Semaphore(size) if size is not None else None
         self.taken = 0
         self.exhausted = False
@@ -410,22 +411,29 @@ class _Intake:
         credits = self._credits
         if credits is not None:
             credits.acquire()  # the invariant: taken but not yet reported <= size
-        with self._reading:
-            try:
-                if not self.exhausted:
-                    request = _coerce(next(self._source))
-                    index = self.taken
-                    self.taken = index + 1
-                    self.exhausted = index + 1 == self._known_length
-                    self.in_flight[index] = request
-                    return index, request
-            except StopIteration:
-                self.exhausted = True
-            except Exception as exc:  # the input's error: raised to the caller
-                self.exhausted = True
-                self.error = exc
-        if credits is not None:
+        if self._reading is None:
+            entry = self._read()
+        else:
+            with self._reading:
+                entry = self._read()
+        if entry is None and credits is not None:
             credits.release()
+        return entry
+
+    def _read(self) -> tuple[int, AsyncRequest] | None:
+        try:
+            if not self.exhausted:
+                request = _coerce(next(self._source))
+                index = self.taken
+                self.taken = index + 1
+                self.exhausted = index + 1 == self._known_length
+                self.in_flight[index] = request
+                return index, request
+        except StopIteration:
+            self.exhausted = True
+        except Exception as exc:  # the input's error: raised to the caller
+            self.exhausted = True
+            self.error = exc
         return None
 
     def finished(self, index: int) -> None:
