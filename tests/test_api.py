@@ -261,6 +261,14 @@ def test_raising_exception_handler_propagates_but_cleans_up(server: StdlibServer
 
 
 # -- defaults and limits ----------------------------------------------------
+def test_map_without_limits_or_retries_adds_no_wait_to_blocked(server: StdlibServer) -> None:
+    """Only a limit's or a backoff's wait goes into ``timings.blocked``: without them a response
+    keeps its transport's own (None on the urllib3 path, as for a Session's own request)."""
+    with gfetch.Session(transport="urllib3") as session:
+        responses = gfetch.map([server.url("/json")] * 3, session=session)
+    assert [response.timings.blocked for response in responses] == [None] * 3
+
+
 def test_default_timeout_applies_and_none_disables(server: StdlibServer, monkeypatch) -> None:
     seen: list[object] = []
     original = gfetch.Session.request

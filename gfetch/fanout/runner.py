@@ -230,6 +230,12 @@ class FanOut:
         self.pool = options["pool"] if options["pool"] is not None else Pool(size or DEFAULT_SIZE)
         self.limits = HostLimits(options["per_host"], options["rate"], options["per_host_rate"])
         self.retry = retry_policy(options["retries"])
+        # One attempt, nothing to wait for before it: no limits, no retries (the common case).
+        unlimited = options["per_host"] is None and not options["rate"] and not options["per_host_rate"]
+        self._single = unlimited and type(self.retry) is RetryPolicy and not self.retry.retries
+        # What each request's send is given (send_with copies it, never changes it).
+        self._overrides = {"stream": options["stream"], "timeout": options["timeout"]}
+        self._overrides_own_timeout = {"stream": options["stream"]}
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
@@ -268,11 +274,14 @@ class FanOut:
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
-        overrides: dict[str, Any] = {"stream": options["stream"]}
-        if "timeout" not in request.kwargs:
-            overrides["timeout"] = options["timeout"]
+        overrides = self._overrides if "timeout" not in request.kwargs else self._overrides_own_timeout
         if request.session is None and options["session"] is not None:
             request.session = options["session"]
+        if self._single:
+            if deadline is not None:
+                deadline.start()
+            request.send_with(overrides)
+            return
         attempt = 0
         waited = 0.0  # for limits and backoff: the response's timings.blocked
         while True:
