@@ -349,6 +349,7 @@ class FanOut:
         """
         gtimeout = self.options["gtimeout"]
         until = None if gtimeout is None else time.monotonic() + gtimeout
+        credits = intake.credits
         while True:
             try:
                 entry = results.get(until)
@@ -357,8 +358,11 @@ class FanOut:
             if entry is _END:
                 intake.raise_error()
                 return True
-            intake.reported()
-            self._report(entry[1], progress)
+            if credits is not None:
+                credits.release()  # the caller has received the result: its credit goes back
+            request = entry[1]
+            if progress is not None or request.exception is not None:  # else _report has nothing to do
+                self._report(request, progress)
             yield entry
 
     def _cancelled(
@@ -393,7 +397,7 @@ class _Intake:
 
     Invariant: requests taken but not yet reported to the caller <= the
     pool's size. :meth:`take` spends a credit for each item it hands out;
-    :meth:`reported` gives it back as the caller receives the result. So a
+    :meth:`FanOut._finished` gives it back as the caller receives the result. So a
     slow caller holds the workers back instead of piling up results, and an
     endless input is read no faster than it is consumed. A ``size`` of None
     spends no credits: the pool alone bounds what is in flight.
@@ -407,7 +411,7 @@ class _Intake:
         self._known_length = len(items) if isinstance(items, (list, tuple)) else None
         # A generator input may park: one reader at a time. A list's iterator never parks.
         self._reading = None if type(items) in (list, tuple) else Semaphore(1)
-        self._credits = Semaphore(size) if size is not None else None
+        self.credits = Semaphore(size) if size is not None else None
         self.taken = 0
         self.exhausted = False
         self.error: Exception | None = None
@@ -417,7 +421,7 @@ class _Intake:
         """The next ``(index, request)``, parking for a credit first; None at the end."""
         if self.exhausted:
             return None
-        credits = self._credits
+        credits = self.credits
         if credits is not None:
             credits.acquire()  # the invariant: taken but not yet reported <= size
         if self._reading is None:
@@ -447,11 +451,6 @@ class _Intake:
 
     def finished(self, index: int) -> None:
         self.in_flight.pop(index, None)
-
-    def reported(self) -> None:
-        """The caller has received one result: its credit goes back."""
-        if self._credits is not None:
-            self._credits.release()
 
     def close(self) -> None:
         """Take nothing more: the workers exit after their current request."""
