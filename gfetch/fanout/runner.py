@@ -233,7 +233,7 @@ class FanOut:
         # One attempt, nothing to wait for before it: no limits, no retries (the common case).
         unlimited = options["per_host"] is None and not options["rate"] and not options["per_host_rate"]
         self._single = unlimited and type(self.retry) is RetryPolicy and not self.retry.retries
-        # What each request's send is given (send_with copies it, never changes it).
+        # What each request's send is given (send_with reads it, never changes it).
         self._overrides = {"stream": options["stream"], "timeout": options["timeout"]}
         self._overrides_own_timeout = {"stream": options["stream"]}
 
@@ -248,7 +248,9 @@ class FanOut:
         if isinstance(request, UnusableItem):
             return
         # The request's trace, if its Session has a hook: shared with the Session (gfetch.core.timings).
-        token = self._start_trace(request)
+        session = request.session if request.session is not None else self.options["session"]
+        hook = getattr(session, "trace", None)
+        token = None if hook is None else _start_trace(hook, request)
         try:
             seconds = request.deadline if request.deadline is not None else self.options["deadline"]
             if seconds is None:
@@ -261,16 +263,6 @@ class FanOut:
         finally:
             if token is not None:
                 _end_trace(token, request)
-
-    def _start_trace(self, request: AsyncRequest) -> Token[RequestTrace | None] | None:
-        session = request.session if request.session is not None else self.options["session"]
-        hook = getattr(session, "trace", None)
-        if hook is None:
-            return None
-        trace = RequestTrace(hook, request.method, request.url)
-        token = CURRENT.set(trace)
-        trace.emit("request.queued")
-        return token
 
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
@@ -449,9 +441,6 @@ class _Intake:
             self.error = exc
         return None
 
-    def finished(self, index: int) -> None:
-        self.in_flight.pop(index, None)
-
     def close(self) -> None:
         """Take nothing more: the workers exit after their current request."""
         self.exhausted = True
@@ -532,7 +521,7 @@ class _Workers:
             try:
                 self._execute(request)
             finally:
-                intake.finished(index)
+                intake.in_flight.pop(index, None)
                 self._results.put(entry)
 
     def _exited(self, glet: Greenlet) -> None:
@@ -549,6 +538,14 @@ def _add_blocked(response: Any, waited: float) -> None:
     timings = getattr(first, "timings", None)
     if timings is not None:
         timings.blocked = (timings.blocked or 0.0) + waited
+
+
+def _start_trace(hook: Any, request: AsyncRequest) -> Token[RequestTrace | None]:
+    """Make a trace of ``request`` for its Session's ``hook`` current; its first event."""
+    trace = RequestTrace(hook, request.method, request.url)
+    token = CURRENT.set(trace)
+    trace.emit("request.queued")
+    return token
 
 
 def _emit_retry(request: AsyncRequest, delay: float, attempt: int) -> None:
