@@ -187,6 +187,15 @@ def test_map_sends_on_while_its_exception_handler_waits(fresh_server: StdlibServ
     assert result[0] == "handled" and [r.status_code for r in result[1:]] == [200] * 8
 
 
+def test_imap_over_a_list_is_held_back_by_its_caller(fresh_server: StdlibServer) -> None:
+    """imap's caller paces it, whatever its input: at most ``size`` results wait for it."""
+    results = gfetch.imap([fresh_server.url("/json")] * 8, size=2)
+    next(results)
+    gfetch.sleep(0.3)
+    assert fresh_server.requests_served <= 1 + 2
+    results.close()
+
+
 def test_imap_failures_are_logged_or_returned(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1
