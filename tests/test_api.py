@@ -170,6 +170,32 @@ def test_raising_exception_handler_cancels_the_rest_at_once(server: StdlibServer
     assert time.monotonic() - start < 3
 
 
+def test_map_sends_on_while_its_exception_handler_waits(fresh_server: StdlibServer) -> None:
+    """map keeps every result: its workers go on sending while the caller's handler waits,
+    rather than at most ``size`` ahead of it (as imap's, whose caller may be slow on purpose)."""
+    served_meanwhile: list[int] = []
+
+    def handler(request, exception):
+        limit = time.monotonic() + 5
+        while fresh_server.requests_served < 8 and time.monotonic() < limit:
+            gfetch.sleep(0.01)
+        served_meanwhile.append(fresh_server.requests_served)
+        return "handled"
+
+    result = gfetch.map([REFUSED, *[fresh_server.url("/json")] * 8], size=2, exception_handler=handler)
+    assert served_meanwhile == [8]
+    assert result[0] == "handled" and [r.status_code for r in result[1:]] == [200] * 8
+
+
+def test_imap_over_a_list_is_held_back_by_its_caller(fresh_server: StdlibServer) -> None:
+    """imap's caller paces it, whatever its input: at most ``size`` results wait for it."""
+    results = gfetch.imap([fresh_server.url("/json")] * 8, size=2)
+    next(results)
+    gfetch.sleep(0.3)
+    assert fresh_server.requests_served <= 1 + 2
+    results.close()
+
+
 def test_imap_failures_are_logged_or_returned(server: StdlibServer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="gfetch"):
         assert len(list(gfetch.imap([server.url("/json"), REFUSED]))) == 1
@@ -244,6 +270,14 @@ def test_raising_exception_handler_propagates_but_cleans_up(server: StdlibServer
 
 
 # -- defaults and limits ----------------------------------------------------
+def test_map_without_limits_or_retries_adds_no_wait_to_blocked(server: StdlibServer) -> None:
+    """Only a limit's or a backoff's wait goes into ``timings.blocked``: without them a response
+    keeps its transport's own (None on the urllib3 path, as for a Session's own request)."""
+    with gfetch.Session(transport="urllib3") as session:
+        responses = gfetch.map([server.url("/json")] * 3, session=session)
+    assert [response.timings.blocked for response in responses] == [None] * 3
+
+
 def test_default_timeout_applies_and_none_disables(server: StdlibServer, monkeypatch) -> None:
     seen: list[object] = []
     original = gfetch.Session.request

@@ -171,20 +171,24 @@ class Queue(Generic[T]):
         return 0 < self.maxsize <= len(self.queue)
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        while self.full():
+        # The checks inline, as calls only where there is something to do: a fan-out
+        # puts and gets once per request.
+        while self.maxsize and self.full():
             if not block or not _park(self._putters, timeout):
                 raise Full
         self._push(item)
         self._unfinished += 1
-        self._all_done.clear()
-        _wake_first(self._getters)
+        self._all_done._flag = False
+        if self._getters:
+            _wake_first(self._getters)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         while not self.queue:
             if not block or not _park(self._getters, timeout):
                 raise Empty
         item = self._pop()
-        _wake_first(self._putters)
+        if self._putters:
+            _wake_first(self._putters)
         return item
 
     def put_nowait(self, item: T) -> None:

@@ -179,7 +179,10 @@ def map(  # noqa: A001 - grequests' name
     fanout = FanOut(stream=stream, size=size, gtimeout=gtimeout, **options)
     items = list(requests)
     results: list[Any] = [None] * len(items)
-    for index, req in fanout.run(items, total=len(items), report_unsent=True):
+    for index, req in fanout.run(items, total=len(items), report_unsent=True, paced=False):
+        if req.response is not None:  # _outcome's first case, without a call per response
+            results[index] = req.response
+            continue
         deliver, value = _outcome(req, exception_handler, return_exceptions)
         if deliver:
             results[index] = value

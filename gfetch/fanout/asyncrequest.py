@@ -67,7 +67,8 @@ class AsyncRequest:
         deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
-        require_deadline(deadline)
+        if deadline is not None:
+            require_deadline(deadline)
         self.method = method
         self.url = url
         self.session = session
@@ -107,7 +108,7 @@ class AsyncRequest:
         for as long as the request waits. Another ``request`` (a subclass's)
         may order its parameters differently, so it gets the keywords.
         """
-        options = {**self.kwargs, **overrides}
+        options = {**self.kwargs, **overrides} if self.kwargs else overrides
         session = self.session if self.session is not None else with_own_cookies(default_session())
         try:
             request = type(session).request

@@ -230,6 +230,12 @@ class FanOut:
         self.pool = options["pool"] if options["pool"] is not None else Pool(size or DEFAULT_SIZE)
         self.limits = HostLimits(options["per_host"], options["rate"], options["per_host_rate"])
         self.retry = retry_policy(options["retries"])
+        # One attempt, nothing to wait for before it: no limits, no retries (the common case).
+        unlimited = options["per_host"] is None and not options["rate"] and not options["per_host_rate"]
+        self._single = unlimited and type(self.retry) is RetryPolicy and not self.retry.retries
+        # What each request's send is given (send_with reads it, never changes it).
+        self._overrides = {"stream": options["stream"], "timeout": options["timeout"]}
+        self._overrides_own_timeout = {"stream": options["stream"]}
 
     # -- one request ----------------------------------------------------
     def execute(self, request: AsyncRequest) -> None:
@@ -242,7 +248,9 @@ class FanOut:
         if isinstance(request, UnusableItem):
             return
         # The request's trace, if its Session has a hook: shared with the Session (gfetch.core.timings).
-        token = self._start_trace(request)
+        session = request.session if request.session is not None else self.options["session"]
+        hook = getattr(session, "trace", None)
+        token = None if hook is None else _start_trace(hook, request)
         try:
             seconds = request.deadline if request.deadline is not None else self.options["deadline"]
             if seconds is None:
@@ -256,23 +264,16 @@ class FanOut:
             if token is not None:
                 _end_trace(token, request)
 
-    def _start_trace(self, request: AsyncRequest) -> Token[RequestTrace | None] | None:
-        session = request.session if request.session is not None else self.options["session"]
-        hook = getattr(session, "trace", None)
-        if hook is None:
-            return None
-        trace = RequestTrace(hook, request.method, request.url)
-        token = CURRENT.set(trace)
-        trace.emit("request.queued")
-        return token
-
     def _attempts(self, request: AsyncRequest, deadline: Deadline | None) -> None:
         options = self.options
-        overrides: dict[str, Any] = {"stream": options["stream"]}
-        if "timeout" not in request.kwargs:
-            overrides["timeout"] = options["timeout"]
+        overrides = self._overrides if "timeout" not in request.kwargs else self._overrides_own_timeout
         if request.session is None and options["session"] is not None:
             request.session = options["session"]
+        if self._single:
+            if deadline is not None:
+                deadline.start()
+            request.send_with(overrides)
+            return
         attempt = 0
         waited = 0.0  # for limits and backoff: the response's timings.blocked
         while True:
@@ -303,15 +304,20 @@ class FanOut:
 
     # -- the call -------------------------------------------------------
     def run(
-        self, items: Iterable[Any], total: int | None = None, report_unsent: bool = False
+        self, items: Iterable[Any], total: int | None = None, report_unsent: bool = False, paced: bool = True
     ) -> Iterator[tuple[int, AsyncRequest]]:
         """Yield ``(index, request)`` as each finishes (or is cancelled).
 
         With ``report_unsent`` the input left over after a gtimeout is still
         read and reported as cancelled (map needs a slot per input).
+        ``paced``: the caller's pace holds the workers back (see
+        :class:`_Intake`). map, whose input is a list and which keeps every
+        result, passes False: a worker then takes its next request at once,
+        without waiting for the caller to have received its last one (a
+        park, a wake-up and a pass of the hub per request saved).
         """
         _finish_abandoned_cleanups()
-        intake = _Intake(items, self.pool.size)
+        intake = _Intake(items, self.pool.size if paced else None)
         results = _Results()
         crew = _Workers(self.pool, self.execute, intake, results)
         progress = make_progress(total) if self.options["progress"] else None
@@ -335,6 +341,7 @@ class FanOut:
         """
         gtimeout = self.options["gtimeout"]
         until = None if gtimeout is None else time.monotonic() + gtimeout
+        credits = intake.credits
         while True:
             try:
                 entry = results.get(until)
@@ -343,8 +350,11 @@ class FanOut:
             if entry is _END:
                 intake.raise_error()
                 return True
-            intake.reported()
-            self._report(entry[1], progress)
+            if credits is not None:
+                credits.release()  # the caller has received the result: its credit goes back
+            request = entry[1]
+            if progress is not None or request.exception is not None:  # else _report has nothing to do
+                self._report(request, progress)
             yield entry
 
     def _cancelled(
@@ -379,9 +389,10 @@ class _Intake:
 
     Invariant: requests taken but not yet reported to the caller <= the
     pool's size. :meth:`take` spends a credit for each item it hands out;
-    :meth:`reported` gives it back as the caller receives the result. So a
+    :meth:`FanOut._finished` gives it back as the caller receives the result. So a
     slow caller holds the workers back instead of piling up results, and an
-    endless input is read no faster than it is consumed.
+    endless input is read no faster than it is consumed. A ``size`` of None
+    spends no credits: the pool alone bounds what is in flight.
     """
 
     def __init__(self, items: Iterable[Any], size: int | None) -> None:
@@ -390,8 +401,9 @@ class _Intake:
         # that finds the input used up exits at once instead of first waiting
         # for a credit.
         self._known_length = len(items) if isinstance(items, (list, tuple)) else None
-        self._reading = Semaphore(1)  # a generator input may park; one reader at a time
-        self._credits = Semaphore(size) if size is not None else None
+        # A generator input may park: one reader at a time. A list's iterator never parks.
+        self._reading = None if type(items) in (list, tuple) else Semaphore(1)
+        self.credits = Semaphore(size) if size is not None else None
         self.taken = 0
         self.exhausted = False
         self.error: Exception | None = None
@@ -401,34 +413,33 @@ class _Intake:
         """The next ``(index, request)``, parking for a credit first; None at the end."""
         if self.exhausted:
             return None
-        credits = self._credits
+        credits = self.credits
         if credits is not None:
             credits.acquire()  # the invariant: taken but not yet reported <= size
-        with self._reading:
-            try:
-                if not self.exhausted:
-                    request = _coerce(next(self._source))
-                    index = self.taken
-                    self.taken = index + 1
-                    self.exhausted = index + 1 == self._known_length
-                    self.in_flight[index] = request
-                    return index, request
-            except StopIteration:
-                self.exhausted = True
-            except Exception as exc:  # the input's error: raised to the caller
-                self.exhausted = True
-                self.error = exc
-        if credits is not None:
+        if self._reading is None:
+            entry = self._read()
+        else:
+            with self._reading:
+                entry = self._read()
+        if entry is None and credits is not None:
             credits.release()
+        return entry
+
+    def _read(self) -> tuple[int, AsyncRequest] | None:
+        try:
+            if not self.exhausted:
+                request = _coerce(next(self._source))
+                index = self.taken
+                self.taken = index + 1
+                self.exhausted = index + 1 == self._known_length
+                self.in_flight[index] = request
+                return index, request
+        except StopIteration:
+            self.exhausted = True
+        except Exception as exc:  # the input's error: raised to the caller
+            self.exhausted = True
+            self.error = exc
         return None
-
-    def finished(self, index: int) -> None:
-        self.in_flight.pop(index, None)
-
-    def reported(self) -> None:
-        """The caller has received one result: its credit goes back."""
-        if self._credits is not None:
-            self._credits.release()
 
     def close(self) -> None:
         """Take nothing more: the workers exit after their current request."""
@@ -510,7 +521,7 @@ class _Workers:
             try:
                 self._execute(request)
             finally:
-                intake.finished(index)
+                intake.in_flight.pop(index, None)
                 self._results.put(entry)
 
     def _exited(self, glet: Greenlet) -> None:
@@ -527,6 +538,14 @@ def _add_blocked(response: Any, waited: float) -> None:
     timings = getattr(first, "timings", None)
     if timings is not None:
         timings.blocked = (timings.blocked or 0.0) + waited
+
+
+def _start_trace(hook: Any, request: AsyncRequest) -> Token[RequestTrace | None]:
+    """Make a trace of ``request`` for its Session's ``hook`` current; its first event."""
+    trace = RequestTrace(hook, request.method, request.url)
+    token = CURRENT.set(trace)
+    trace.emit("request.queued")
+    return token
 
 
 def _emit_retry(request: AsyncRequest, delay: float, attempt: int) -> None:
