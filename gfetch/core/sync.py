@@ -178,7 +178,7 @@ class Queue(Generic[T]):
                 raise Full
         self._push(item)
         self._unfinished += 1
-        self._all_done._flag = False
+        self._all_done.clear()
         if self._getters:
             _wake_first(self._getters)
 

@@ -30,38 +30,31 @@ from gfetch.http11.parser import ResponseHead, parse_response_head
 __all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
 
-class _BufferOnFirstUse:
-    """urllib3's ``_decoded_buffer``, made when first looked for (found in the class only
-    while the instance has none): most bodies are read in one piece without it."""
+class _MadeOnFirstUse:
+    """An attribute of urllib3's that a raw response of gfetch's pool makes, with ``make``,
+    when first looked for (found in the class only while the instance has none)."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        self._make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
 
     def __get__(self, response: Any, owner: type | None = None) -> Any:
         if response is None:
             return self
-        buffer = response.__dict__["_decoded_buffer"] = BytesQueueBuffer()
-        return buffer
-
-
-class _HeadersOnFirstUse:
-    """urllib3's ``headers`` of a response of gfetch's pool, made from its parsed head
-    (``_original_response._head``) when first looked for: requests reads its own copy
-    (``Response.headers``), and framing and decoding are told from the head."""
-
-    def __get__(self, response: Any, owner: type | None = None) -> Any:
-        if response is None:
-            return self
-        headers = response.__dict__["headers"] = headers_of(response._original_response._head)
-        return headers
-
-
-# What a raw response of gfetch's pool makes when first looked for.
-MADE_ON_FIRST_USE = ("headers", "_decoded_buffer")
+        value = response.__dict__[self._name] = self._make(response)
+        return value
 
 
 class GreenHTTPResponse(HTTPResponse):
     """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
 
-    _decoded_buffer = _BufferOnFirstUse()
-    headers = _HeadersOnFirstUse()
+    # Most bodies are read in one piece, without a buffer of decoded bytes.
+    _decoded_buffer = _MadeOnFirstUse(lambda response: BytesQueueBuffer())
+    # requests reads its own copy of the headers, and framing and decoding are told from the
+    # parsed head (``_original_response._head``), which the headers are made from.
+    headers = _MadeOnFirstUse(lambda response: headers_of(response._original_response._head))
 
     def _init_decoder(self) -> None:
         if not self._decoder_initialized and "headers" not in self.__dict__:
@@ -128,6 +121,12 @@ class GreenHTTPResponse(HTTPResponse):
         self.length_remaining -= len(data)
         self.release_conn()
         return data
+
+
+# What a raw response of gfetch's pool makes when first looked for.
+MADE_ON_FIRST_USE = tuple(
+    name for name, value in vars(GreenHTTPResponse).items() if isinstance(value, _MadeOnFirstUse)
+)
 
 
 def _no() -> bool:

@@ -45,7 +45,6 @@ class RequestsCookieJar(_RequestsCookieJar):
 
     def __getstate__(self) -> dict[str, Any]:
         # Made, so the state (and the lock requests drops from it) are all there.
-        self._cookies  # noqa: B018
         self._policy  # noqa: B018
         self._cookies_lock  # noqa: B018
         return super().__getstate__()  # type: ignore[misc]  # requests defines it; its stubs do not
