@@ -392,11 +392,32 @@ def _stall_mid_body(peer: Peer, request: bytes) -> Reply:
     return b"", True
 
 
+def _late_body(peer: Peer, request: bytes) -> Reply:
+    """The head and a little of a sized body at once, the rest later, in three sends."""
+    whole = sized(BIG)
+    start = len(whole) - len(BIG) + 100
+    peer.send(whole[:start])
+    for piece in (whole[start:30_000], whole[30_000:50_000], whole[50_000:]):
+        peer.hold(0.02)
+        peer.send(piece)
+    return b"", False
+
+
+def _close_mid_body(peer: Peer, request: bytes) -> Reply:
+    """Part of a sized body, sent late, then the end of the stream."""
+    whole = sized(BIG)
+    peer.send(whole[:200])
+    peer.hold(0.02)
+    return whole[200:-5000], True
+
+
 DYNAMIC: dict[str, Route] = {
     "/echo": _echo,
     "/redirect": _redirect,
     "/reset-mid-body": _reset_mid_body,
     "/stall-mid-body": _stall_mid_body,
+    "/late-body": _late_body,
+    "/close-mid-body": _close_mid_body,
 }
 
 
@@ -450,6 +471,17 @@ def test_bodies_read_every_way(path: str, corpus: RawServer) -> None:
         lambda s: {
             name: exchange(s, "GET", corpus.url(path), read, stream=True) for name, read in READS.items()
         },
+    )
+    assert_all_equal(results)
+
+
+@pytest.mark.parametrize("path", [*BODY_PATHS, "/late-body", "/close-mid-body", "/stall-mid-body"], ids=str)
+def test_bodies_read_by_send_alike(path: str, corpus: RawServer) -> None:
+    """``stream=False``: the body read before the response is returned, arriving whole, late or never."""
+    if path.startswith("/encoded/"):
+        ENCODED[path.rsplit("/", 1)[1]](b"")  # skips when the decoder's package is missing
+    results = through_each(
+        TRANSPORTS, lambda s: exchange(s, "GET", corpus.url(path), _content, stream=False, timeout=0.5)
     )
     assert_all_equal(results)
 

@@ -26,7 +26,7 @@ import requests.models
 import gfetch
 from gfetch.http11.connection import HeadResponse
 from gfetch.http11.httpparse import FastHTTPResponse
-from gfetch.testing.raw import RawServer, send
+from gfetch.testing.raw import RawServer, pause, script, send
 
 URLS = [
     "http://example.test/path?q=1",
@@ -385,6 +385,27 @@ def test_response_heads_match_requests(reply, transport, original_class):
     assert type(got.raw._original_response) is original_class
     assert type(expected.raw._original_response) is not FastHTTPResponse
     assert seen(got) == seen(expected)
+
+
+def test_a_sized_body_still_arriving_is_read_in_one_piece():
+    """``stream=False`` reads requests' ``content`` with one ``raw.read`` for the
+    rest of a sized body that is not all there yet (requests' own chunk size,
+    10240, is kept where a body needs decoding or has no length)."""
+    body = bytes(range(256)) * 256  # 64 KiB
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    reads: list[Any] = []
+
+    def count_reads(response, **kwargs):
+        read = response.raw.read
+        response.raw.read = lambda amt=None, *args, **kw: reads.append(amt) or read(amt, *args, **kw)
+
+    behaviour = script(
+        send(whole[:1000]), pause(0.05), send(whole[1000:40_000]), pause(0.05), send(whole[40_000:])
+    )
+    with RawServer(behaviour) as server, gfetch.Session() as session:
+        response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
+    assert response.content == body
+    assert reads == [len(body)]
 
 
 # -- URLs prepare_url leaves as they are ---------------------------------------

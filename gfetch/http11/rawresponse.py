@@ -122,6 +122,20 @@ class GreenHTTPResponse(HTTPResponse):
         self.release_conn()
         return data
 
+    def rest_size(self) -> int | None:
+        """The ``amt`` that reads the rest of the body in one ``read``: its remaining
+        length, when it is sized, not chunked and needs no decoding; else None.
+
+        requests' ``content`` reads ``iter_content(10240)``: seven passes through
+        urllib3's and http.client's read layers, and a copy of each piece, for a
+        64 KiB body. ``iter_content(rest_size())`` reads the same bytes, through
+        the same code (hence with the same exceptions), in one.
+        """
+        if self.chunked or not self.length_remaining or self._holds_decoded():
+            return None
+        self._init_decoder()
+        return None if self._decoder is not None else self.length_remaining
+
 
 # What a raw response of gfetch's pool makes when first looked for.
 MADE_ON_FIRST_USE = tuple(
