@@ -53,6 +53,26 @@ def test_a_chunked_body_is_done_exactly_at_its_end_however_it_is_cut(body: bytes
     assert _done_after(Chunked(), [bytes([b]) for b in body]) == [False] * (len(body) - 1) + [True]
 
 
+@pytest.mark.parametrize("body", [*CHUNKED_BODIES, *NOT_DONE.values()])
+def test_a_range_of_a_buffer_is_fed_as_its_slice_would_be(body: bytes) -> None:
+    """``feed(data, start, end)`` reads nothing outside the range: the reader hands out
+    parts of its receive buffer without copying them."""
+    buffer = b"\r\n0\r\n\r\n" + body + b"\r\n0\r\n\r\n"  # what a peek past either end would misread
+    offset = len(buffer) - len(body) - 7
+    for seed in range(50):
+        pieces = _cuts(body, seed)
+        by_range, start = Chunked(), offset
+        states = []
+        for piece in pieces:
+            by_range.feed(buffer, start, start + len(piece))
+            start += len(piece)
+            states.append(by_range.done)
+        assert states == _done_after(Chunked(), pieces), pieces
+    sized = Sized(len(body))
+    sized.feed(buffer, offset, offset + len(body))
+    assert sized.done
+
+
 @pytest.mark.parametrize("case", NOT_DONE, ids=str)
 def test_a_chunked_body_it_cannot_parse_exactly_is_never_done(case: str) -> None:
     body = NOT_DONE[case]

@@ -333,12 +333,16 @@ class Connection:
 
     def _take(self, n: int) -> bytes:
         """Hand out up to ``n`` buffered bytes, fed to the body's framing on the way."""
+        taken = self._take_view(n)
+        return taken if type(taken) is bytes else taken.tobytes()
+
+    def _take_view(self, n: int) -> bytes | memoryview:
+        """:meth:`_take` for a part of a longer read: the buffer, or a view of part of it, not a copy."""
         data, pos = self._data, self._pos
         end = min(pos + n, len(data))
         self._pos = end
-        taken = data if pos == 0 and end == len(data) else data[pos:end]
-        self.framing.feed(taken)
-        return taken
+        self.framing.feed(data, pos, end)
+        return data if pos == 0 and end == len(data) else memoryview(data)[pos:end]
 
     def body_reader(self) -> BodyReader:
         """The file object the response whose head was just read is read from."""
@@ -366,21 +370,21 @@ class BodyReader:
     def read(self, n: int | None = -1) -> bytes:
         conn = self._conn
         if n is None or n == -1:
-            parts = [conn._take(conn._buffered())]
+            parts = [conn._take_view(conn._buffered())]
             while conn._fill():
-                parts.append(conn._take(conn._buffered()))
+                parts.append(conn._take_view(conn._buffered()))
             return b"".join(parts)
         if n < 0:
             raise ValueError("read length must be non-negative or -1")
         if conn._buffered() >= n:
             return conn._take(n)
-        parts = []
+        parts = []  # views of the buffers received, joined in one copy
         wanted = n
         while wanted > 0 and (conn._buffered() or conn._fill()):
-            part = conn._take(wanted)
+            part = conn._take_view(wanted)
             parts.append(part)
             wanted -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
 
     def read1(self, n: int = -1) -> bytes:
         conn = self._conn

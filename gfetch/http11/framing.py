@@ -38,15 +38,16 @@ _SIZE, _DATA, _DATA_END, _TRAILER, _DONE, _BROKEN = range(6)
 
 
 class Framing:
-    """The end of one response body: ``feed`` it what the reader hands out; ``done``
-    is true once the body has ended exactly at the last byte fed."""
+    """The end of one response body: ``feed`` it what the reader hands out
+    (``data[start:end]``, so the reader need not copy it); ``done`` is true
+    once the body has ended exactly at the last byte fed."""
 
     __slots__ = ("done",)
 
     def __init__(self) -> None:
         self.done = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, start: int = 0, end: int | None = None) -> None:
         raise NotImplementedError
 
 
@@ -59,8 +60,8 @@ class Sized(Framing):
         self.remaining = length
         self.done = length == 0
 
-    def feed(self, data: bytes) -> None:
-        self.remaining -= len(data)
+    def feed(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        self.remaining -= (len(data) if end is None else end) - start
         self.done = self.remaining == 0  # past the end (negative) is not done
 
 
@@ -69,7 +70,7 @@ class Unbounded(Framing):
 
     __slots__ = ()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, start: int = 0, end: int | None = None) -> None:
         pass
 
 
@@ -84,8 +85,8 @@ class Chunked(Framing):
         self._left = 0  # bytes of chunk data, or of the CRLF after it, still to come
         self._line = b""  # the part of a size or trailer line fed so far
 
-    def feed(self, data: bytes) -> None:
-        pos, end = 0, len(data)
+    def feed(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        pos, end = start, len(data) if end is None else end
         while pos < end:
             state = self._state
             if state == _DATA:
@@ -96,7 +97,7 @@ class Chunked(Framing):
                     self._state, self._left = _DATA_END, 2
             elif state == _DATA_END:
                 expected = b"\r\n"[2 - self._left :]
-                piece = data[pos : pos + len(expected)]
+                piece = data[pos : min(pos + len(expected), end)]
                 if not expected.startswith(piece):
                     self._state = _BROKEN
                     return
