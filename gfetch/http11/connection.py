@@ -334,7 +334,7 @@ class Connection:
     def _take(self, n: int) -> bytes:
         """Hand out up to ``n`` buffered bytes, fed to the body's framing on the way."""
         taken = self._take_view(n)
-        return taken if type(taken) is bytes else taken.tobytes()
+        return taken if isinstance(taken, bytes) else taken.tobytes()
 
     def _take_view(self, n: int) -> bytes | memoryview:
         """:meth:`_take` for a part of a longer read: the buffer, or a view of part of it, not a copy."""
