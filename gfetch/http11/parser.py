@@ -30,6 +30,7 @@ from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnec
 from typing import Any
 
 __all__ = [
+    "METHODS_WITHOUT_BODY",
     "IndexedMessage",
     "ResponseHead",
     "encode_request",
@@ -375,7 +376,8 @@ def _will_close(version: int, get: Any) -> bool:
 
 
 # -- request heads -------------------------------------------------------
-_METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
+# urllib3's _METHODS_NOT_EXPECTING_BODY: without a body, they send no Content-Length: 0
+METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 # urllib3's check: token characters only
 _CONTROL_IN_METHOD = re.compile(r"[^-!#$%&'*+.^_`|~0-9a-zA-Z]").search
 _DISALLOWED_IN_TARGET = re.compile("[\x00-\x20\x7f]").search
