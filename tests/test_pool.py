@@ -494,10 +494,11 @@ def test_reading_a_reply_waits_before_its_first_read() -> None:
     [
         (Timeout(connect=TIMEOUT, read=0.2), None),  # what requests makes
         (Timeout(connect=TIMEOUT), 0.2),  # the socket's default read timeout
+        (Timeout(), 0.2),  # the socket's default for both
         (Timeout(total=0.2), None),
         (Timeout(total=TIMEOUT, read=0.2), None),
     ],
-    ids=["connect-read", "default-read", "total", "total-read"],
+    ids=["connect-read", "default-read", "defaults", "total", "total-read"],
 )
 def test_read_timeouts_are_urllib3s(timeout: Timeout, default: float | None, no_fd_leak: None) -> None:
     """Every shape of urllib3 Timeout times a stalled reply out after the read timeout

@@ -63,7 +63,7 @@ from urllib3.util.request import body_to_chunks, set_file_position
 from urllib3.util.response import assert_header_parsing
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_match_hostname import CertificateError
-from urllib3.util.timeout import _DEFAULT_TIMEOUT, Timeout
+from urllib3.util.timeout import Timeout
 from urllib3.util.url import Url, _encode_target, parse_url
 
 from gfetch.core.timings import CURRENT, Timings, perf_counter
@@ -94,6 +94,7 @@ _RETRYABLE = (
     CertificateError,
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_TIMEOUT: Any = Timeout.DEFAULT_TIMEOUT
 
 
 class LeanPool:
@@ -318,10 +319,8 @@ class LeanPool:
         conn = self._acquire(fresh)
         handed_over = False
         try:
-            # Timeout's properties without the calls, for requests' Timeout(connect=, read=).
-            plain = timeout.total is None and type(timeout) is Timeout
-            connect_timeout = timeout._connect if plain else timeout.connect_timeout
-            if connect_timeout is _DEFAULT_TIMEOUT:
+            connect_timeout: Any = timeout.connect_timeout
+            if connect_timeout is _DEFAULT_TIMEOUT:  # Timeout.resolve_default_timeout, without the call
                 connect_timeout = getdefaulttimeout()
             if conn.sock is None:
                 self._connect(conn, url, connect_timeout)
@@ -335,9 +334,7 @@ class LeanPool:
                 )
             conn.sock.settimeout(connect_timeout)
             self._send(conn, head, chunks, chunked)
-            read_timeout = timeout._read if plain else timeout.read_timeout  # once: a total shrinks it
-            if read_timeout is _DEFAULT_TIMEOUT:
-                read_timeout = getdefaulttimeout()
+            read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
             conn.sock.settimeout(read_timeout)
             head_ = self._read_head(conn, method, url, read_timeout)
             if head_.message is not None:  # a head the email parser read: it may have defects
