@@ -12,6 +12,7 @@ from ``response.raw._original_response`` and ``response.raw._pool``.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,15 +24,16 @@ import trustme
 from _servers import HTTPSServer, ProxyServer
 from _ticker import Ticker
 from test_faults import BOUND, _wait_for
-from urllib3.exceptions import InsecureRequestWarning
+from urllib3.exceptions import InsecureRequestWarning, ReadTimeoutError
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 import gfetch
 from gfetch.http11.connection import HeadResponse
 from gfetch.http11.httpparse import FastHTTPResponse
 from gfetch.http11.pool import LeanPool
 from gfetch.integration.urllib3_pools import GreenHTTPConnectionPool, GreenHTTPSConnectionPool
-from gfetch.testing.raw import Peer, RawServer, head, keep_alive
+from gfetch.testing.raw import Peer, RawServer, head, keep_alive, stall
 
 TIMEOUT = 5.0
 DELAY = 0.2  # how long /slow holds its reply
@@ -485,3 +487,42 @@ def test_reading_a_reply_waits_before_its_first_read() -> None:
     conn._data, conn._pos = b"HTTP/1.1 204 No Content\r\n\r\n", 0  # already buffered: no wait
     assert conn.read_head("GET").status == 204
     assert conn.sock.calls == []
+
+
+@pytest.mark.parametrize(
+    ("timeout", "default"),
+    [
+        (Timeout(connect=TIMEOUT, read=0.2), None),  # what requests makes
+        (Timeout(connect=TIMEOUT), 0.2),  # the socket's default read timeout
+        (Timeout(), 0.2),  # the socket's default for both
+        (Timeout(total=0.2), None),
+        (Timeout(total=TIMEOUT, read=0.2), None),
+    ],
+    ids=["connect-read", "default-read", "defaults", "total", "total-read"],
+)
+def test_read_timeouts_are_urllib3s(timeout: Timeout, default: float | None, no_fd_leak: None) -> None:
+    """Every shape of urllib3 Timeout times a stalled reply out after the read timeout
+    urllib3's pool applies, with its error and message."""
+    errors = []
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(default)
+    try:
+        with RawServer(stall) as server:
+            for pool in (
+                LeanPool("http", "127.0.0.1", server.port, None, 1, False, "ua"),
+                GreenHTTPConnectionPool("127.0.0.1", server.port),
+            ):
+                started = time.monotonic()
+                with pytest.raises(ReadTimeoutError) as caught:
+                    pool.urlopen("GET", "/", retries=Retry(0, read=False), timeout=timeout)
+                assert time.monotonic() - started < TIMEOUT / 2
+                pool.close()
+                errors.append(str(caught.value))
+    finally:
+        socket.setdefaulttimeout(previous)
+    # With a total, the read timeout is what is left of it once connected: 0.2 less a moment.
+    prefixes, figures = zip(*(error.rsplit("=", 1) for error in errors), strict=True)
+    assert prefixes[0] == prefixes[1]
+    assert prefixes[0].endswith("Read timed out. (read timeout")
+    for figure in figures:
+        assert 0.15 < float(figure.rstrip(")")) <= 0.2

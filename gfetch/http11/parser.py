@@ -30,6 +30,7 @@ from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnec
 from typing import Any
 
 __all__ = [
+    "METHODS_WITHOUT_BODY",
     "IndexedMessage",
     "ResponseHead",
     "encode_request",
@@ -339,13 +340,24 @@ def _parse_headers(head: ResponseHead, block: bytes, nlines: int, method: str) -
     return set_framing(head, method)
 
 
+_ABSENT = (None, None)  # what ``first`` answers for a header the head does not have
+_FRAMING_FIELDS = ("transfer-encoding", "connection", "content-length")
+
+
 def set_framing(head: ResponseHead, method: str) -> ResponseHead:
     """Set ``chunked``, ``length`` and ``will_close`` from the head's headers, as ``begin()`` does."""
-    get = head.get
-    transfer_encoding = get("transfer-encoding")
+    first = head.first
+    if first is not None:  # ResponseHead.get's answers, without the calls
+        transfer_encoding = first.get("transfer-encoding", _ABSENT)[1]
+        connection = first.get("connection", _ABSENT)[1]
+        length = first.get("content-length", _ABSENT)[1]
+    else:
+        transfer_encoding, connection, length = map(head.get, _FRAMING_FIELDS)
     head.chunked = bool(transfer_encoding) and transfer_encoding.lower() == "chunked"  # type: ignore[union-attr]
-    head.will_close = _will_close(head.version, get)
-    length = get("content-length")
+    if head.version == 11:
+        head.will_close = bool(connection) and "close" in connection.lower()  # type: ignore[operator,union-attr]
+    else:
+        head.will_close = _http10_will_close(connection, head.get)
     if length and not head.chunked:
         try:
             head.length = int(length)
@@ -361,11 +373,8 @@ def set_framing(head: ResponseHead, method: str) -> ResponseHead:
     return head
 
 
-def _will_close(version: int, get: Any) -> bool:
-    """http.client's ``_check_close``."""
-    connection = get("connection")
-    if version == 11:
-        return bool(connection) and "close" in connection.lower()
+def _http10_will_close(connection: str | None, get: Any) -> bool:
+    """http.client's ``_check_close`` for HTTP/1.0, given the Connection header."""
     if get("keep-alive"):
         return False
     if connection and "keep-alive" in connection.lower():
@@ -375,7 +384,8 @@ def _will_close(version: int, get: Any) -> bool:
 
 
 # -- request heads -------------------------------------------------------
-_METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
+# urllib3's _METHODS_NOT_EXPECTING_BODY: without a body, they send no Content-Length: 0
+METHODS_WITHOUT_BODY = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
 # urllib3's check: token characters only
 _CONTROL_IN_METHOD = re.compile(r"[^-!#$%&'*+.^_`|~0-9a-zA-Z]").search
 _DISALLOWED_IN_TARGET = re.compile("[\x00-\x20\x7f]").search

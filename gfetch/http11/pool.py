@@ -44,6 +44,7 @@ import warnings
 import weakref
 from collections import deque
 from http.client import HTTPException
+from socket import getdefaulttimeout
 from ssl import SSLError as BaseSSLError
 from typing import Any
 
@@ -67,7 +68,7 @@ from urllib3.util.url import Url, _encode_target, parse_url
 
 from gfetch.core.timings import CURRENT, Timings, perf_counter
 from gfetch.http11.connection import Connection, HeadResponse
-from gfetch.http11.parser import ResponseHead, encode_request
+from gfetch.http11.parser import METHODS_WITHOUT_BODY, ResponseHead, encode_request
 from gfetch.http11.poolqueue import GreenPoolQueue
 from gfetch.http11.rawresponse import new_raw_response
 from gfetch.io.tlscontext import TLSSettings
@@ -93,6 +94,7 @@ _RETRYABLE = (
     CertificateError,
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_TIMEOUT: Any = Timeout.DEFAULT_TIMEOUT
 
 
 class LeanPool:
@@ -256,18 +258,15 @@ class LeanPool:
             url = parse_url(url).url
         elif not _TARGET_SAFE.issuperset(url):
             url = _encode_target(url)
-        chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
+        if body is None:  # body_to_chunks' answer for no body, without the call
+            chunks, length = None, (None if method.upper() in METHODS_WITHOUT_BODY else 0)
+        else:
+            chunks, length = body_to_chunks(body, method=method, blocksize=16384)
         head, chunked = encode_request(
-            method,
-            url,
-            headers,
-            self._host_header,
-            self._user_agent,
-            chunks_and_length.content_length,
-            chunks_and_length.chunks is not None,
-            chunked,
+            method, url, headers, self._host_header, self._user_agent, length, chunks is not None, chunked
         )
-        body_pos = set_file_position(body, body_pos)
+        if body is not None or body_pos is not None:  # else set_file_position answers None
+            body_pos = set_file_position(body, body_pos)
         fresh = False
         while True:
             try:
@@ -275,7 +274,7 @@ class LeanPool:
                     method,
                     url,
                     head,
-                    chunks_and_length.chunks,
+                    chunks,
                     chunked,
                     timeout,
                     retries,
@@ -296,7 +295,7 @@ class LeanPool:
                 fresh = True
                 if body_pos is not None:  # a file body is read again from where it began, as urllib3 does
                     set_file_position(body, body_pos)
-                    chunks_and_length = body_to_chunks(body, method=method, blocksize=16384)
+                    chunks = body_to_chunks(body, method=method, blocksize=16384).chunks
 
     def _exchange(
         self,
@@ -320,7 +319,9 @@ class LeanPool:
         conn = self._acquire(fresh)
         handed_over = False
         try:
-            connect_timeout = Timeout.resolve_default_timeout(timeout.connect_timeout)
+            connect_timeout: Any = timeout.connect_timeout
+            if connect_timeout is _DEFAULT_TIMEOUT:  # Timeout.resolve_default_timeout, without the call
+                connect_timeout = getdefaulttimeout()
             if conn.sock is None:
                 self._connect(conn, url, connect_timeout)
             if self.tls is not None and not conn.verified:
@@ -334,7 +335,7 @@ class LeanPool:
             conn.sock.settimeout(connect_timeout)
             self._send(conn, head, chunks, chunked)
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
-            conn.sock.settimeout(Timeout.resolve_default_timeout(read_timeout))
+            conn.sock.settimeout(read_timeout)
             head_ = self._read_head(conn, method, url, read_timeout)
             if head_.message is not None:  # a head the email parser read: it may have defects
                 self._check_header_parsing(head_, url)

@@ -197,9 +197,18 @@ class GreenSocket(_socket.socket):
         """Send all of ``data`` within one timeout for the whole buffer."""
         if self._green_timeout == 0.0:
             return super().sendall(data, flags)
+        sent = 0
+        if type(data) is bytes:  # a request, which the socket's buffer nearly always takes whole
+            try:
+                sent = _csocket.socket.send(self, data, flags)
+            except BlockingIOError:
+                pass
+            else:
+                self._checkpoint()
+                if sent == len(data):
+                    return None
         view = memoryview(data).cast("B")
         deadline = self._deadline()
-        sent = 0
         total = len(view)
         while sent < total:
             try:
