@@ -81,7 +81,7 @@ def by_gfetch(parse: Callable[..., Any], raw: bytes, method: str, eof: bool = Tr
         return ("more",)
     head, consumed = parsed
     msg = head.to_message()
-    assert head.fields == msg.items()
+    assert list(head.fields) == msg.items()
     assert {name: head.get(name) for name in GET_NAMES} == {name: msg.get(name) for name in GET_NAMES}
     return view(head, msg, consumed)
 

@@ -34,7 +34,6 @@ import http.client
 import os
 import socket
 import sys
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +49,7 @@ from urllib3.util.connection import allowed_gai_family
 
 from gfetch.core.timings import ConnectClock, RequestTrace, Timings, is_ip_literal, perf_counter
 from gfetch.http11.framing import Chunked, Framing, Sized, Unbounded
-from gfetch.http11.parser import ResponseHead, interim_end
+from gfetch.http11.parser import HeadFields, ResponseHead, interim_end
 from gfetch.http11.parser import parse_response_head as parse_with_python
 from gfetch.io.sockets import create_connection
 from gfetch.io.tlscontext import TLSSettings, green_context
@@ -111,6 +110,7 @@ class Connection:
         "port",
         "tls",
         "sock",
+        "sock_shutdown",
         "verified",
         "state",
         "framing",
@@ -127,6 +127,9 @@ class Connection:
         self.port = port
         self.tls = tls
         self.sock: Any = None
+        self.sock_shutdown: Any = (
+            None  # ``sock.shutdown``, made once: each response of the connection holds it
+        )
         self.verified = False  # the server's certificate was verified
         self.state = ACTIVE  # made for the request that opens it
         self.framing: Framing = Unbounded()  # the end of the current response's body
@@ -176,6 +179,7 @@ class Connection:
         if self.tls is not None:
             self._handshake(sock, host)
             phases.handshaken()
+        self.sock_shutdown = self.sock.shutdown
 
     def _handshake(self, sock: Any, host: str) -> None:
         """urllib3's own TLS handshake and hostname checks, on a cooperative context.
@@ -434,12 +438,14 @@ class BodyReader:
         return True
 
 
-class HeadResponse(http.client.HTTPResponse):
+class HeadResponse(HeadFields, http.client.HTTPResponse):
     """http.client's response over a :class:`BodyReader`, its head already parsed.
 
     Everything after ``begin()`` (reading, chunked decoding, closing) is
     http.client's own code; ``msg`` is built on first use (cookie
-    extraction is skipped when no Set-Cookie came).
+    extraction is skipped when no Set-Cookie came). It keeps the head's
+    fields, not the head: one object less for the garbage collector to
+    visit per kept response.
     """
 
     timings: Timings | None = None  # where its request's time went (gfetch.core.timings)
@@ -449,7 +455,9 @@ class HeadResponse(http.client.HTTPResponse):
         self.debuglevel = 0
         self._method = method
         self.url = url  # type: ignore[assignment]
-        self._head = head
+        self.fields = head.fields
+        self.first = head.first
+        self.message = head.message
         self.version = head.version
         self.status = self.code = head.status
         self.reason = head.reason
@@ -460,7 +468,7 @@ class HeadResponse(http.client.HTTPResponse):
 
     @property  # type: ignore[override]
     def msg(self) -> http.client.HTTPMessage:  # type: ignore[override]  # read-only, as urllib3's is in use
-        return self._head.to_message()
+        return self.to_message()
 
     headers = msg  # type: ignore[assignment]
 
@@ -471,16 +479,18 @@ class HeadResponse(http.client.HTTPResponse):
         """requests' ``CaseInsensitiveDict(raw.headers)`` for this head, built in one pass.
 
         As through urllib3's HTTPHeaderDict: a repeated name keeps its first
-        spelling and its values are joined with ", ".
+        spelling and its values are joined with ", ". The store is a dict, not
+        requests' OrderedDict (nothing of requests' tells them apart): once
+        the garbage collector has seen that it holds strings only, it stops
+        visiting it.
         """
-        head = self._head
-        store: OrderedDict[str, tuple[str, str]]
-        unique = head.unique_fields()
+        store: dict[str, tuple[str, str]]
+        unique = self.unique_fields()
         if unique is not None:
-            store = OrderedDict(unique)
+            store = dict(unique)
         else:
-            store = OrderedDict()
-            for name, value in head.fields:
+            store = {}
+            for name, value in self.fields:
                 key = name.lower()
                 seen = store.get(key)
                 store[key] = (name, value) if seen is None else (seen[0], f"{seen[1]}, {value}")
@@ -496,7 +506,7 @@ class HeadResponse(http.client.HTTPResponse):
 
     def sets_cookies(self) -> bool:
         """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""
-        head = self._head
-        if head.first is None:
+        first = self.first
+        if first is None:
             return True  # an odd head: let the cookie jar look for itself
-        return "set-cookie" in head.first or "set-cookie2" in head.first
+        return "set-cookie" in first or "set-cookie2" in first

@@ -24,7 +24,7 @@ import contextlib
 import http.client
 import re
 from collections import OrderedDict
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
 from typing import Any
@@ -57,11 +57,12 @@ _fields = re.compile(r"(?m)^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n").find
 # -- header blocks -------------------------------------------------------
 def parse_header_block(
     block: bytes, nlines: int
-) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]] | HTTPMessage:
+) -> tuple[tuple[tuple[str, str], ...], dict[str, tuple[str, str]]] | HTTPMessage:
     """Parse a header block (``nlines`` lines, the blank line included) as http.client does.
 
     Returns ``(fields, first)`` when every line has the plain ``Name: value``
-    shape: the (name, value) pairs the email parser would store, and a map
+    shape: the (name, value) pairs the email parser would store (a tuple of
+    strings only, which the garbage collector soon stops visiting), and a map
     from lower-cased name to its first pair (whose value ``msg.get`` answers).
     Anything else (folded lines, stray CRs, a multipart or message type,
     which makes the email parser parse the empty body as MIME) is handed to
@@ -71,11 +72,11 @@ def parse_header_block(
     text = block.decode("iso-8859-1")
     fields = _fields(text)
     if len(fields) == nlines - 1 and (first := first_values(fields)) is not None:
-        return fields, first
+        return tuple(fields), first
     return Parser(_class=HTTPMessage).parsestr(text)
 
 
-def first_values(fields: list[tuple[str, str]]) -> dict[str, tuple[str, str]] | None:
+def first_values(fields: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]] | None:
     """Lower-cased name -> its first (name, value) pair of plain ``fields``;
     None when the email parser must read them.
 
@@ -117,12 +118,13 @@ class IndexedMessage(HTTPMessage):
     names: tuple[list[Any], int, Container[str]] | None = None
 
     @classmethod
-    def from_head(cls, fields: list[tuple[str, str]], names: Container[str]) -> IndexedMessage:
-        """The message of a plain head: ``fields`` (shared, not copied) and their lower-cased ``names``."""
+    def from_head(cls, fields: Sequence[tuple[str, str]], names: Container[str]) -> IndexedMessage:
+        """The message of a plain head: a list of ``fields`` (the pairs shared, not copied)
+        and their lower-cased ``names``."""
         msg = cls()
-        msg._headers = fields  # type: ignore[attr-defined]
+        msg._headers = headers = list(fields)  # type: ignore[attr-defined]
         msg.set_payload("")
-        msg.names = (fields, len(fields), names)
+        msg.names = (headers, len(headers), names)
         return msg
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
@@ -134,36 +136,20 @@ class IndexedMessage(HTTPMessage):
 
 
 # -- response heads ------------------------------------------------------
-class ResponseHead:
-    """A parsed response head: what ``HTTPResponse.begin()`` sets, and the header fields.
+class HeadFields:
+    """The header fields of a parsed head, and the questions asked of them.
 
-    ``first`` maps lower-cased names to their first (name, value) pair when
-    the block had the plain shape; otherwise ``message`` holds the email
-    parser's result and ``first`` is None.
+    ``fields`` holds the (name, value) pairs; ``first`` maps lower-cased
+    names to their first pair when the block had the plain shape; otherwise
+    ``message`` holds the email parser's result and ``first`` is None. Shared
+    by :class:`ResponseHead` and by the http.client response gfetch's pool
+    makes from it, which keeps the fields instead of the head.
     """
 
-    __slots__ = (
-        "version",
-        "status",
-        "reason",
-        "fields",
-        "first",
-        "message",
-        "chunked",
-        "length",
-        "will_close",
-    )
-
-    def __init__(self, version: int, status: int, reason: str) -> None:
-        self.version = version
-        self.status = status
-        self.reason = reason
-        self.fields: list[tuple[str, str]] = []
-        self.first: dict[str, tuple[str, str]] | None = None
-        self.message: HTTPMessage | None = None
-        self.chunked = False
-        self.length: int | None = None
-        self.will_close = False
+    __slots__ = ()
+    fields: Sequence[tuple[str, str]]
+    first: dict[str, tuple[str, str]] | None
+    message: HTTPMessage | None
 
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (lower case), as ``msg.get`` answers."""
@@ -186,8 +172,35 @@ class ResponseHead:
         """The head's headers as http.client's HTTPMessage (built once, on demand)."""
         if self.message is None:
             assert self.first is not None  # a head without ``first`` came with its message
-            self.message = IndexedMessage.from_head(self.fields, self.first)
+            self.message = IndexedMessage.from_head(self.fields, self.first)  # type: ignore[misc]  # a slot of the subclasses
         return self.message
+
+
+class ResponseHead(HeadFields):
+    """A parsed response head: what ``HTTPResponse.begin()`` sets, and the header fields."""
+
+    __slots__ = (
+        "version",
+        "status",
+        "reason",
+        "fields",
+        "first",
+        "message",
+        "chunked",
+        "length",
+        "will_close",
+    )
+
+    def __init__(self, version: int, status: int, reason: str) -> None:
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.fields = ()
+        self.first = None
+        self.message = None
+        self.chunked = False
+        self.length: int | None = None
+        self.will_close = False
 
 
 def parse_response_head(data: bytes, method: str, eof: bool = False) -> tuple[ResponseHead, int] | None:

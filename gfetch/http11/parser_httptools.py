@@ -127,7 +127,7 @@ def _parse_plain(data: bytes, pos: int) -> tuple[ResponseHead, int] | None:
     if raw:
         # One decode for all names and values: none holds a CR or LF.
         texts = iter(str(b"\n".join(raw), "iso-8859-1").split("\n"))
-        head.fields = list(zip(texts, texts, strict=False))
+        head.fields = tuple(zip(texts, texts, strict=False))
     head.first = first_values(head.fields)
     if head.first is None:
         return None

@@ -352,7 +352,7 @@ class LeanPool:
                 retries,
                 method,
                 url,
-                conn.sock.shutdown,
+                conn.sock_shutdown,
             )
             handed_over = True
         finally:

@@ -25,7 +25,7 @@ from urllib3 import connection as urllib3_connection
 from urllib3.response import BytesQueueBuffer, HTTPResponse
 from urllib3.util.retry import Retry
 
-from gfetch.http11.parser import ResponseHead, parse_response_head
+from gfetch.http11.parser import HeadFields, ResponseHead, parse_response_head
 
 __all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
@@ -53,13 +53,13 @@ class GreenHTTPResponse(HTTPResponse):
     # Most bodies are read in one piece, without a buffer of decoded bytes.
     _decoded_buffer = _MadeOnFirstUse(lambda response: BytesQueueBuffer())
     # requests reads its own copy of the headers, and framing and decoding are told from the
-    # parsed head (``_original_response._head``), which the headers are made from.
-    headers = _MadeOnFirstUse(lambda response: headers_of(response._original_response._head))
+    # parsed fields (``_original_response``, a HeadFields), which the headers are made from.
+    headers = _MadeOnFirstUse(lambda response: headers_of(response._original_response))
 
     def _init_decoder(self) -> None:
         if not self._decoder_initialized and "headers" not in self.__dict__:
             # Made by gfetch's pool over its HeadResponse: the parsed head is there.
-            head: ResponseHead = self._original_response._head  # type: ignore[union-attr]
+            head: HeadFields = self._original_response  # type: ignore[assignment]
             first = _unique_first(head)
             if first is not None and "content-encoding" not in first:
                 self._decoder_initialized = True  # urllib3's conclusion: no Content-Encoding, no decoder
@@ -147,7 +147,7 @@ def _no() -> bool:
     return False
 
 
-def _unique_first(head: ResponseHead) -> dict[str, tuple[str, str]] | None:
+def _unique_first(head: HeadFields) -> dict[str, tuple[str, str]] | None:
     """``head.first`` when the head has the plain shape and no repeated name (its value
     of a name is then what urllib3's headers answer for it); else None."""
     first = head.first
@@ -191,7 +191,7 @@ class ResponseHeaders(HTTPHeaderDict):
         return super().getlist(key, *default)
 
 
-def headers_of(head: ResponseHead) -> HTTPHeaderDict:
+def headers_of(head: HeadFields) -> HTTPHeaderDict:
     """urllib3's headers of the response: what it builds from http.client's message."""
     if head.message is None:
         unique = head.unique_fields()
@@ -358,7 +358,7 @@ def built_as_init() -> bool:
         arguments: dict[str, Any] = dict(
             body=io.BytesIO(),
             decode_content=False,
-            original_response=_Original(head),
+            original_response=head,
             pool=object(),
             connection=None,
             retries=Retry(0),
@@ -383,13 +383,6 @@ def built_as_init() -> bool:
         if not built_alike(theirs, ours, MADE_ON_FIRST_USE):
             return False
     return True
-
-
-class _Original:
-    """A stand-in for the http.client response a raw response of gfetch's pool is made over."""
-
-    def __init__(self, head: ResponseHead) -> None:
-        self._head = head
 
 
 def built_alike(theirs: object, ours: object, made_later: tuple[str, ...] = ()) -> bool:
