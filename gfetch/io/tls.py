@@ -153,6 +153,11 @@ class TLSSocket:
         return self.write(data)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
+        if type(data) is bytes and len(data) <= _RECV_SIZE:  # a request head: one write
+            self.write(data)
+            return
         view = memoryview(data).cast("B")
         sent = 0
         while sent < len(view):
