@@ -255,6 +255,9 @@ def test_tls_socket_surface(https_server, ca_file):
         assert tls.selected_alpn_protocol() is None
         assert tls.gettimeout() == 5 and tls.fileno() == raw.fileno()
         assert tls.getpeername()[1] == https_server.port
+        for flagged in (tls.send, tls.sendall, tls.recv):  # as ssl.SSLSocket refuses flags
+            with pytest.raises(ValueError, match="non-zero flags"):
+                flagged(b"x" if flagged is not tls.recv else 1, socket.MSG_DONTWAIT)
         tls.sendall(b"GET /surface HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         with tls.makefile("rb") as f:
             assert f.readline().startswith(b"HTTP/1.1 200")
