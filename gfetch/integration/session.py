@@ -545,11 +545,17 @@ def _query_params(params: Any) -> Any:
 
 
 _PLAIN_MAPPINGS = (dict, OrderedDict, CaseInsensitiveDict)
+# Settings' usual values that are no mapping (``stream``, ``verify``, ``cert``): built-in types, never registered as one.
+_PLAIN_SCALARS = (bool, str, tuple, type(None))
 
 
 def _is_mapping(value: Any) -> bool:
-    """isinstance(value, Mapping), answered without the ABC machinery for the usual types."""
-    return type(value) in _PLAIN_MAPPINGS or isinstance(value, Mapping)
+    """isinstance(value, Mapping), answered without the ABC machinery for the usual types
+    (its check costs as much as the rest of a merge)."""
+    kind = type(value)
+    if kind in _PLAIN_MAPPINGS:
+        return True
+    return kind not in _PLAIN_SCALARS and isinstance(value, Mapping)
 
 
 def merge_settings(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:
