@@ -134,6 +134,8 @@ CALLS = [
     ("GET", "http://example.test/", {"hooks": {"response": _other_hook}}),
     ("GET", "http://example.test/", {"hooks": {"response": []}}),
     ("GET", "http://machine.test:81/", {"params": [("p", "1"), ("p", "2")]}),
+    ("GET", "http://example.test/a?x=1", {"params": ()}),
+    ("GET", "http://example.test/", {"params": {"z": None}}),
     ("GET", b"http://machine.test/bytes", {}),
     ("GET", "http://example.test/", {"headers": []}),
     ("GET", "http://example.test/", {"headers": {}}),

@@ -84,6 +84,6 @@ def with_own_cookies(session: Session) -> Session:
     if session._session_headers is None:
         session._prepared_session_headers()
     view = type(session).__new__(type(session))
-    view.__dict__.update(session.__dict__)
+    view.__dict__ = session.__dict__.copy()  # what update() into its empty one makes, for half the cost
     view.cookies = empty_jar()
     return view

@@ -39,22 +39,33 @@ class EnvironmentSnapshot:
         self._proxies = _Answers("get_environ_proxies")
         self._netrc = _Answers("get_netrc_auth")
         self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        # The URL last asked about and its netloc (one tuple: threads read it whole).
+        self._last: tuple[str | bytes | None, str | None] = (None, None)
 
     def proxies_for(self, url: str, no_proxy: str | None) -> dict[str, str]:
         """The environment's proxies for ``url`` (empty when bypassed).
 
         The returned dict is shared: read it, do not change it.
         """
-        netloc = _netloc(url)
+        netloc = self._netloc(url)
         return self._proxies.get(None if netloc is None else (netloc, no_proxy), url, no_proxy=no_proxy)
 
     def netrc_auth(self, url: str | bytes) -> tuple[str, str] | None:
         """The (login, password) the netrc file holds for ``url``'s host."""
-        try:
-            netloc = _netloc(url.decode() if isinstance(url, bytes) else url)
-        except UnicodeDecodeError:
-            netloc = None
-        return self._netrc.get(netloc, url)
+        return self._netrc.get(self._netloc(url), url)
+
+    def _netloc(self, url: str | bytes) -> str | None:
+        """:func:`_netloc` of ``url`` (None for bytes that are no UTF-8), remembered for the
+        URL object last asked about: a request asks twice (netrc, then proxies) about one
+        string, and a fan-out's URLs are often one string."""
+        last, netloc = self._last
+        if url is not last:
+            try:
+                netloc = _netloc(url.decode() if isinstance(url, bytes) else url)
+            except UnicodeDecodeError:
+                netloc = None
+            self._last = (url, netloc)
+        return netloc
 
 
 # An http(s) URL's network location when urlsplit would clean nothing up

@@ -417,7 +417,16 @@ class Session(requests.Session):
         # PreparedRequest.prepare's steps, in its order, minus those that
         # cannot change anything for this request (see the docstring).
         prepared: requests.PreparedRequest = new_prepared(method)
-        params = _query_params(merge_settings(params, self.params))
+        session_params = self.params
+        if (
+            type(params) in _PLAIN_PARAMS
+            and not params
+            and type(session_params) in _PLAIN_PARAMS
+            and not session_params
+        ):
+            params = ""  # two empty ones (the usual case) merge to none, whatever their types
+        else:
+            params = _query_params(merge_settings(params, session_params))
         if params == "" and is_canonical(url):
             prepared.url = url  # what prepare_url would make of it
         else:
@@ -461,7 +470,9 @@ class Session(requests.Session):
         if cached[1] is None:
             return None
         copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
-        copy._store = OrderedDict(cached[1]._store)  # type: ignore[attr-defined,union-attr]  # requests' private store, not in its stubs
+        # The store is the OrderedDict prepare_headers made: its copy() is the same,
+        # in half the time of OrderedDict(store).
+        copy._store = cached[1]._store.copy()  # type: ignore[attr-defined,union-attr]  # requests' private store, not in its stubs
         return copy
 
     def merge_environment_settings(
@@ -539,20 +550,30 @@ _resolve_redirects_is_own = own_function(requests.sessions)
 _get_redirect_target_is_own = own_function(requests.sessions)
 
 
+_PLAIN_PARAMS = (dict, OrderedDict, list, tuple, type(None))  # told empty without side effects
+
+
 def _query_params(params: Any) -> Any:
     """No parameters as "", which requests encodes to the same (nothing)
     without the two runtime Protocol checks an empty dict costs it."""
-    if params is None or (type(params) in (dict, OrderedDict, list, tuple) and not params):
+    if type(params) in _PLAIN_PARAMS and not params:
         return ""
     return params
 
 
 _PLAIN_MAPPINGS = (dict, OrderedDict, CaseInsensitiveDict)
+# Settings' usual values that are no mapping (``stream``, ``verify``, ``cert``): built-in
+# types, never registered as one.
+_PLAIN_SCALARS = (bool, str, tuple, type(None))
 
 
 def _is_mapping(value: Any) -> bool:
-    """isinstance(value, Mapping), answered without the ABC machinery for the usual types."""
-    return type(value) in _PLAIN_MAPPINGS or isinstance(value, Mapping)
+    """isinstance(value, Mapping), answered without the ABC machinery for the usual types
+    (its check costs as much as the rest of a merge)."""
+    kind = type(value)
+    if kind in _PLAIN_MAPPINGS:
+        return True
+    return kind not in _PLAIN_SCALARS and isinstance(value, Mapping)
 
 
 def merge_settings(request_setting: Any, session_setting: Any, dict_class: type = OrderedDict) -> Any:

@@ -30,9 +30,23 @@ _canonical = re.compile(
 ).fullmatch
 
 
+# The URL object last asked about and the answer (one tuple: threads read it whole).
+_last: tuple[object, bool] = (None, False)
+
+
 def is_canonical(url: object) -> TypeGuard[str]:
-    """Whether requests' ``prepare_url(url, "")`` returns ``url`` as it is."""
-    return isinstance(url, str) and _canonical(url) is not None
+    """Whether requests' ``prepare_url(url, "")`` returns ``url`` as it is.
+
+    The answer for the URL object last asked about is remembered: a request
+    asks twice (gfetch.Session's preparation, the adapter's request target)
+    about one string.
+    """
+    global _last
+    last, answer = _last
+    if url is not last:
+        answer = isinstance(url, str) and _canonical(url) is not None
+        _last = (url, answer)
+    return answer
 
 
 def canonical_path_url(url: str) -> str:
