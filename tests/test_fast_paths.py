@@ -403,7 +403,7 @@ def test_a_sized_body_still_arriving_is_read_in_one_piece():
     behaviour = script(
         send(whole[:1000]), pause(0.05), send(whole[1000:40_000]), pause(0.05), send(whole[40_000:])
     )
-    with RawServer(behaviour) as server, gfetch.Session() as session:
+    with RawServer(behaviour) as server, gfetch.Session(transport="auto") as session:  # gfetch's own pool
         response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
     assert response.content == body
     assert reads == [len(body)]
