@@ -127,9 +127,8 @@ class Connection:
         self.port = port
         self.tls = tls
         self.sock: Any = None
-        self.sock_shutdown: Any = (
-            None  # ``sock.shutdown``, made once: each response of the connection holds it
-        )
+        # ``sock.shutdown``, made once when connected: each response of the connection holds it.
+        self.sock_shutdown: Any = None
         self.verified = False  # the server's certificate was verified
         self.state = ACTIVE  # made for the request that opens it
         self.framing: Framing = Unbounded()  # the end of the current response's body
@@ -337,16 +336,21 @@ class Connection:
 
     def _take(self, n: int) -> bytes:
         """Hand out up to ``n`` buffered bytes, fed to the body's framing on the way."""
-        taken = self._take_view(n)
-        return taken if isinstance(taken, bytes) else taken.tobytes()
+        data, pos, end = self._advance(n)
+        return data if pos == 0 and end == len(data) else data[pos:end]
 
     def _take_view(self, n: int) -> bytes | memoryview:
         """:meth:`_take` for a part of a longer read: the buffer, or a view of part of it, not a copy."""
+        data, pos, end = self._advance(n)
+        return data if pos == 0 and end == len(data) else memoryview(data)[pos:end]
+
+    def _advance(self, n: int) -> tuple[bytes, int, int]:
+        """Move past up to ``n`` buffered bytes, fed to the body's framing: the buffer and their range."""
         data, pos = self._data, self._pos
         end = min(pos + n, len(data))
         self._pos = end
         self.framing.feed(data, pos, end)
-        return data if pos == 0 and end == len(data) else memoryview(data)[pos:end]
+        return data, pos, end
 
     def body_reader(self) -> BodyReader:
         """The file object the response whose head was just read is read from."""
@@ -388,7 +392,7 @@ class BodyReader:
             part = conn._take_view(wanted)
             parts.append(part)
             wanted -= len(part)
-        return parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
+        return b"".join(parts)  # one bytes part is returned as it is, not copied
 
     def read1(self, n: int = -1) -> bytes:
         conn = self._conn

@@ -159,14 +159,18 @@ class HeadFields:
         assert self.message is not None
         return self.message.get(name)  # type: ignore[no-any-return]
 
+    def unique_first(self) -> dict[str, tuple[str, str]] | None:
+        """``first`` when the head is plain and no name repeats (its value of a name
+        is then what urllib3's headers answer for it); otherwise None."""
+        first = self.first
+        return first if first is not None and len(first) == len(self.fields) else None
+
     def unique_fields(self) -> Iterator[tuple[str, tuple[str, str]]] | None:
         """``(lower-cased name, (name, value))`` in order when the head is plain
         and no name repeats (the shape of requests' and urllib3's header
         stores, ready for ``dict()``); otherwise None."""
-        first = self.first
-        if first is None or len(first) != len(self.fields):
-            return None
-        return reversed(first.items())
+        first = self.unique_first()
+        return None if first is None else reversed(first.items())
 
     def to_message(self) -> HTTPMessage:
         """The head's headers as http.client's HTTPMessage (built once, on demand)."""

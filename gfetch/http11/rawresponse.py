@@ -60,7 +60,7 @@ class GreenHTTPResponse(HTTPResponse):
         if not self._decoder_initialized and "headers" not in self.__dict__:
             # Made by gfetch's pool over its HeadResponse: the parsed head is there.
             head: HeadFields = self._original_response  # type: ignore[assignment]
-            first = _unique_first(head)
+            first = head.unique_first()
             if first is not None and "content-encoding" not in first:
                 self._decoder_initialized = True  # urllib3's conclusion: no Content-Encoding, no decoder
                 return
@@ -106,19 +106,12 @@ class GreenHTTPResponse(HTTPResponse):
         received, and none decoded.
         """
         original = self._original_response
-        if (
-            self.chunked
-            or self.length_remaining is None
-            or self._holds_decoded()
-            or not getattr(original, "holds_body", _no)()
-        ):
-            return None
-        self._init_decoder()
-        if self._decoder is not None:
+        rest = self._undecoded_rest() if getattr(original, "holds_body", _no)() else None
+        if rest is None:
             return None
         data: bytes = original.read()  # type: ignore[union-attr]  # held, so http.client reads it and closes
         self._fp_bytes_read += len(data)
-        self.length_remaining -= len(data)
+        self.length_remaining = rest - len(data)
         self.release_conn()
         return data
 
@@ -131,7 +124,12 @@ class GreenHTTPResponse(HTTPResponse):
         64 KiB body. ``iter_content(rest_size())`` reads the same bytes, through
         the same code (hence with the same exceptions), in one.
         """
-        if self.chunked or not self.length_remaining or self._holds_decoded():
+        return self._undecoded_rest() or None
+
+    def _undecoded_rest(self) -> int | None:
+        """The rest of a sized body that is not chunked and needs no decoding (no
+        decoder, no decoded bytes waiting): its length; else None."""
+        if self.chunked or self.length_remaining is None or self._holds_decoded():
             return None
         self._init_decoder()
         return None if self._decoder is not None else self.length_remaining
@@ -145,13 +143,6 @@ MADE_ON_FIRST_USE = tuple(
 
 def _no() -> bool:
     return False
-
-
-def _unique_first(head: HeadFields) -> dict[str, tuple[str, str]] | None:
-    """``head.first`` when the head has the plain shape and no repeated name (its value
-    of a name is then what urllib3's headers answer for it); else None."""
-    first = head.first
-    return first if first is not None and len(first) == len(head.fields) else None
 
 
 class ResponseHeaders(HTTPHeaderDict):
@@ -293,7 +284,7 @@ def _built_raw_response(
     response._request_url = request_url
     response.retries = retries
     # The headers themselves are made when asked for.
-    get = head.get if _unique_first(head) is not None else headers_of(head).get
+    get = head.get if head.unique_first() is not None else headers_of(head).get
     transfer_encoding = get("transfer-encoding") or ""
     # urllib3's test, which is False at once for the usual "" (its split gives [""]).
     response.chunked = bool(transfer_encoding) and "chunked" in [

@@ -24,7 +24,7 @@ import requests.adapters
 import requests.sessions
 from requests.cookies import cookiejar_from_dict, extract_cookies_to_jar, merge_cookies
 from requests.hooks import dispatch_hook
-from requests.models import CONTENT_CHUNK_SIZE, REDIRECT_STATI
+from requests.models import REDIRECT_STATI
 from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
@@ -345,15 +345,17 @@ class Session(requests.Session):
                 response.history = history
         if not stream:
             raw = response.raw
-            if type(raw) is not GreenHTTPResponse or response._content is not False:
-                response.content  # noqa: B018 - reading it stores the body, as requests does
-            elif (body := raw.read_buffered()) is not None:  # what ``content`` stores, read in one step
+            body = size = None
+            if type(raw) is GreenHTTPResponse and response._content is False:
+                body = raw.read_buffered()
+                size = raw.rest_size() if body is None else None
+            if body is not None:  # what ``content`` stores, read in one step
                 response._content = body
                 response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
-            else:  # ``content``'s own code, reading a sized body in one piece (see rest_size)
-                response._content = (
-                    b"".join(response.iter_content(raw.rest_size() or CONTENT_CHUNK_SIZE)) or b""
-                )
+            elif size is not None:  # ``content``'s own code, but one read for the whole rest of a sized body
+                response._content = b"".join(response.iter_content(size)) or b""
+            else:
+                response.content  # noqa: B018 - reading it stores the body, as requests does
         return response
 
     def refresh_environment(self) -> None:

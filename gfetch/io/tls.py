@@ -161,7 +161,7 @@ class TLSSocket:
         view = memoryview(data).cast("B")
         sent = 0
         while sent < len(view):
-            sent += self.send(view[sent : sent + _RECV_SIZE], flags)
+            sent += self.write(view[sent : sent + _RECV_SIZE])
 
     def makefile(self, mode: str = "r", buffering: int | None = None, **kwargs: Any) -> Any:
         # socket.socket.makefile only needs _io_refs, recv_into/send and
