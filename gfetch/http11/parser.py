@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from email.parser import Parser
 from http.client import HTTPException, HTTPMessage, LineTooLong, RemoteDisconnected, UnknownProtocol
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "message_from_fields",
     "parse_header_block",
     "parse_response_head",
+    "fields_and_first",
     "set_framing",
     "version_number",
 ]
@@ -71,8 +73,8 @@ def parse_header_block(
     """
     text = block.decode("iso-8859-1")
     fields = _fields(text)
-    if len(fields) == nlines - 1 and (first := first_values(fields)) is not None:
-        return tuple(fields), first
+    if len(fields) == nlines - 1 and (plain := fields_and_first(fields, len(block))) is not None:
+        return plain
     return Parser(_class=HTTPMessage).parsestr(text)
 
 
@@ -85,11 +87,60 @@ def first_values(fields: Sequence[tuple[str, str]]) -> dict[str, tuple[str, str]
     own tuples (the header dicts built from them share them).
     """
     # Reversed, so the first occurrence of a name is the one kept.
-    first = {field[0].lower(): field for field in reversed(fields)}
+    return _unless_mime({field[0].lower(): field for field in reversed(fields)})
+
+
+def _unless_mime(first: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]] | None:
     ctype = first.get("content-type")
     if ctype is None or ("multipart" not in (low := ctype[1].lower()) and "message" not in low):
         return first
     return None
+
+
+class _RecentFields(dict):  # type: ignore[type-arg]
+    """(name, value) -> (lower-cased name, (name, value)): the header fields seen lately,
+    each kept as the one pair every head carrying it shares."""
+
+    def __missing__(self, field: tuple[str, str]) -> tuple[str, tuple[str, str]]:
+        named = self[field] = (field[0].lower(), field)
+        return named
+
+
+_recent_fields = _RecentFields()
+_RECENT_FIELDS = 1024  # forgotten all at once past this many
+_SHARED_BLOCK = 4096  # the fields of a larger block are not remembered
+_pair_of = itemgetter(1)
+
+
+def fields_and_first(
+    fields: Sequence[tuple[str, str]], size: int
+) -> tuple[tuple[tuple[str, str], ...], dict[str, tuple[str, str]]] | None:
+    """Plain ``fields`` as a tuple, and :func:`first_values` of them (None when the
+    email parser must read them); ``size``: the bytes of the block they came from.
+
+    A pair seen lately is replaced by the pair kept then. Why: heads from
+    one server repeat most of their fields (Server, Content-Type, Date
+    within its second), and a kept response then holds one object fewer
+    per repeated field. CPython collects garbage after a count of new
+    container objects, tuples included, so a fan-out that keeps its
+    responses is collected about a third less often, and its memory-bound
+    passes cost more CPU than the lookups (their names come lower-cased
+    already). The pairs are immutable: sharing them changes nothing but
+    memory. What is remembered is bounded, in entries and by leaving out
+    large blocks.
+    """
+    if size > _SHARED_BLOCK:
+        fields = tuple(fields)
+        first = first_values(fields)
+        return None if first is None else (fields, first)
+    recent = _recent_fields
+    if len(recent) >= _RECENT_FIELDS:
+        recent.clear()
+    named = list(map(recent.__getitem__, fields))
+    shared = tuple(map(_pair_of, named))
+    named.reverse()  # so the first occurrence of a name is the one kept
+    first = _unless_mime(dict(named))
+    return None if first is None else (shared, first)
 
 
 def message_from_fields(fields: Iterable[tuple[str, str]]) -> HTTPMessage:

@@ -23,7 +23,7 @@ every other head goes to the pure parser, whole:
   parser), reports a status of at least 100, and hands over one field per
   header line (so no folded lines, empty names or dropped fields);
 * no multipart or message Content-Type (the email parser reads those as
-  MIME; :func:`gfetch.http11.parser.first_values` decides, as for the pure parser).
+  MIME; :func:`gfetch.http11.parser.fields_and_first` decides, as for the pure parser).
 
 What llhttp then reports is taken as it is: the reason (stripped as
 http.client strips it) and the fields, names and values exactly as the
@@ -50,7 +50,7 @@ except ModuleNotFoundError as e:
     ) from e
 
 from gfetch.http11 import parser as http1
-from gfetch.http11.parser import ResponseHead, first_values, set_framing
+from gfetch.http11.parser import ResponseHead, fields_and_first, set_framing
 
 __all__ = ["parse_response_head"]
 
@@ -124,11 +124,13 @@ def _parse_plain(data: bytes, pos: int) -> tuple[ResponseHead, int] | None:
     if status < 100 or not collector.complete or len(raw) != 2 * (lines - 2):
         return None
     head = ResponseHead(version, status, str(b"".join(collector.reason), "iso-8859-1").strip())
+    fields: tuple[tuple[str, str], ...] = ()
     if raw:
         # One decode for all names and values: none holds a CR or LF.
         texts = iter(str(b"\n".join(raw), "iso-8859-1").split("\n"))
-        head.fields = tuple(zip(texts, texts, strict=False))
-    head.first = first_values(head.fields)
-    if head.first is None:
+        fields = tuple(zip(texts, texts, strict=False))
+    plain = fields_and_first(fields, end - pos)
+    if plain is None:
         return None
+    head.fields, head.first = plain
     return head, end
