@@ -123,7 +123,7 @@ def fields_and_first(
     within its second), and a kept response then holds one object fewer
     per repeated field. CPython collects garbage after a count of new
     container objects, tuples included, so a fan-out that keeps its
-    responses is collected about a third less often, and its memory-bound
+    responses is collected about a quarter less often, and its memory-bound
     passes cost more CPU than the lookups (their names come lower-cased
     already). The pairs are immutable: sharing them changes nothing but
     memory. What is remembered is bounded, in entries and by leaving out
