@@ -35,12 +35,12 @@ __all__ = [
     "IndexedMessage",
     "ResponseHead",
     "encode_request",
+    "fields_and_first",
     "first_values",
     "interim_end",
     "message_from_fields",
     "parse_header_block",
     "parse_response_head",
-    "fields_and_first",
     "set_framing",
     "version_number",
 ]
