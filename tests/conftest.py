@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 
 import pytest
@@ -43,6 +44,12 @@ def own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A job a non-interactive shell starts in the background ignores SIGINT, and
+    # the programs it runs inherit that: the tests that press Ctrl-C in a child
+    # (gfetch's CLI, the demo, map under load) would wait for nothing. A handler
+    # here becomes the default in every child.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "keeps_fds: the test may leave file descriptors open (opts out of the fd-leak check)"
     )
