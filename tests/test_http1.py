@@ -361,26 +361,22 @@ def test_httptools_hands_odd_heads_to_the_pure_parser(name: str) -> None:
 
 
 # -- fields shared between heads ----------------------------------------------
-def _head_with(*lines: bytes) -> bytes:
-    return b"HTTP/1.1 200 OK\r\n" + b"".join(line + b"\r\n" for line in lines) + b"Content-Length: 0\r\n\r\n"
-
-
 @pytest.mark.parametrize("parse", PARSERS, ids=lambda parse: parse.__module__)
 def test_heads_share_the_fields_they_repeat(parse: Callable[..., Any]) -> None:
     """A kept response holds no pair of its own for a field a recent head had (fewer
     objects for the garbage collector to count); what the head answers is unchanged."""
-    one, _ = parse(_head_with(b"Server: nginx", b"Date: Mon, 07 Dec 2026 03:20:28 GMT", b"X-Id: 1"), "GET")
-    two, _ = parse(_head_with(b"Server: nginx", b"Date: Mon, 07 Dec 2026 03:20:28 GMT", b"X-Id: 2"), "GET")
-    assert [a is b for a, b in zip(one.fields, two.fields, strict=True)] == [True, True, False, True]
+    one, _ = parse(block(b"Server: nginx", b"Date: Mon, 07 Dec 2026 03:20:28 GMT", b"X-Id: 1"), "GET")
+    two, _ = parse(block(b"Server: nginx", b"Date: Mon, 07 Dec 2026 03:20:28 GMT", b"X-Id: 2"), "GET")
+    assert [a is b for a, b in zip(one.fields, two.fields, strict=True)] == [True, True, False]
     assert two.fields[2] == ("X-Id", "2")
     assert sorted(map(id, two.first.values())) == sorted(map(id, two.fields))  # the same pairs
-    assert_equivalent(_head_with(b"Server: nginx", b"X-Id: 2", b"x-id: 3"))
+    assert_equivalent(block(b"Server: nginx", b"X-Id: 2", b"x-id: 3"))
 
 
 @pytest.mark.parametrize("parse", PARSERS, ids=lambda parse: parse.__module__)
 def test_the_fields_remembered_are_bounded(parse: Callable[..., Any]) -> None:
     for i in range(3 * http1._RECENT_FIELDS):
-        head_, _ = parse(_head_with(b"X-Id: %d" % i), "GET")
+        head_, _ = parse(block(b"X-Id: %d" % i), "GET")
         assert head_.fields[0] == ("X-Id", str(i))
         assert len(http1._recent_fields) <= http1._RECENT_FIELDS + 2
 
@@ -388,7 +384,7 @@ def test_the_fields_remembered_are_bounded(parse: Callable[..., Any]) -> None:
 @pytest.mark.parametrize("parse", PARSERS, ids=lambda parse: parse.__module__)
 def test_a_large_blocks_fields_are_not_remembered(parse: Callable[..., Any]) -> None:
     """A field of a block over 4 KiB (a long cookie or policy) is not kept past its head."""
-    raw = _head_with(b"X-Policy: " + b"p" * http1._SHARED_BLOCK, b"X-Small: 1")
+    raw = block(b"X-Policy: " + b"p" * http1._SHARED_BLOCK, b"X-Small: 1")
     head_, _ = parse(raw, "GET")
     assert head_.fields[:2] == (("X-Policy", "p" * http1._SHARED_BLOCK), ("X-Small", "1"))
     assert not {head_.fields[0], head_.fields[1]} & http1._recent_fields.keys()
