@@ -130,16 +130,16 @@ def fields_and_first(
     large blocks.
     """
     if size > _SHARED_BLOCK:
-        fields = tuple(fields)
-        first = first_values(fields)
-        return None if first is None else (fields, first)
-    recent = _recent_fields
-    if len(recent) >= _RECENT_FIELDS:
-        recent.clear()
-    named = list(map(recent.__getitem__, fields))
-    shared = tuple(map(_pair_of, named))
-    named.reverse()  # so the first occurrence of a name is the one kept
-    first = _unless_mime(dict(named))
+        shared = tuple(fields)
+        first = first_values(shared)
+    else:
+        recent = _recent_fields
+        if len(recent) >= _RECENT_FIELDS:
+            recent.clear()
+        named = list(map(recent.__getitem__, fields))
+        shared = tuple(map(_pair_of, named))
+        named.reverse()  # so the first occurrence of a name is the one kept
+        first = _unless_mime(dict(named))
     return None if first is None else (shared, first)
 
 
