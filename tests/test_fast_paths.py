@@ -14,6 +14,8 @@ import pickle
 import random
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -407,6 +409,34 @@ def test_a_sized_body_still_arriving_is_read_in_one_piece():
         response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
     assert response.content == body
     assert reads == [len(body)]
+
+
+def test_a_body_over_64_kib_received_with_its_head_is_taken_as_it_is():
+    """A response of up to about 127 KiB is received in one read when it is all there: its
+    body is taken from what was received, with no ``raw.read``. (The trace hook holds the
+    client after its request is sent until the server has sent the whole reply.)"""
+    body = bytes(range(256)) * 280  # 70 KiB: more than one 64 KiB read with its head
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    reads: list[Any] = []
+    sent = threading.Event()
+
+    def count_reads(response, **kwargs):
+        read = response.raw.read
+        response.raw.read = lambda amt=None, *args, **kw: reads.append(amt) or read(amt, *args, **kw)
+
+    def wait_for_the_reply(event: str, record: dict[str, Any]) -> None:
+        if event == "request.sent":
+            assert sent.wait(5)
+            time.sleep(0.2)  # the reply crosses loopback
+
+    def reply(peer: Any) -> None:
+        peer.sock.sendall(whole)
+        sent.set()
+
+    with RawServer(reply) as server, gfetch.Session(transport="auto", trace=wait_for_the_reply) as session:
+        response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
+    assert response.content == body
+    assert reads == []
 
 
 # -- URLs prepare_url leaves as they are ---------------------------------------

@@ -17,6 +17,7 @@ import pathlib
 import queue
 import re
 import socket
+import ssl
 import types
 from collections.abc import Callable
 
@@ -53,6 +54,12 @@ def _cookie_store_fills() -> bool:
     empty = jar._cookies == {}
     jar.set("name", "value", domain="example.test")
     return empty and bool(jar._cookies)
+
+
+def _bio_sslobject() -> ssl.SSLObject:
+    """A stdlib SSLObject over memory BIOs, as gfetch's TLSSocket makes one."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="example.com")
 
 
 SEAMS: dict[str, Callable[[], object]] = {
@@ -127,6 +134,9 @@ SEAMS: dict[str, Callable[[], object]] = {
     "requests PreparedRequest() attributes": gfetch.integration.prepared.built_as_init,
     "urllib3 HTTPResponse() attributes": gfetch.http11.rawresponse.built_as_init,
     "socket.socket._accept": lambda: callable(socket.socket._accept),  # type: ignore[attr-defined]
+    "ssl.SSLObject._sslobj (read, write, pending)": lambda: all(
+        callable(getattr(_bio_sslobject()._sslobj, name, None)) for name in ("read", "write", "pending")
+    ),
     "queue.Queue._init, _put, _get, _qsize": lambda: all(
         callable(getattr(queue.LifoQueue, name)) for name in ("_init", "_put", "_get", "_qsize")
     ),

@@ -7,7 +7,6 @@ closed by it; every wait is bounded.
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import struct
 import sys
@@ -552,14 +551,39 @@ def test_input_ready_sees_a_reset_and_a_closed_socket(listener):
 
 
 def test_input_ready_answers_for_its_own_socket_only(tcp_pair, pair):
-    """A Ctrl-C just after the hub's poll object took an fd may leave it there: another
-    socket's bytes must not make an idle connection look used (and so never reused)."""
+    """Another socket's bytes must not make an idle connection look used (and so never reused)."""
     client, _ = tcp_pair
     other, peer = pair
     peer.sendall(b"x")
-    peeker = get_hub()._peeker
-    peeker.register(other.fileno(), select.POLLIN)  # left behind
+    deadline = time.monotonic() + 5
+    while not other.input_ready() and time.monotonic() < deadline:
+        gfetch.sleep(0.005)
+    assert other.input_ready()
+    assert client.input_ready() is False
+
+
+def test_a_closed_socket_does_not_answer_for_the_fd_number_it_had(listener):
+    """The poll object that holds a socket's fd goes with the fd: once the number is a new
+    connection's, the closed socket still answers True (closed) and the new one for itself."""
+    first = create_connection(listener.getsockname(), timeout=5)
+    first_peer, _ = listener.accept()
+    assert first.input_ready() is False  # its poll object holds the fd from here on
+    number = first.fileno()
+    first.close()
+    second = create_connection(listener.getsockname(), timeout=5)
+    second_peer, _ = listener.accept()
     try:
-        assert client.input_ready() is False
+        if second.fileno() != number:
+            pytest.skip("the kernel gave the new connection another fd number")
+        assert first.input_ready() is True
+        assert second.input_ready() is False
+        second_peer.sendall(b"late")
+        deadline = time.monotonic() + 5
+        while not second.input_ready() and time.monotonic() < deadline:
+            gfetch.sleep(0.005)
+        assert second.input_ready()
+        assert first.input_ready() is True
     finally:
-        peeker.unregister(other.fileno())
+        second.close()
+        second_peer.close()
+        first_peer.close()

@@ -226,6 +226,33 @@ def test_callers_context_without_the_ca_fails_verification(https_server):
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
 
 
+class CountingSSLObject(ssl.SSLObject):
+    """An ``sslobject_class`` of a caller's own, which records the data calls made on it."""
+
+    calls: list[str] = []
+
+    def read(self, *args):
+        CountingSSLObject.calls.append("read")
+        return super().read(*args)
+
+    def write(self, data):
+        CountingSSLObject.calls.append("write")
+        return super().write(data)
+
+
+def test_a_callers_sslobject_class_does_the_reads_and_writes(https_server, ca_file):
+    """For a stdlib SSLObject gfetch calls what its read and write forward to; a context's
+    own ``sslobject_class`` may do more there, so its methods are the ones called."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.sslobject_class = CountingSSLObject
+    CountingSSLObject.calls.clear()
+    with gfetch.Session() as sess:
+        sess.mount("https://", ContextAdapter(ctx))
+        r = sess.get(https_server.url("/own-class"), verify=ca_file)
+    assert r.status_code == 200 and b"/own-class" in r.content
+    assert {"read", "write"} <= set(CountingSSLObject.calls)
+
+
 def test_owned_contexts_are_cached_per_configuration(https_server, ca_file, monkeypatch):
     monkeypatch.setattr(gfetch.io.tls, "_cache", {})
     for _ in range(3):

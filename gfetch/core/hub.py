@@ -53,7 +53,6 @@ import contextlib
 import heapq
 import itertools
 import os
-import select
 import selectors
 import socket
 import threading
@@ -82,11 +81,9 @@ __all__ = [
 
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
-# poll(2) reports the end of the stream as POLLIN, a reset or a closed fd as POLLERR/POLLHUP/POLLNVAL.
-_POLLIN = getattr(select, "POLLIN", 1)
 _monotonic = time.monotonic
 # Loops that may never wait call checkpoint() every CHECK_EVERY operations
-# (a 64 KiB read each: about a millisecond of work); it lets the loop run
+# (a read of up to 127 KiB each: about a millisecond of work); it lets the loop run
 # once a timer is due, or once a pass has run _SLICE seconds while others
 # wait (each other request waiting for its turn then waits about that long).
 CHECK_EVERY = 16
@@ -240,7 +237,6 @@ class Hub(greenlet):
         self._thread_jobs = 0
         self._from_threads: deque[tuple[Callable[[Any], Any], Any]] = deque()
         self._pass_started = 0.0
-        self._peeker = select.poll() if hasattr(select, "poll") else None
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r.fileno(), _EVENT_READ, None)
@@ -534,28 +530,6 @@ class Hub(greenlet):
                 self.park(Waiter(self), 0.0)
 
     # -- fd readiness ---------------------------------------------------
-    def input_waiting(self, fd: int) -> bool | None:
-        """Whether a read of ``fd`` would return at once (bytes, the end of the stream, an
-        error or a closed fd): one ``poll(2)`` with timeout 0. None where there is no poll.
-
-        Discussion: the check before an idle keep-alive connection carries
-        another request; it is nearly always False, which a non-blocking
-        peek would report by raising BlockingIOError. The poll object is the
-        hub's, so it is never used by two threads at once.
-        """
-        peeker = self._peeker
-        if peeker is None or fd < 0:
-            return None
-        peeker.register(fd, _POLLIN)
-        try:
-            # Only this fd counts: a Ctrl-C landing just after a register may have left another.
-            for ready, _ in peeker.poll(0):
-                if ready == fd:
-                    return True
-            return False
-        finally:
-            peeker.unregister(fd)
-
     def wait_fd(self, fd: int, event: int, timeout: float | None, owned: object | None = None) -> None:
         """Park the current greenlet until ``fd`` is ready for ``event``.
 

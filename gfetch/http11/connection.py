@@ -69,7 +69,11 @@ def require_encodable_host(host: str) -> None:
         raise LocationParseError(f"'{host}', label empty or too long") from None
 
 
-_RECV_SIZE = 65536
+# Each receive asks for up to 127 KiB: the most glibc's malloc still takes from its heap. A bytes of
+# 128 KiB or more is an mmap, an mremap when it shrinks to what came, and an munmap: three system
+# calls and fresh pages per read. A response up to about 127 KiB is then often all in with its
+# head, and takes the path for a body already received (GreenHTTPResponse.read_buffered).
+_RECV_SIZE = 127 * 1024
 _SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 MAX_INTERIM_RESPONSES = 1000  # interim (1xx) responses skipped before one request's response
 

@@ -31,6 +31,7 @@ import _socket as _csocket
 import errno
 import functools
 import os
+import select
 import selectors
 import socket as _socket
 import time
@@ -50,12 +51,15 @@ _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _CONNECT_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
 _PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+_poll = getattr(select, "poll", None)  # None where there is no poll(2)
+# poll(2) reports the end of the stream as POLLIN, a reset or a closed fd as POLLERR/POLLHUP/POLLNVAL.
+_POLLIN = getattr(select, "POLLIN", 1)
 
 
 class GreenSocket(_socket.socket):
     """A ``socket.socket`` whose blocking calls park only the current greenlet."""
 
-    __slots__ = ("_green_timeout", "_unchecked")
+    __slots__ = ("_green_timeout", "_poller", "_unchecked")
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class GreenSocket(_socket.socket):
         super().__init__(family, type, proto, fileno)
         self._green_timeout: float | None = _socket.getdefaulttimeout()
         self._unchecked = CHECK_EVERY  # operations left until the next Hub.checkpoint
+        self._poller: Any = None  # made by the first input_ready, dropped when the fd goes
         super().setblocking(False)
 
     def __repr__(self) -> str:
@@ -139,12 +144,26 @@ class GreenSocket(_socket.socket):
 
         Nothing is read: the check before an idle keep-alive connection
         carries another request (urllib3's ``is_connection_dropped``). A
-        socket that was idle must answer False. One ``poll(2)``
-        (Hub.input_waiting); a non-blocking peek where there is no poll.
+        socket that was idle must answer False. One ``poll(2)`` with timeout
+        0, on a poll object of the socket's own that holds its fd from the
+        first check until it is closed or detached (a non-blocking peek
+        where there is no poll, and once closed).
+
+        Discussion: the answer is nearly always False, which a peek would
+        report by raising BlockingIOError; and a poll object shared by the
+        hub would take and drop the fd on every check.
         """
-        waiting = get_hub().input_waiting(self.fileno())
-        if waiting is not None:
-            return waiting
+        poller = self._poller
+        if poller is None:
+            fd = self.fileno()
+            if _poll is None or fd < 0:
+                return self._peek_ready()
+            poller = _poll()
+            poller.register(fd, _POLLIN)
+            self._poller = poller  # only once it holds the fd: a Ctrl-C must not leave it empty
+        return bool(poller.poll(0))
+
+    def _peek_ready(self) -> bool:
         try:
             _csocket.socket.recv(self, 1, _PEEK)
         except BlockingIOError:
@@ -241,12 +260,14 @@ class GreenSocket(_socket.socket):
         fd = self.fileno()
         if fd >= 0:
             notify_closing(fd)
+        self._poller = None  # its fd number may be another socket's next
         super()._real_close(_ss)  # type: ignore[misc]
 
     def detach(self) -> int:
         fd = self.fileno()
         if fd >= 0:
             notify_closing(fd)
+        self._poller = None
         return super().detach()
 
 

@@ -64,6 +64,7 @@ class TLSSocket:
             server_hostname=server_hostname,
             session=session,
         )
+        self._engine = _engine_of(self._sslobj)  # for read, write and pending: the hot calls
         self._io_refs = 0
         self._closed = False
 
@@ -88,7 +89,8 @@ class TLSSocket:
             except ssl.SSLError:
                 self._flush_quietly()  # send the alert, if any, before failing
                 raise
-            self._flush()
+            if self._outgoing.pending:
+                self._flush()
             return result
 
     def _receive(self) -> None:
@@ -117,14 +119,15 @@ class TLSSocket:
         """Up to ``len`` bytes of plaintext: at most one TLS record's (16 KiB), so no more
         is ever allocated for it; with nothing received yet, the socket is read first
         (the read would only fail to ask for it)."""
-        if not (self._incoming.pending or self._incoming.eof or self._sslobj.pending()):
-            self._flush()
+        if not (self._incoming.pending or self._incoming.eof or self._engine.pending()):
+            if self._outgoing.pending:
+                self._flush()
             self._receive()
         len = min(len, _RECORD_SIZE)  # noqa: A001
         try:
             if buffer is not None:
-                return self._retry(self._sslobj.read, len, buffer)
-            return self._retry(self._sslobj.read, len)
+                return self._retry(self._engine.read, len, buffer)
+            return self._retry(self._engine.read, len)
         except ssl.SSLZeroReturnError:
             return 0 if buffer is not None else b""
         except ssl.SSLEOFError:
@@ -145,7 +148,7 @@ class TLSSocket:
         return self.read(nbytes, buffer)  # type: ignore[no-any-return]
 
     def write(self, data: Any) -> int:
-        return self._retry(self._sslobj.write, data)  # type: ignore[no-any-return]
+        return self._retry(self._engine.write, data)  # type: ignore[no-any-return]
 
     def send(self, data: Any, flags: int = 0) -> int:
         if flags:
@@ -173,7 +176,7 @@ class TLSSocket:
 
     def _buffered(self) -> bool:
         """Whether TLS holds received bytes (decrypted or not) or the end of the stream."""
-        return bool(self._sslobj.pending() or self._incoming.pending or self._incoming.eof)
+        return bool(self._engine.pending() or self._incoming.pending or self._incoming.eof)
 
     def wait_for_data(self) -> None:
         """Park until the network has data, unless TLS has some buffered."""
@@ -258,6 +261,18 @@ class TLSSocket:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _engine_of(sslobj: ssl.SSLObject) -> Any:
+    """What ``sslobj.read``, ``write`` and ``pending`` forward to: the ``_ssl`` object a
+    stdlib ``SSLObject`` wraps, whose methods raise and return the same; ``sslobj``
+    itself when it is of another class (a context's own ``sslobject_class``).
+
+    Discussion: those three calls come a few times per request; the
+    wrappers add a Python frame each and nothing else.
+    """
+    engine = getattr(sslobj, "_sslobj", None) if type(sslobj) is ssl.SSLObject else None
+    return sslobj if engine is None else engine
 
 
 class GreenSSLContext:
