@@ -508,6 +508,14 @@ def called_c_functions(call) -> set[str]:
     return names
 
 
+def _soon_input_ready(sock) -> bool:
+    """Whether ``sock.input_ready()`` turns True within 5 s (what the peer did takes a moment)."""
+    deadline = time.monotonic() + 5
+    while not sock.input_ready() and time.monotonic() < deadline:
+        gfetch.sleep(0.005)
+    return sock.input_ready()
+
+
 def test_input_ready_on_an_idle_connection_is_false_without_a_read(tcp_pair):
     """The normal answer, False, comes from a poll: no failed peek (a system call and a
     BlockingIOError per reused connection)."""
@@ -519,10 +527,7 @@ def test_input_ready_on_an_idle_connection_is_false_without_a_read(tcp_pair):
 def test_input_ready_sees_bytes_without_taking_them(tcp_pair):
     client, server = tcp_pair
     server.sendall(b"late")
-    deadline = time.monotonic() + 5
-    while not client.input_ready() and time.monotonic() < deadline:
-        gfetch.sleep(0.005)
-    assert client.input_ready()
+    assert _soon_input_ready(client)
     assert client.recv(10) == b"late"
     assert client.input_ready() is False
 
@@ -530,10 +535,7 @@ def test_input_ready_sees_bytes_without_taking_them(tcp_pair):
 def test_input_ready_sees_the_end_of_the_stream(tcp_pair):
     client, server = tcp_pair
     server.shutdown(socket.SHUT_WR)
-    deadline = time.monotonic() + 5
-    while not client.input_ready() and time.monotonic() < deadline:
-        gfetch.sleep(0.005)
-    assert client.input_ready()
+    assert _soon_input_ready(client)
     assert client.recv(1) == b""
 
 
@@ -543,10 +545,7 @@ def test_input_ready_sees_a_reset_and_a_closed_socket(listener):
     with client:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         server.close()  # RST
-        deadline = time.monotonic() + 5
-        while not client.input_ready() and time.monotonic() < deadline:
-            gfetch.sleep(0.005)
-        assert client.input_ready()
+        assert _soon_input_ready(client)
     assert client.input_ready()  # closed
 
 
@@ -555,10 +554,7 @@ def test_input_ready_answers_for_its_own_socket_only(tcp_pair, pair):
     client, _ = tcp_pair
     other, peer = pair
     peer.sendall(b"x")
-    deadline = time.monotonic() + 5
-    while not other.input_ready() and time.monotonic() < deadline:
-        gfetch.sleep(0.005)
-    assert other.input_ready()
+    assert _soon_input_ready(other)
     assert client.input_ready() is False
 
 
@@ -578,10 +574,7 @@ def test_a_closed_socket_does_not_answer_for_the_fd_number_it_had(listener):
         assert first.input_ready() is True
         assert second.input_ready() is False
         second_peer.sendall(b"late")
-        deadline = time.monotonic() + 5
-        while not second.input_ready() and time.monotonic() < deadline:
-            gfetch.sleep(0.005)
-        assert second.input_ready()
+        assert _soon_input_ready(second)
         assert first.input_ready() is True
     finally:
         second.close()
