@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -390,6 +391,16 @@ def test_response_heads_match_requests(reply, transport, original_class):
     assert seen(got) == seen(expected)
 
 
+def _counting_raw_reads(reads: list[Any]) -> Callable[..., None]:
+    """A response hook that has the response's ``raw.read`` note each ``amt`` in ``reads``."""
+
+    def count_reads(response: requests.Response, **kwargs: Any) -> None:
+        read = response.raw.read
+        response.raw.read = lambda amt=None, *args, **kw: reads.append(amt) or read(amt, *args, **kw)
+
+    return count_reads
+
+
 def test_a_sized_body_still_arriving_is_read_in_one_piece():
     """``stream=False`` reads requests' ``content`` with one ``raw.read`` for the
     rest of a sized body that is not all there yet (requests' own chunk size,
@@ -398,15 +409,11 @@ def test_a_sized_body_still_arriving_is_read_in_one_piece():
     whole = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     reads: list[Any] = []
 
-    def count_reads(response, **kwargs):
-        read = response.raw.read
-        response.raw.read = lambda amt=None, *args, **kw: reads.append(amt) or read(amt, *args, **kw)
-
     behaviour = script(
         send(whole[:1000]), pause(0.05), send(whole[1000:40_000]), pause(0.05), send(whole[40_000:])
     )
     with RawServer(behaviour) as server, gfetch.Session(transport="auto") as session:  # gfetch's own pool
-        response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
+        response = session.get(server.url("/"), timeout=5, hooks={"response": _counting_raw_reads(reads)})
     assert response.content == body
     assert reads == [len(body)]
 
@@ -420,10 +427,6 @@ def test_a_body_over_64_kib_received_with_its_head_is_taken_as_it_is():
     reads: list[Any] = []
     sent = threading.Event()
 
-    def count_reads(response, **kwargs):
-        read = response.raw.read
-        response.raw.read = lambda amt=None, *args, **kw: reads.append(amt) or read(amt, *args, **kw)
-
     def wait_for_the_reply(event: str, record: dict[str, Any]) -> None:
         if event == "request.sent":
             assert sent.wait(5)
@@ -434,7 +437,7 @@ def test_a_body_over_64_kib_received_with_its_head_is_taken_as_it_is():
         sent.set()
 
     with RawServer(reply) as server, gfetch.Session(transport="auto", trace=wait_for_the_reply) as session:
-        response = session.get(server.url("/"), timeout=5, hooks={"response": count_reads})
+        response = session.get(server.url("/"), timeout=5, hooks={"response": _counting_raw_reads(reads)})
     assert response.content == body
     assert reads == []
 

@@ -257,18 +257,20 @@ class GreenSocket(_socket.socket):
 
     # -- closing --------------------------------------------------------
     def _real_close(self, _ss: Any = _csocket.socket) -> None:
-        fd = self.fileno()
-        if fd >= 0:
-            notify_closing(fd)
-        self._poller = None  # its fd number may be another socket's next
+        self._letting_go_of_fd()
         super()._real_close(_ss)  # type: ignore[misc]
 
     def detach(self) -> int:
+        self._letting_go_of_fd()
+        return super().detach()
+
+    def _letting_go_of_fd(self) -> None:
+        """Before the fd is closed or handed over: wake whoever waits on it, and drop the
+        poll object that holds it (its number may be another socket's next)."""
         fd = self.fileno()
         if fd >= 0:
             notify_closing(fd)
         self._poller = None
-        return super().detach()
 
 
 def create_connection(

@@ -271,8 +271,9 @@ def _engine_of(sslobj: ssl.SSLObject) -> Any:
     Discussion: those three calls come a few times per request; the
     wrappers add a Python frame each and nothing else.
     """
-    engine = getattr(sslobj, "_sslobj", None) if type(sslobj) is ssl.SSLObject else None
-    return sslobj if engine is None else engine
+    if type(sslobj) is ssl.SSLObject:
+        return getattr(sslobj, "_sslobj", sslobj)
+    return sslobj
 
 
 class GreenSSLContext:
