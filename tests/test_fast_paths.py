@@ -442,6 +442,23 @@ def test_a_body_over_64_kib_received_with_its_head_is_taken_as_it_is():
     assert reads == []
 
 
+def test_a_body_received_with_its_head_skips_http_clients_read_layers(monkeypatch):
+    """The body a head arrived with is taken from the connection's buffer: http.client's
+    ``read`` is not called for it (HeadResponse.read_held leaves the state it would leave,
+    test_a_body_read_in_one_step_leaves_what_requests_reading_leaves)."""
+    import http.client
+
+    calls: list[Any] = []
+    read = http.client.HTTPResponse.read
+    monkeypatch.setattr(http.client.HTTPResponse, "read", lambda self, *a: calls.append(a) or read(self, *a))
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with RawServer(send(reply)) as server, gfetch.Session(transport="auto") as session:
+        response = session.get(server.url("/"), timeout=5)
+    assert response.content == b"hello"
+    assert response.raw._original_response.isclosed() and response.raw.closed
+    assert calls == []
+
+
 # -- URLs prepare_url leaves as they are ---------------------------------------
 def test_canonical_urls_are_exactly_what_prepare_url_returns():
     """Session.prepare_request skips requests' prepare_url, and the adapter its
@@ -704,6 +721,8 @@ def _state(response):
             if name not in ("elapsed", "timings", "url")
         },  # the url names each run's server
         {name: plain(value) for name, value in vars(raw).items()},
+        {name: plain(value) for name, value in vars(raw._original_response).items() if name != "url"},
+        raw._original_response.isclosed(),
         raw.closed,
         raw.tell(),
         raw.length_remaining,

@@ -512,6 +512,19 @@ class HeadResponse(HeadFields, http.client.HTTPResponse):
         fp = self.fp
         return length is not None and fp is not None and fp._conn._buffered() >= length  # type: ignore[attr-defined]
 
+    def read_held(self) -> bytes:
+        """``read()`` of a body :meth:`holds_body` found: the same bytes, the response left in
+        the same state (length 0, ``fp`` closed and let go), without http.client's three read
+        layers in between; a HEAD or chunked response is http.client's to read."""
+        if self._method == "HEAD" or self.chunked:
+            return self.read()
+        fp: Any = self.fp  # holds_body: a BodyReader, and a length
+        data: bytes = fp._conn._take(self.length)
+        self.length = 0
+        self.fp = None  # type: ignore[assignment]  # http.client's own "closed"
+        fp.close()
+        return data
+
     def sets_cookies(self) -> bool:
         """Whether the head has a Set-Cookie or Set-Cookie2 header (what cookie extraction reads)."""
         first = self.first

@@ -335,7 +335,8 @@ class LeanPool:
             conn.sock.settimeout(connect_timeout)
             self._send(conn, head, chunks, chunked)
             read_timeout = timeout.read_timeout  # once: with a total, it shrinks as time passes
-            conn.sock.settimeout(read_timeout)
+            if read_timeout != connect_timeout:  # (the same value, as usual: the socket has it)
+                conn.sock.settimeout(read_timeout)
             head_ = self._read_head(conn, method, url, read_timeout)
             if head_.message is not None:  # a head the email parser read: it may have defects
                 self._check_header_parsing(head_, url)

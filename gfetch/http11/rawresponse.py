@@ -109,7 +109,9 @@ class GreenHTTPResponse(HTTPResponse):
         rest = self._undecoded_rest() if getattr(original, "holds_body", _no)() else None
         if rest is None:
             return None
-        data: bytes = original.read()  # type: ignore[union-attr]  # held, so http.client reads it and closes
+        data: bytes = original.read_held()  # type: ignore[union-attr]  # a HeadResponse: it holds a body
+        if not data:
+            original.close()  # type: ignore[union-attr]  # as urllib3 does when a read returns nothing
         self._fp_bytes_read += len(data)
         self.length_remaining = rest - len(data)
         self.release_conn()

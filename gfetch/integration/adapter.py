@@ -128,7 +128,7 @@ class HTTPAdapter(requests.adapters.HTTPAdapter):
             or cert is not None
             or retries.total != 0
             or retries.status_forcelist
-            or self.poolmanager.connection_pool_kw.keys() - _OWN_POOL_OPTIONS
+            or not _OWN_POOL_OPTIONS.issuperset(self.poolmanager.connection_pool_kw)
             or (proxies and select_proxy(request.url, proxies))
             or not urllib3_as_shipped()  # a plugin watches urllib3 or http.client: let it see this one
         ):
