@@ -119,6 +119,21 @@ def test_queue_join_task_done() -> None:
     assert q.join(timeout=2)
 
 
+def test_queue_join_waits_again_for_items_put_after_all_were_done() -> None:
+    q: Queue[int] = Queue()
+    assert q.join(timeout=0)  # nothing put: done
+    for _round in range(2):
+        q.put(1)
+        q.put(2)
+        assert not q.join(timeout=0.01)
+        q.get()
+        q.task_done()
+        assert not q.join(timeout=0.01)  # one still unfinished
+        q.get()
+        q.task_done()
+        assert q.join(timeout=0)
+
+
 @pytest.mark.parametrize("end", [StopIteration, StopIteration()], ids=["class", "instance"])
 def test_iterating_a_queue_stops_at_stop_iteration(end: Any) -> None:
     # gevent's producer/consumer idiom: the producer ends the consumer's for-loop.

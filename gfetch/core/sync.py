@@ -178,7 +178,8 @@ class Queue(Generic[T]):
                 raise Full
         self._push(item)
         self._unfinished += 1
-        self._all_done.clear()
+        if self._unfinished == 1:  # else it is clear already: set only when the count is 0
+            self._all_done.clear()
         if self._getters:
             _wake_first(self._getters)
 

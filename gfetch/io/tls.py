@@ -159,7 +159,7 @@ class TLSSocket:
         if flags:
             raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
         if type(data) is bytes and len(data) <= _RECV_SIZE:  # a request head: one write
-            self.write(data)
+            self._retry(self._engine.write, data)
             return
         view = memoryview(data).cast("B")
         sent = 0
