@@ -344,18 +344,19 @@ class FanOut:
         credits = intake.credits
         while True:
             try:
-                entry = results.get(until)
+                entries = results.take(until)
             except Empty:
                 return False
-            if entry is _END:
-                intake.raise_error()
-                return True
-            if credits is not None:
-                credits.release()  # the caller has received the result: its credit goes back
-            request = entry[1]
-            if progress is not None or request.exception is not None:  # else _report has nothing to do
-                self._report(request, progress)
-            yield entry
+            for entry in entries:
+                if entry is _END:
+                    intake.raise_error()
+                    return True
+                if credits is not None:
+                    credits.release()  # the caller has received the result: its credit goes back
+                request = entry[1]
+                if progress is not None or request.exception is not None:  # else _report has nothing to do
+                    self._report(request, progress)
+                yield entry
 
     def _cancelled(
         self, intake: _Intake, results: _Results, crew: _Workers, progress: Any, report_unsent: bool
@@ -465,16 +466,27 @@ class _Results:
     def end(self) -> None:
         self._queue.put(_END)
 
-    def get(self, until: float | None) -> Any:
-        """The next entry or ``_END``, parking until ``until`` (a ``time.monotonic()``).
+    def take(self, until: float | None) -> list[Any]:
+        """The entries there, in order (``_END`` last, when the call is over), parking
+        while there are none until ``until`` (a ``time.monotonic()``); with an ``until``,
+        one entry, so that each is taken only while the call's time is not up.
+
+        Discussion: taking all that came while the caller was busy costs a
+        call for them all, not one per entry, and none waits longer for it.
 
         Raises:
             queue.Empty: ``until`` passed first (the call's gtimeout).
         """
-        remaining = None if until is None else until - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise Empty
-        return self._queue.get(timeout=remaining)
+        if until is not None:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise Empty
+            return [self._queue.get(timeout=remaining)]
+        entries = [self._queue.get()]
+        waiting = self._queue.queue  # the rest, taken at once (the queue is unbounded: no putter waits)
+        entries.extend(waiting)
+        waiting.clear()
+        return entries
 
     def drain(self) -> list[tuple[int, AsyncRequest]]:
         """The entries not yet taken, without ``_END``."""
