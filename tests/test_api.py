@@ -255,6 +255,57 @@ def test_requests_without_session_isolate_cookies_but_share_connections(fresh_se
     assert fresh_server.peak_connections <= 5  # the pooled connections served all three rounds
 
 
+def _counting_views(monkeypatch) -> list[Any]:
+    """Note each Session view made for one request's own cookie jar."""
+    import gfetch.integration.session as session_module
+
+    made: list[Any] = []
+    original = session_module.with_own_cookies
+
+    def counting(session: Any) -> Any:
+        made.append(session)
+        return original(session)
+
+    monkeypatch.setattr(session_module, "with_own_cookies", counting)
+    return made
+
+
+def test_requests_without_session_make_a_jar_of_their_own_only_for_cookies_and_redirects(
+    server: StdlibServer, monkeypatch
+) -> None:
+    """A request sent without ``session=`` runs on the shared default session and gets a
+    view of it with a jar of its own only when its response sets a cookie or redirects;
+    the shared session's jar stays empty, and no cookie reaches another request."""
+    made = _counting_views(monkeypatch)
+    plain = gfetch.map([server.url("/json")] * 5, size=5)
+    assert all(r.status_code == 200 for r in plain) and made == []
+    set_only = gfetch.map([server.url(f"/cookies/set?n={i}") for i in range(4)], size=4)
+    assert [dict(r.cookies) for r in set_only] == [{"n": str(i)} for i in range(4)]
+    assert len(made) == 4
+    shared = made[0]
+    assert all(session is shared for session in made) and len(shared.cookies) == 0
+    assert [r.json()["cookies"] for r in gfetch.map([server.url("/cookies")] * 3)] == [{}] * 3
+
+
+def test_requests_without_session_keep_their_cookies_to_themselves_under_a_tracer(
+    server: StdlibServer, monkeypatch
+) -> None:
+    """With ``Session.send`` wrapped (as a tracer does), ``request`` sends through it: the
+    request's cookies still go to a jar of its own, not to the shared session's."""
+    original = requests.Session.send
+    calls: list[Any] = []
+
+    def traced_send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(gfetch.Session, "send", traced_send)
+    urls = [server.url(f"/cookies/set/redirect?n={i}") for i in range(4)]
+    assert [r.json()["cookies"] for r in gfetch.map(urls, size=4)] == [{"n": str(i)} for i in range(4)]
+    assert calls and all(len(session.cookies) == 0 for session in calls if session._jar_per_request)
+    assert [r.json()["cookies"] for r in gfetch.map([server.url("/cookies")] * 3)] == [{}] * 3
+
+
 def test_failed_request_exception_is_reachable_from_its_request() -> None:
     req = gfetch.get(REFUSED)
     assert gfetch.map([req]) == [None]

@@ -109,7 +109,11 @@ class AsyncRequest:
         may order its parameters differently, so it gets the keywords.
         """
         options = {**self.kwargs, **overrides} if self.kwargs else overrides
-        session = self.session if self.session is not None else with_own_cookies(default_session())
+        session = self.session
+        if session is None:
+            session = default_session()
+            if type(session).request is not _GFETCH_REQUEST:  # a plugin's: it may use the jar itself
+                session = with_own_cookies(session)
         try:
             request = type(session).request
             if (

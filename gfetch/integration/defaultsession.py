@@ -1,7 +1,7 @@
 """The Session that requests sent without ``session=`` share, one per thread.
 
-Imports requests, gfetch.integration.cookiejar, gfetch.integration.patched,
-gfetch.integration.session and gfetch.integration.adapter.
+Imports requests, gfetch.integration.patched, gfetch.integration.session and
+gfetch.integration.adapter.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import requests
 import requests.sessions
 
 from gfetch.integration.adapter import HTTPAdapter
-from gfetch.integration.cookiejar import empty_jar
 from gfetch.integration.patched import original_class
-from gfetch.integration.session import Session
+from gfetch.integration.session import Session, with_own_cookies
 
 __all__ = ["DEFAULT_POOL_MAXSIZE", "default_session", "with_own_cookies"]
 
@@ -29,8 +28,14 @@ def default_session() -> Session:
     (grequests opens a new Session, and TCP connection, per request). It
     keeps up to 1,000 idle connections per host, so a ``size=1000`` fan-out
     to one host reuses its connections instead of discarding them.
-    Its cookie jar is not used by them: each is sent with a jar of its own
-    (see :func:`with_own_cookies`).
+    Its cookie jar stays empty: each request sent on it gets a jar of its own
+    (``_jar_per_request``: made only if a response sets a cookie or
+    redirects; see :func:`with_own_cookies`).
+
+    Discussion: grequests sends each request without ``session=`` on a
+    fresh Session, so a cookie one response sets is never sent by another
+    request; scripts rely on that (and on the cookie reaching the redirects
+    of its own request).
 
     While a plugin has put a subclass of its own in place of
     ``requests.Session`` (requests-cache's ``install_cache()``), the default
@@ -48,6 +53,7 @@ def default_session() -> Session:
             return session
         session.close()  # its idle connections; those in use close as their responses release them
     session = _new_default_session(installed)
+    session._jar_per_request = True
     _local.session, _local.installed = session, installed
     return session
 
@@ -66,24 +72,3 @@ def _new_default_session(installed: type) -> Session:
 
 _REQUESTS_SESSION = original_class(requests.sessions, "Session", Session)  # also while it is rebound
 _combined: dict[type, type] = {}  # a plugin's Session class -> that class on top of gfetch's
-
-
-def with_own_cookies(session: Session) -> Session:
-    """A view of ``session`` with an empty cookie jar of its own, for one request.
-
-    Discussion: grequests sends each request without ``session=`` on a
-    fresh Session, so a cookie one response sets is never sent by another
-    request; scripts rely on that (and on the cookie reaching the redirects
-    of its own request). The view shares everything else with ``session``
-    by reference, the adapters and so their pooled connections above all.
-    Session's per-session caches (the environment snapshot, the validated
-    headers) are filled in ``session`` first, so that every view reads
-    them instead of building its own for its one request.
-    """
-    session._snapshot()
-    if session._session_headers is None:
-        session._prepared_session_headers()
-    view = type(session).__new__(type(session))
-    view.__dict__ = session.__dict__.copy()  # what update() into its empty one makes, for half the cost
-    view.cookies = empty_jar()
-    return view

@@ -40,7 +40,7 @@ from gfetch.integration.urls import is_canonical
 if TYPE_CHECKING:
     from requests.sessions import _Settings  # the TypedDict of requests' stubs
 
-__all__ = ["DefaultTimeout", "Session"]
+__all__ = ["DefaultTimeout", "Session", "with_own_cookies"]
 
 
 class DefaultTimeout(tuple):  # type: ignore[type-arg]
@@ -90,6 +90,8 @@ class Session(requests.Session):
     _own_default_timeouts = False  # a mounted adapter may set a default timeout of its own (mount)
     # The session's headers last seen (their store's copy, or their items) and, unless one was None, prepared.
     _session_headers: tuple[Any, dict[str, tuple[str, Any]] | None] | None = None
+    # Each request gets a cookie jar of its own, this session's staying empty (see with_own_cookies).
+    _jar_per_request = False
 
     # Pickled and restored with the rest of the session's state.
     __attrs__ = [*requests.Session.__attrs__, "timeout"]
@@ -186,7 +188,9 @@ class Session(requests.Session):
             timeout = self._adapter_default(prepared, timeout)
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
         if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
-            return self.send(prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings})
+            return self._jar_holder().send(
+                prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings}
+            )
         if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
             return self._send(
                 prepared,
@@ -197,7 +201,7 @@ class Session(requests.Session):
                 settings["verify"],
                 settings["cert"],
             )
-        return self.send(
+        return self._jar_holder().send(
             prepared,
             timeout=timeout,
             allow_redirects=allow_redirects,
@@ -322,12 +326,15 @@ class Session(requests.Session):
             except BaseException:
                 response.close()  # the hook's exception propagates; its response lets its connection go
                 raise
+        sets_cookies = not sets_no_cookies(response.raw)
+        redirects_on = not _cannot_redirect(self, response)
+        session = self._jar_holder() if response.history or sets_cookies or redirects_on else self
         for earlier in response.history:  # hooks may make history: its cookies count too
-            extract_cookies_to_jar(self.cookies, earlier.request, earlier.raw)
-        if not sets_no_cookies(response.raw):
-            extract_cookies_to_jar(self.cookies, request, response.raw)
-        if not _cannot_redirect(self, response):
-            redirects = self.resolve_redirects(
+            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
+        if sets_cookies:
+            extract_cookies_to_jar(session.cookies, request, response.raw)
+        if redirects_on:
+            redirects = session.resolve_redirects(
                 response,
                 request,
                 stream=stream,
@@ -357,6 +364,11 @@ class Session(requests.Session):
             else:
                 response.content  # noqa: B018 - reading it stores the body, as requests does
         return response
+
+    def _jar_holder(self) -> Session:
+        """The session whose cookie jar this request's cookies go to: this one, or for a
+        session that gives each request a jar of its own, a view of it with a new empty jar."""
+        return with_own_cookies(self) if self._jar_per_request else self
 
     def refresh_environment(self) -> None:
         """Re-read the environment's proxy and CA-bundle variables and netrc."""
@@ -502,6 +514,25 @@ class Session(requests.Session):
         if environment is None:
             environment = self._environment = EnvironmentSnapshot()
         return environment
+
+
+def with_own_cookies(session: Session) -> Session:
+    """A view of ``session`` with an empty cookie jar of its own, for one request.
+
+    The view shares everything else with ``session`` by reference, the
+    adapters and so their pooled connections above all. Session's
+    per-session caches (the environment snapshot, the validated headers)
+    are filled in ``session`` first, so that every view reads them instead
+    of building its own for its one request.
+    """
+    session._snapshot()
+    if session._session_headers is None:
+        session._prepared_session_headers()
+    view = type(session).__new__(type(session))
+    view.__dict__ = session.__dict__.copy()  # what update() into its empty one makes, for half the cost
+    view.cookies = empty_jar()
+    view._jar_per_request = False  # its jar is this request's
+    return view
 
 
 _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environment_settings returns
