@@ -208,7 +208,30 @@ class Hub(greenlet):
     but it only counts as "something may still happen" while a thread job is
     outstanding (``_thread_jobs``). Otherwise a hub with a permanently
     registered wake fd could never detect a deadlock.
+
+    Its state is in slots: a greenlet keeps other attributes in a dict the
+    interpreter does not look up fast (the loop reads this state a few dozen
+    times per request).
     """
+
+    __slots__ = (
+        "thread_ident",
+        "selector",
+        "_wake_r",
+        "_wake_w",
+        "_ready",
+        "_timers",
+        "_timer_sequence",
+        "_active_timers",
+        "_fds",
+        "_kept",
+        "_fd_changes",
+        "_parked",
+        "_interrupts",
+        "_thread_jobs",
+        "_from_threads",
+        "_pass_started",
+    )
 
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         root = getcurrent()

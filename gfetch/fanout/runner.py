@@ -523,18 +523,19 @@ class _Workers:
         self._pool.start(glet)
 
     def _work(self) -> None:
-        intake = self._intake
+        intake, pool, execute, report = self._intake, self._pool, self._execute, self._results.put
+        in_flight = intake.in_flight
         while (entry := intake.take()) is not None:
             for _ in range(2):
-                if intake.exhausted or self._pool.free_count() <= 0:
+                if intake.exhausted or pool.free_count() <= 0:
                     break
                 self.add()
             index, request = entry
             try:
-                self._execute(request)
+                execute(request)
             finally:
-                intake.in_flight.pop(index, None)
-                self._results.put(entry)
+                in_flight.pop(index, None)
+                report(entry)
 
     def _exited(self, glet: Greenlet) -> None:
         self.alive.discard(glet)
