@@ -510,7 +510,11 @@ def test_responses_have_exactly_requests_attributes(server):
     ``timings`` is the one gfetch adds (last, and not pickled). ``r.raw`` has
     urllib3's attributes in order, its headers and decoded-bytes buffer made
     when first looked for (requests reads its own copy of the headers, and a
-    body read in one piece needs no buffer), then equal to urllib3's."""
+    body read in one piece needs no buffer), then equal to urllib3's. ``r.raw`` and its
+    ``_original_response`` keep what urllib3 and http.client set in slots (gfetch.http11.slots),
+    the rest in their ``__dict__``."""
+    from gfetch.http11.slots import attributes_of
+
     url = server.url("/json")
     with gfetch.Session(transport="auto") as sess, requests.Session() as plain:
         ours, theirs = sess.get(url), plain.get(url)
@@ -522,12 +526,26 @@ def test_responses_have_exactly_requests_attributes(server):
     assert "headers" not in vars(ours.raw)  # requests read its own copy
     assert len(ours.raw._decoded_buffer) == 0 and ours.raw.headers == theirs.raw.headers
     made_later = {"headers", "_decoded_buffer"}
-    assert made_later <= set(vars(ours.raw))
-    assert [n for n in vars(ours.raw) if n not in made_later] == [
+    assert made_later == set(vars(ours.raw))  # the rest is in slots
+    assert [n for n in attributes_of(ours.raw) if n not in made_later] == [
         n for n in vars(theirs.raw) if n not in made_later
     ]
+    assert "status" not in vars(ours.raw._original_response)  # in a slot too
     restored = pickle.loads(pickle.dumps(ours))
     assert (restored.status_code, restored.headers, restored.content) == (200, ours.headers, ours.content)
+
+
+def test_slots_are_left_to_what_the_library_defines_itself():
+    """A name the library's class (or a base) defines, a property or a default, is not
+    made a slot of gfetch's subclass, which would hide it."""
+    import http.client
+
+    from urllib3.response import HTTPResponse
+
+    from gfetch.http11.slots import unclaimed
+
+    assert unclaimed(HTTPResponse, ("status", "retries", "closed", "data", "x")) == ("status", "x")
+    assert unclaimed(http.client.HTTPResponse, ("fp", "begin", "closed")) == ("fp",)
 
 
 def test_response_headers_get_answers_as_urllib3s():
@@ -706,12 +724,14 @@ BODIES = [
 
 def _state(response):
     """What reading a body leaves, of a Response and its raw response (objects by type)."""
+    from gfetch.http11.slots import attributes_of
 
     def plain(value):
         plain_types = (bytes, str, int, float, bool, type(None))
         return value if isinstance(value, plain_types) else type(value).__name__
 
     raw = response.raw
+    original = raw._original_response
     raw._decoded_buffer  # noqa: B018 - made on first use (urllib3's reading makes it)
     raw.headers  # noqa: B018 - made on first use too
     return (
@@ -720,9 +740,9 @@ def _state(response):
             for name, value in vars(response).items()
             if name not in ("elapsed", "timings", "url")
         },  # the url names each run's server
-        {name: plain(value) for name, value in vars(raw).items()},
-        {name: plain(value) for name, value in vars(raw._original_response).items() if name != "url"},
-        raw._original_response.isclosed(),
+        {name: plain(value) for name, value in attributes_of(raw).items()},
+        {name: plain(value) for name, value in attributes_of(original).items() if name != "url"},
+        original.isclosed(),
         raw.closed,
         raw.tell(),
         raw.length_remaining,

@@ -51,6 +51,7 @@ FLOORS: list[tuple[str, tuple[str, ...], str]] = [
         "http11",
         (
             "framing",
+            "slots",
             "parser",
             "parser_httptools",
             "httpparse",

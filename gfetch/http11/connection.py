@@ -1,8 +1,9 @@
 """One HTTP/1.1 keep-alive connection of gfetch's own pool, and its response reader.
 
 Imports urllib3 (exceptions, the TLS handshake helper), requests (its header dict),
-gfetch.http11.framing, gfetch.http11.parser (or gfetch.http11.parser_httptools, when
-``GFETCH_PARSER`` chooses it), gfetch.io.sockets, gfetch.core.timings and gfetch.io.tlscontext.
+gfetch.http11.framing, gfetch.http11.slots, gfetch.http11.parser (or
+gfetch.http11.parser_httptools, when ``GFETCH_PARSER`` chooses it), gfetch.io.sockets,
+gfetch.core.timings and gfetch.io.tlscontext.
 
 A :class:`Connection` owns a cooperative socket (plain or TLS) and one
 receive buffer. It sends a request head and body, reads the response head
@@ -51,6 +52,7 @@ from gfetch.core.timings import ConnectClock, RequestTrace, Timings, is_ip_liter
 from gfetch.http11.framing import Chunked, Framing, Sized, Unbounded
 from gfetch.http11.parser import HeadFields, ResponseHead, interim_end
 from gfetch.http11.parser import parse_response_head as parse_with_python
+from gfetch.http11.slots import unclaimed
 from gfetch.io.sockets import create_connection
 from gfetch.io.tlscontext import TLSSettings, green_context
 
@@ -456,9 +458,31 @@ class HeadResponse(HeadFields, http.client.HTTPResponse):
     visit per kept response.
     """
 
-    timings: Timings | None = None  # where its request's time went (gfetch.core.timings)
+    # What it sets and http.client reads (gfetch.http11.slots).
+    __slots__ = unclaimed(
+        http.client.HTTPResponse,
+        (
+            "fp",
+            "debuglevel",
+            "_method",
+            "url",
+            "fields",
+            "first",
+            "message",
+            "version",
+            "status",
+            "code",
+            "reason",
+            "chunked",
+            "chunk_left",
+            "length",
+            "will_close",
+            "timings",
+        ),
+    )
 
     def __init__(self, reader: BodyReader, head: ResponseHead, method: str, url: str | None = None) -> None:
+        self.timings: Timings | None = None  # where its request's time went (gfetch.core.timings)
         self.fp = reader  # type: ignore[assignment]
         self.debuglevel = 0
         self._method = method

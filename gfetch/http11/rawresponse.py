@@ -1,6 +1,7 @@
 """``response.raw`` of gfetch's pool: urllib3's HTTPResponse, built and read with fewer steps.
 
-Imports urllib3 and gfetch.http11.parser (the parsed head it is made from).
+Imports urllib3, gfetch.http11.parser (the parsed head it is made from) and
+gfetch.http11.slots (its attributes' layout).
 
 requests reads every body through ``raw.stream(10240, decode_content=True)``,
 and urllib3's ``read(amt)`` then runs each piece through its decoder and a
@@ -26,6 +27,7 @@ from urllib3.response import BytesQueueBuffer, HTTPResponse
 from urllib3.util.retry import Retry
 
 from gfetch.http11.parser import HeadFields, ResponseHead, parse_response_head
+from gfetch.http11.slots import attributes_of, unclaimed
 
 __all__ = ["GreenHTTPResponse", "built_alike", "built_as_init", "new_raw_response"]
 
@@ -49,6 +51,37 @@ class _MadeOnFirstUse:
 
 class GreenHTTPResponse(HTTPResponse):
     """urllib3's HTTPResponse over a body of gfetch's pool (see the module docstring)."""
+
+    # What urllib3's ``__init__`` sets, in its order (gfetch.http11.slots).
+    __slots__ = unclaimed(
+        HTTPResponse,
+        (
+            "status",
+            "version",
+            "version_string",
+            "reason",
+            "decode_content",
+            "_has_decoded_content",
+            "_request_url",
+            "_retries",
+            "chunked",
+            "_decoder",
+            "_decoder_initialized",
+            "enforce_content_length",
+            "auto_close",
+            "_body",
+            "_uncached_read_occurred",
+            "_fp",
+            "_original_response",
+            "_fp_bytes_read",
+            "msg",
+            "_pool",
+            "_connection",
+            "_sock_shutdown",
+            "chunk_left",
+            "length_remaining",
+        ),
+    )
 
     # Most bodies are read in one piece, without a buffer of decoded bytes.
     _decoded_buffer = _MadeOnFirstUse(lambda response: BytesQueueBuffer())
@@ -384,7 +417,7 @@ def built_alike(theirs: object, ours: object, made_later: tuple[str, ...] = ()) 
     come where they were first asked for), each the same object, or one of
     the same type (or a subclass: gfetch's cookie jar) that is equal or, like
     it, empty (cookie jars and byte buffers compare by identity)."""
-    mine, other = vars(theirs), vars(ours)
+    mine, other = attributes_of(theirs), attributes_of(ours)
     return _in_order(mine, made_later) == _in_order(other, made_later) and all(
         value is other[name]
         or (isinstance(other[name], type(value)) and (value == other[name] or not (value or other[name])))
