@@ -282,6 +282,11 @@ def test_tls_socket_surface(https_server, ca_file):
         assert tls.selected_alpn_protocol() is None
         assert tls.gettimeout() == 5 and tls.fileno() == raw.fileno()
         assert tls.getpeername()[1] == https_server.port
+        assert tls.getsockname() == raw.getsockname() and (tls.family, tls.type) == (raw.family, raw.type)
+        assert tls.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM
+        # The raw socket's API is read through properties: a __getattr__ would keep CPython
+        # from specialising every attribute read of the TLS socket.
+        assert "__getattr__" not in vars(TLSSocket) and not hasattr(tls, "missing")
         for flagged in (tls.send, tls.sendall, tls.recv):  # as ssl.SSLSocket refuses flags
             with pytest.raises(ValueError, match="non-zero flags"):
                 flagged(b"x" if flagged is not tls.recv else 1, socket.MSG_DONTWAIT)

@@ -201,12 +201,6 @@ class TLSSocket:
     def fileno(self) -> int:
         return self._sock.fileno()  # type: ignore[no-any-return]
 
-    def __getattr__(self, name: str) -> Any:
-        # getpeername, getsockname, setsockopt, family, ... of the raw socket
-        if name == "_sock":
-            raise AttributeError(name)
-        return getattr(self._sock, name)
-
     # -- TLS introspection ------------------------------------------------
     def getpeercert(self, binary_form: bool = False) -> Any:
         return self._sslobj.getpeercert(binary_form)
@@ -261,6 +255,19 @@ class TLSSocket:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _forwarded(name: str) -> property:
+    """The raw socket's attribute ``name``, read through the TLS socket."""
+    return property(lambda tls: getattr(tls._sock, name), doc=f"The raw socket's ``{name}``.")
+
+
+# The rest of the socket API (getpeername, getsockname, setsockopt, family, ...) is the raw
+# socket's. Discussion: properties, not a ``__getattr__``, which would keep CPython from
+# specialising every attribute read of a TLSSocket (a few dozen per request).
+for _name in dir(socket.socket):
+    if not _name.startswith("_") and not hasattr(TLSSocket, _name):
+        setattr(TLSSocket, _name, _forwarded(_name))
 
 
 def _engine_of(sslobj: ssl.SSLObject) -> Any:
