@@ -327,3 +327,19 @@ def test_timed_out_pool_checkout_of_a_shared_pool_leaves_no_thread_job() -> None
     assert not pool._green_getters
     with pytest.raises(LoopExit):
         gfetch.Event().wait()
+
+
+def test_a_throw_queued_for_a_greenlet_that_died_meanwhile_is_dropped() -> None:
+    """A wake-up with an exception, queued for a parked greenlet that then died (ended by
+    the raw greenlet API, outside the park's rules), has nobody to go to: it is dropped,
+    not raised in the hub (and from there in whoever waits on it)."""
+    from greenlet import greenlet
+
+    dead = greenlet(lambda: None)
+    dead.switch()
+    assert dead.dead
+    waiter = Waiter(get_hub())
+    waiter.greenlet = dead
+    assert waiter.throw(OSError(9, "Bad file descriptor: socket closed by another greenlet"))
+    gfetch.sleep(0)  # a pass of the hub runs the queued wake-up
+    gfetch.sleep(0.01)

@@ -162,7 +162,9 @@ class Waiter:
 
     def _resume_throw(self, exc: BaseException) -> None:
         glet = self.greenlet
-        if glet is not None:
+        # A greenlet that died meanwhile (killed by the raw greenlet API) has nobody to
+        # deliver it to: thrown, it would be raised in the hub instead.
+        if glet is not None and not glet.dead:
             glet.throw(exc)
 
 
