@@ -187,11 +187,8 @@ class Session(requests.Session):
         if type(timeout) is DefaultTimeout and self._own_default_timeouts:
             timeout = self._adapter_default(prepared, timeout)
         settings = self.merge_environment_settings(prepared.url, proxies or {}, stream, verify, cert)
-        if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
-            return self._jar_holder().send(
-                prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings}
-            )
-        if requests_send_is_own(type(self).send):  # not wrapped by a tracer, nor replaced by a mock
+        # Not when requests' send is wrapped by a tracer or replaced by a mock:
+        if settings.keys() == _SEND_SETTINGS and requests_send_is_own(type(self).send):
             return self._send(
                 prepared,
                 timeout,
@@ -200,6 +197,17 @@ class Session(requests.Session):
                 settings["stream"],
                 settings["verify"],
                 settings["cert"],
+            )
+        return self._send_through_send(prepared, timeout, allow_redirects, settings)
+
+    def _send_through_send(
+        self, prepared: requests.PreparedRequest, timeout: Any, allow_redirects: bool, settings: _Settings
+    ) -> requests.Response:
+        """:meth:`request`'s sending through ``send`` (a tracer's, a mock's), on the session
+        that holds this request's cookies."""
+        if settings.keys() != _SEND_SETTINGS:  # a subclass's merge added or dropped some
+            return self._jar_holder().send(
+                prepared, **{"timeout": timeout, "allow_redirects": allow_redirects, **settings}
             )
         return self._jar_holder().send(
             prepared,
@@ -326,6 +334,27 @@ class Session(requests.Session):
             except BaseException:
                 response.close()  # the hook's exception propagates; its response lets its connection go
                 raise
+        response = self._cookies_and_redirects(
+            request, response, timeout, allow_redirects, proxies, stream, verify, cert
+        )
+        if not stream:
+            _read_content(response)
+        return response
+
+    def _cookies_and_redirects(
+        self,
+        request: requests.PreparedRequest,
+        response: requests.Response,
+        timeout: Any,
+        allow_redirects: bool,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> requests.Response:
+        """:meth:`_send`'s step after the hooks: the response's cookies into the jar, and its
+        redirects followed (or, with ``allow_redirects=False``, the next request found); the
+        response that ends the chain."""
         sets_cookies = not sets_no_cookies(response.raw)
         redirects_on = not _cannot_redirect(self, response)
         session = self._jar_holder() if response.history or sets_cookies or redirects_on else self
@@ -350,19 +379,6 @@ class Session(requests.Session):
                 history.insert(0, response)
                 response = history.pop()
                 response.history = history
-        if not stream:
-            raw = response.raw
-            body = size = None
-            if type(raw) is GreenHTTPResponse and response._content is False:
-                body = raw.read_buffered()
-                size = raw.rest_size() if body is None else None
-            if body is not None:  # what ``content`` stores, read in one step
-                response._content = body
-                response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
-            elif size is not None:  # ``content``'s own code, but one read for the whole rest of a sized body
-                response._content = b"".join(response.iter_content(size)) or b""
-            else:
-                response.content  # noqa: B018 - reading it stores the body, as requests does
         return response
 
     def _jar_holder(self) -> Session:
@@ -539,6 +555,23 @@ _SEND_SETTINGS = {"proxies", "stream", "verify", "cert"}  # what merge_environme
 _GFETCH_PREPARE_REQUEST = Session.prepare_request
 # requests' default_hooks(): what PreparedRequest() starts with
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
+
+
+def _read_content(response: requests.Response) -> None:
+    """Read the body into ``content``, as requests' ``send`` does without ``stream``: a body
+    gfetch's pool already holds is taken in one step, a sized one read in one piece."""
+    raw = response.raw
+    body = size = None
+    if type(raw) is GreenHTTPResponse and response._content is False:
+        body = raw.read_buffered()
+        size = raw.rest_size() if body is None else None
+    if body is not None:  # what ``content`` stores, read in one step
+        response._content = body
+        response._content_consumed = True  # type: ignore[attr-defined]  # requests' private flag, not in its stubs
+    elif size is not None:  # ``content``'s own code, but one read for the whole rest of a sized body
+        response._content = b"".join(response.iter_content(size)) or b""
+    else:
+        response.content  # noqa: B018 - reading it stores the body, as requests does
 
 
 def _text(value: str | bytes) -> str:
